@@ -1,0 +1,157 @@
+//! clone(2) and unshare(2): CLONE_NEW* flags create namespaces for the
+//! child (A1) or move the caller (A3).
+
+use harness::peer::{call, Spawn, Via};
+use harness::probe::KernelVersion;
+use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsId, Privilege, Proc, Requires};
+
+type Ids = Vec<(Kind, NsId)>;
+
+fn id_of(ids: &Ids, kind: Kind) -> Option<NsId> {
+    ids.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id)
+}
+
+/// Every case of this topic.
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        if kind.info().legacy_clone {
+            out.push(
+                Case::new(
+                    format!("create.clone.{kind}"),
+                    &["A1"],
+                    format!(
+                        "clone({}) starts the child in a new {kind} namespace, every other namespace shared, the parent's unchanged",
+                        kind.info().flag_name
+                    ),
+                    move || clone_with(Via::Clone, &[kind]),
+                )
+                .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+            );
+        }
+        out.push(
+            Case::new(
+                format!("create.clone3.{kind}"),
+                &["A1"],
+                format!(
+                    "clone3({}) starts the child in a new {kind} namespace, every other namespace shared, the parent's unchanged",
+                    kind.info().flag_name
+                ),
+                move || clone_with(Via::Clone3, &[kind]),
+            )
+            .requires(Requires::kinds(&[kind]).kernel(5, 3).privilege(Privilege::Admin)),
+        );
+        out.push(
+            Case::new(
+                format!("create.unshare.{kind}"),
+                &["A3"],
+                match kind.info().for_children {
+                    None => format!("unshare({}) moves the caller into a new {kind} namespace, nothing else", kind.info().flag_name),
+                    Some(fc) => {
+                        format!("unshare({}) leaves the caller's {kind} namespace and moves {fc} and the next child", kind.info().flag_name)
+                    }
+                },
+                move || unshare_moves(kind),
+            )
+            .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+    }
+    let runtime_set: Vec<Kind> = Kind::ALL.into_iter().filter(|k| *k != Kind::Time).collect();
+    let set = runtime_set.clone();
+    out.push(
+        Case::new(
+            "create.clone.container_set",
+            &["A1"],
+            "clone() with every flag but CLONE_NEWTIME (a container runtime's set) creates all those namespaces at once",
+            move || clone_with(Via::Clone, &set),
+        )
+        .requires(Requires::kinds(&runtime_set).privilege(Privilege::Admin)),
+    );
+    out
+}
+
+/// clone3(CLONE_NEWTIME) was refused with EINVAL until a402f1e35313
+/// ("fork: allow CLONE_NEWTIME in clone3 flags", 6.3, sent to stable).
+fn clone3_newtime_known_einval() -> bool {
+    KernelVersion::running() < KernelVersion::new(6, 3)
+}
+
+fn clone_with(via: Via, kinds: &[Kind]) -> CaseResult {
+    let flags = Kind::flags_of(kinds);
+    let before = NsId::all(Proc::Myself)?;
+    let child = call(&Spawn::with(via, flags), || Ok(NsId::all(Proc::Myself)?));
+    let child: Ids = match child {
+        Err(e) if via == Via::Clone3 && kinds.contains(&Kind::Time) && clone3_newtime_known_einval() => {
+            // Documented behaviour of these releases; anything else fails.
+            return if e.errno() == Some(Errno::EINVAL) { Ok(()) } else { Err(e) };
+        }
+        other => other?,
+    };
+    let after = NsId::all(Proc::Myself)?;
+    check_eq!(after, before, "the parent's namespaces after clone");
+    for (kind, parent_id) in &before {
+        let child_id = id_of(&child, *kind).ok_or_else(|| harness::CaseError::fail(format!("child has no /proc/self/ns/{kind}")))?;
+        if kinds.contains(kind) {
+            check_ne!(child_id, *parent_id, "{kind} namespace of the child of clone({})", harness::flags::describe(flags));
+        } else {
+            check_eq!(
+                child_id,
+                *parent_id,
+                "{kind} namespace (not in the flags) of the child of clone({})",
+                harness::flags::describe(flags)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn unshare_moves(kind: Kind) -> CaseResult {
+    let parent = NsId::all(Proc::Myself)?;
+    // The peer reports its namespaces before and after unshare, its
+    // *_for_children, and its next child's namespace of `kind`.
+    type Report = (Ids, Ids, NsId, NsId);
+    let (before, after, for_children, next_child): Report = call(&Spawn::fork(), || {
+        let before = NsId::all(Proc::Myself)?;
+        harness::sys::unshare(kind.flag())?;
+        let after = NsId::all(Proc::Myself)?;
+        // pid_for_children is readable once the first child exists.
+        let mut child = Spawn::fork().spawn(|ch| {
+            ch.send(&NsId::current(kind)?)?;
+            ch.wait()
+        })?;
+        let child_id: NsId = child.recv()?;
+        let fc = NsId::for_children(Proc::Myself, kind)?;
+        child.go()?;
+        child.join()?;
+        Ok((before, after, fc, child_id))
+    })?;
+    check_eq!(before, parent, "namespaces of a forked child before unshare");
+    check_eq!(NsId::all(Proc::Myself)?, parent, "the parent's namespaces after its child's unshare");
+    for (k, old) in &before {
+        let new = id_of(&after, *k).ok_or_else(|| harness::CaseError::fail(format!("no /proc/self/ns/{k} after unshare")))?;
+        if *k == kind && kind.info().for_children.is_none() {
+            check_ne!(new, *old, "{k} namespace of the caller after unshare({})", kind.info().flag_name);
+        } else {
+            check_eq!(new, *old, "{k} namespace of the caller after unshare({})", kind.info().flag_name);
+        }
+    }
+    let own = id_of(&after, kind).expect("kind required");
+    if kind.info().for_children.is_some() {
+        check_ne!(for_children, own, "{} after unshare({})", kind.info().for_children.unwrap_or_default(), kind.info().flag_name);
+    } else {
+        check_eq!(for_children, own, "a kind without *_for_children");
+    }
+    check_eq!(next_child, for_children, "{kind} namespace of the caller's next child");
+    // A second unshare of a pid namespace is refused (pid_namespaces(7)).
+    if kind == Kind::Pid {
+        expect_errno!(
+            call(&Spawn::unshare(kind.flag()), || {
+                harness::sys::unshare(kind.flag())?;
+                Ok(())
+            }),
+            Errno::EINVAL,
+            "a second unshare(CLONE_NEWPID) before any child"
+        );
+    }
+    Ok(())
+}

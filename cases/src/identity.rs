@@ -1,0 +1,214 @@
+//! namespaces(7), "The /proc/[pid]/ns/ directory": one entry per namespace
+//! (N1), identity by `st_dev` and `st_ino` (N3), link text `type:[inode]` (N4).
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+
+use harness::peer::{call, Spawn};
+use harness::{
+    check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsId, NsLink, Privilege, Proc, Requires, KINDS,
+};
+
+use crate::common::in_new_ns;
+
+/// Every case of this topic.
+pub fn cases() -> Vec<Case> {
+    let mut out = vec![Case::new(
+        "identity.entries.all",
+        &["N1", "T1"],
+        "/proc/[pid]/ns holds one link per namespace kind of this kernel, named as in the kind table",
+        entries_all,
+    )];
+    for kind in Kind::ALL {
+        let req = || Requires::kinds(&[kind]);
+        out.push(
+            Case::new(
+                format!("identity.entry.{kind}"),
+                &["N1"],
+                format!("/proc/[pid]/ns/{kind} of the caller and of another process is a symbolic link to an nsfs inode"),
+                move || entry_is_link(kind),
+            )
+            .requires(req()),
+        );
+        out.push(
+            Case::new(
+                format!("identity.same_ns_same_id.{kind}"),
+                &["N3"],
+                format!("two processes in the same {kind} namespace have equal st_dev and st_ino"),
+                move || same_ns_same_id(kind),
+            )
+            .requires(req()),
+        );
+        out.push(
+            Case::new(
+                format!("identity.new_ns_new_id.{kind}"),
+                &["N3"],
+                format!("a process in a new {kind} namespace has another st_ino (same nsfs st_dev); its own child shares it"),
+                move || new_ns_new_id(kind),
+            )
+            .requires(req().privilege(Privilege::Admin)),
+        );
+        out.push(
+            Case::new(
+                format!("identity.link_text.{kind}"),
+                &["N4"],
+                format!("readlink of /proc/[pid]/ns/{kind} is {kind}:[st_ino], in the initial and in a new namespace"),
+                move || link_text(kind),
+            )
+            .requires(req().privilege(Privilege::Admin)),
+        );
+    }
+    for info in KINDS.iter().filter(|i| i.for_children.is_some()) {
+        let kind = info.kind;
+        out.push(
+            Case::new(
+                format!("identity.for_children.{kind}"),
+                &["N4", "A3"],
+                format!(
+                    "{} equals {kind} until unshare; after it only {} changes, its link text matches st_ino, and the next child is in it",
+                    info.for_children.unwrap_or_default(),
+                    info.for_children.unwrap_or_default()
+                ),
+                move || for_children(kind),
+            )
+            .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+    }
+    out
+}
+
+/// The entry names this kernel should show: every kind whose release it
+/// has, plus the `*_for_children` links.
+fn entries_all() -> CaseResult {
+    let mut names: Vec<String> =
+        fs::read_dir("/proc/self/ns")?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
+    names.sort();
+    for name in &names {
+        let base = name.strip_suffix("_for_children").unwrap_or(name);
+        let Some(kind) = Kind::from_proc_name(base) else {
+            return Err(harness::CaseError::fail(format!("unknown entry /proc/self/ns/{name}")));
+        };
+        check!(
+            base == name || kind.info().for_children == Some(name.as_str()),
+            "/proc/self/ns/{name} is not a documented *_for_children entry"
+        );
+        let link = NsLink::read(Proc::Myself, name)?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
+        check_eq!(link.kind(), kind, "type in the link text of /proc/self/ns/{name}");
+    }
+    for info in &KINDS {
+        let present = names.iter().any(|n| n == info.proc_name);
+        // A kind older than this kernel may still be compiled out; a kind
+        // whose entry is present must have its *_for_children twin.
+        if present {
+            if let Some(fc) = info.for_children {
+                check!(names.iter().any(|n| n == fc), "/proc/self/ns/{} exists but {fc} does not", info.proc_name);
+            }
+        }
+    }
+    let kinds_present = names.iter().filter(|n| Kind::from_proc_name(n).is_some()).count();
+    let expected_min = KINDS
+        .iter()
+        .filter(|i| harness::probe::KernelVersion::running() >= i.since && !matches!(i.kind, Kind::Time | Kind::Cgroup))
+        .count();
+    check!(kinds_present >= expected_min, "only {kinds_present} namespace entries in /proc/self/ns ({names:?}); this kernel has at least {expected_min} kinds that cannot be compiled out");
+    Ok(())
+}
+
+fn entry_is_link(kind: Kind) -> CaseResult {
+    for proc in [Proc::Myself, Proc::Pid(std::process::id() as i32)] {
+        let path = proc.ns_path(kind.proc_name());
+        let meta = fs::symlink_metadata(&path)?;
+        check!(meta.file_type().is_symlink(), "{} is not a symbolic link: {:?}", path.display(), meta.file_type());
+        let target = fs::metadata(&path)?;
+        check!(!target.file_type().is_dir() && !target.file_type().is_fifo(), "{} does not lead to an nsfs inode", path.display());
+    }
+    // Another process sees its own entry, leading to the same nsfs.
+    let mine = NsId::current(kind)?;
+    let peer = call(&Spawn::fork(), || Ok(NsId::current(kind)?))?;
+    check_eq!(peer.dev, mine.dev, "st_dev of a forked child's /proc/self/ns/{kind}");
+    Ok(())
+}
+
+fn same_ns_same_id(kind: Kind) -> CaseResult {
+    let mine = NsId::current(kind)?;
+    let mut peer = Spawn::fork().spawn(|ch| {
+        ch.send(&NsId::current(kind)?)?;
+        ch.wait()
+    })?;
+    let seen_by_peer: NsId = peer.recv()?;
+    // The peer's entry seen from here, and through an open fd.
+    let seen_here = NsId::of(peer.proc(), kind)?;
+    let via_fd = NsFd::open(peer.proc(), kind)?.id();
+    peer.go()?;
+    peer.join()?;
+    check_eq!(seen_by_peer, mine, "{kind} (st_dev, st_ino) of a forked child, read by the child");
+    check_eq!(seen_here, mine, "{kind} (st_dev, st_ino) of a forked child, read by its parent");
+    check_eq!(via_fd, mine, "fstat of an open /proc/<child>/ns/{kind}");
+    Ok(())
+}
+
+fn new_ns_new_id(kind: Kind) -> CaseResult {
+    let mine = NsId::current(kind)?;
+    // The process in the new namespace reports it and its own child's.
+    let (peer_id, grandchild_id): (NsId, NsId) = in_new_ns(kind, 0, || {
+        let own = NsId::current(kind)?;
+        let child = call(&Spawn::fork(), || Ok(NsId::current(kind)?))?;
+        Ok((own, child))
+    })?;
+    check_eq!(peer_id.dev, mine.dev, "st_dev of a new {kind} namespace (one nsfs for all)");
+    check_ne!(peer_id.ino, mine.ino, "st_ino of the {kind} namespace of a process in a new one");
+    check_eq!(grandchild_id, peer_id, "{kind} namespace of a child of the process in the new namespace");
+    Ok(())
+}
+
+fn link_text(kind: Kind) -> CaseResult {
+    let check_proc = |proc: Proc, id: NsId| -> CaseResult {
+        let path = proc.ns_path(kind.proc_name());
+        let link = NsLink::read(proc, kind.proc_name())?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
+        check_eq!(link.type_name.as_str(), kind.proc_name(), "type in the link text of {}", path.display());
+        check_eq!(link.ino, id.ino, "inode in the link text of {} vs st_ino", path.display());
+        Ok(())
+    };
+    check_proc(Proc::Myself, NsId::current(kind)?)?;
+    // In a new namespace, the process reads its own link.
+    let inner = in_new_ns(kind, 0, || {
+        let id = NsId::current(kind)?;
+        check_proc(Proc::Myself, id)?;
+        Ok(id)
+    })?;
+    check_ne!(inner, NsId::current(kind)?, "{kind} namespace of a process in a new one");
+    Ok(())
+}
+
+fn for_children(kind: Kind) -> CaseResult {
+    let entry = kind.info().for_children.expect("generated for pid and time only");
+    let before = (NsId::current(kind)?, NsId::for_children(Proc::Myself, kind)?);
+    check_eq!(before.1, before.0, "{entry} before unshare");
+    // The peer unshares, then starts its first child and reports both
+    // views while that child lives.
+    type Report = (NsId, NsLink, NsId, NsId);
+    let (own, link, fc, child) = call(&Spawn::unshare(kind.flag()), || -> Result<Report, harness::CaseError> {
+        let own = NsId::current(kind)?;
+        if kind == Kind::Pid {
+            // namespaces(7): the link "gains read permissions when the first
+            // child process is created in the namespace".
+            expect_errno!(NsId::for_children(Proc::Myself, kind), Errno::ENOENT, "{entry} after unshare, before the first child");
+        }
+        let mut first = Spawn::fork().spawn(|ch| {
+            ch.send(&NsId::current(kind)?)?;
+            ch.wait()
+        })?;
+        let child: NsId = first.recv()?;
+        let fc = NsId::for_children(Proc::Myself, kind)?;
+        let link = NsLink::read(Proc::Myself, entry)?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
+        first.go()?;
+        first.join()?;
+        Ok((own, link, fc, child))
+    })?;
+    check_eq!(own, before.0, "the unsharing process's own {kind} namespace (it does not move)");
+    check_ne!(fc, own, "{entry} after unshare({})", kind.info().flag_name);
+    check_eq!(link.ino, fc.ino, "inode in the link text of {entry} vs st_ino");
+    check_eq!(link.type_name.as_str(), kind.proc_name(), "type in the link text of {entry}");
+    check_eq!(child, fc, "{kind} namespace of the first child after unshare");
+    Ok(())
+}

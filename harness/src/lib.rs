@@ -1,0 +1,32 @@
+//! nsverify's harness: the machinery that runs namespace conformance cases.
+//!
+//! - [`kind`]: the table of the eight namespace kinds (namespaces(7)).
+//! - [`nsid`]: namespace identity (`st_dev`/`st_ino`) and link text.
+//! - [`nsfd`], [`userns`], [`limits`], [`probe`]: typed wrappers over
+//!   ioctl_ns(2), id maps, `/proc/sys/user` and the running system.
+//! - [`peer`]: processes a case body starts in new namespaces.
+//! - [`case`], [`isolate`], [`runner`], [`report`], [`trace`]: case records,
+//!   isolated execution, libtest-mimic runner, reports, no-trace check.
+
+pub mod case;
+pub mod error;
+pub mod flags;
+pub mod isolate;
+pub mod kind;
+pub mod limits;
+pub mod nsfd;
+pub mod nsid;
+pub mod peer;
+pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod sys;
+pub mod trace;
+pub mod userns;
+
+pub use case::{Case, CaseError, CaseResult, Outcome, Privilege, Requires, Setup};
+pub use kind::{Kind, KINDS};
+pub use nix::errno::Errno;
+pub use nsfd::NsFd;
+pub use nsid::{NsId, NsLink, Proc};
+pub use peer::{Peer, Spawn, Via};

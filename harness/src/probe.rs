@@ -1,0 +1,154 @@
+//! Probes of the running kernel and process: release, capabilities, and
+//! whether unprivileged user namespaces are allowed.
+
+use std::fmt;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+/// A kernel release `major.minor.patch`, as uname(2) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KernelVersion {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+    /// Patch level (0 where the release string has none).
+    pub patch: u32,
+}
+
+impl KernelVersion {
+    /// A version `major.minor`.
+    pub const fn new(major: u32, minor: u32) -> Self {
+        KernelVersion { major, minor, patch: 0 }
+    }
+
+    /// Parses the leading `a.b[.c]` of a release string such as
+    /// `6.1.0-56-amd64` or `6.18.44-fc-v595`.
+    pub fn parse(release: &str) -> Option<Self> {
+        let mut nums = release.split(|c: char| !c.is_ascii_digit());
+        let major = nums.next()?.parse().ok()?;
+        let minor = nums.next()?.parse().ok()?;
+        // The patch level is optional ("7.0-rc1" has none).
+        let rest = &release[format!("{major}.{minor}").len()..];
+        let patch =
+            rest.strip_prefix('.').and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|p| p.parse().ok()).unwrap_or(0);
+        Some(KernelVersion { major, minor, patch })
+    }
+
+    /// The running kernel's version (uname(2) `release`).
+    pub fn running() -> Self {
+        KernelVersion::parse(&kernel_release()).unwrap_or(KernelVersion::new(0, 0))
+    }
+}
+
+impl fmt::Display for KernelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if self.patch != 0 {
+            write!(f, ".{}", self.patch)?;
+        }
+        Ok(())
+    }
+}
+
+/// The running kernel's release string, `uname -r`.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// A capability number, capabilities(7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cap(pub u32);
+
+impl Cap {
+    /// CAP_SETGID.
+    pub const SETGID: Cap = Cap(6);
+    /// CAP_SETUID.
+    pub const SETUID: Cap = Cap(7);
+    /// CAP_NET_ADMIN.
+    pub const NET_ADMIN: Cap = Cap(12);
+    /// CAP_SYS_CHROOT.
+    pub const SYS_CHROOT: Cap = Cap(18);
+    /// CAP_SYS_ADMIN.
+    pub const SYS_ADMIN: Cap = Cap(21);
+    /// CAP_SYS_RESOURCE.
+    pub const SYS_RESOURCE: Cap = Cap(24);
+
+    /// The name capabilities(7) gives it.
+    pub fn name(self) -> String {
+        match self.0 {
+            6 => "CAP_SETGID".into(),
+            7 => "CAP_SETUID".into(),
+            12 => "CAP_NET_ADMIN".into(),
+            18 => "CAP_SYS_CHROOT".into(),
+            21 => "CAP_SYS_ADMIN".into(),
+            24 => "CAP_SYS_RESOURCE".into(),
+            n => format!("capability {n}"),
+        }
+    }
+}
+
+/// Reads a capability set (`CapEff`, `CapPrm`, `CapBnd` ...) of `pid`
+/// ("self" for the caller) from `/proc/[pid]/status`.
+pub fn cap_set(pid: &str, field: &str) -> std::io::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// Whether the caller has `cap` in its effective set (in its own user namespace).
+pub fn has_cap(cap: Cap) -> bool {
+    cap_set("self", "CapEff").is_ok_and(|eff| eff & (1u64 << cap.0) != 0)
+}
+
+/// Reads a sysctl under `/proc/sys` as an integer; `None` if the file is absent.
+pub fn sysctl_int(path: &str) -> Option<i64> {
+    fs::read_to_string(format!("/proc/sys/{path}")).ok()?.trim().parse().ok()
+}
+
+/// Why the environment forbids an unprivileged user to create a user
+/// namespace, or `None` where nothing does. Decided from the documented knobs
+/// (Debian's `kernel.unprivileged_userns_clone`, Ubuntu's AppArmor
+/// restriction, `user.max_user_namespaces`), never from a failed attempt.
+pub fn unprivileged_userns_forbidden() -> Option<String> {
+    if sysctl_int("kernel/unprivileged_userns_clone") == Some(0) {
+        return Some("kernel.unprivileged_userns_clone=0 forbids unprivileged user namespaces".into());
+    }
+    if sysctl_int("kernel/apparmor_restrict_unprivileged_userns") == Some(1) {
+        return Some("kernel.apparmor_restrict_unprivileged_userns=1 restricts unprivileged user namespaces".into());
+    }
+    if sysctl_int("user/max_user_namespaces") == Some(0) {
+        return Some("user.max_user_namespaces=0 forbids new user namespaces".into());
+    }
+    None
+}
+
+/// Whether the process runs with effective uid 0 and CAP_SYS_ADMIN.
+pub fn is_privileged() -> bool {
+    nix::unistd::geteuid().is_root() && has_cap(Cap::SYS_ADMIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_releases() {
+        assert_eq!(KernelVersion::parse("6.1.0-56-amd64"), Some(KernelVersion { major: 6, minor: 1, patch: 0 }));
+        assert_eq!(KernelVersion::parse("5.10.262"), Some(KernelVersion { major: 5, minor: 10, patch: 262 }));
+        assert_eq!(KernelVersion::parse("6.18.44-fc-v595"), Some(KernelVersion { major: 6, minor: 18, patch: 44 }));
+        assert_eq!(KernelVersion::parse("7.0-rc1"), Some(KernelVersion { major: 7, minor: 0, patch: 0 }));
+        assert_eq!(KernelVersion::parse("garbage"), None);
+        assert!(KernelVersion::new(5, 6) < KernelVersion::new(5, 10));
+    }
+
+    #[test]
+    fn reads_own_caps() {
+        assert!(cap_set("self", "CapEff").is_ok());
+        assert!(cap_set("self", "NoSuchField").is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The runner: libtest-mimic trials built from case records, skips decided
+//! from declared requirements, reports, and the no-trace check.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use crate::case::{Case, Outcome, Privilege, Requires};
+use crate::isolate;
+use crate::probe::{self, KernelVersion};
+use crate::report::{self, Record};
+use crate::trace::Snapshot;
+
+/// Facts about the running system that requirements are checked against.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// `uname -r`.
+    pub release: String,
+    /// Parsed release.
+    pub kernel: KernelVersion,
+    /// Effective uid 0 with CAP_SYS_ADMIN.
+    pub privileged: bool,
+    /// Reason the environment forbids unprivileged user namespaces, if any.
+    pub userns_forbidden: Option<String>,
+}
+
+impl Host {
+    /// Probes the running system.
+    pub fn probe() -> Host {
+        let release = probe::kernel_release();
+        Host {
+            kernel: KernelVersion::parse(&release).unwrap_or(KernelVersion::new(0, 0)),
+            release,
+            privileged: probe::is_privileged(),
+            userns_forbidden: probe::unprivileged_userns_forbidden(),
+        }
+    }
+
+    /// Why `req` is unmet here, or `None` if the case can run.
+    pub fn unmet(&self, req: &Requires) -> Option<String> {
+        for kind in &req.kinds {
+            let info = kind.info();
+            if self.kernel < info.since {
+                return Some(format!("{} namespaces need Linux {} ({}); this kernel is {}", kind, info.since, info.man_page, self.release));
+            }
+            if !Path::new(&format!("/proc/self/ns/{}", info.proc_name)).exists() {
+                return Some(format!(
+                    "{} namespaces are not available: /proc/self/ns/{} is missing (CONFIG for {} compiled out)",
+                    kind, info.proc_name, info.flag_name
+                ));
+            }
+        }
+        if let Some(min) = req.kernel {
+            if self.kernel < min {
+                return Some(format!("needs Linux {min}; this kernel is {}", self.release));
+            }
+        }
+        let needs_userns = req.user_namespaces || (req.privilege == Privilege::Admin && !self.privileged);
+        if req.privilege == Privilege::Root && !self.privileged {
+            return Some("needs root (euid 0 with CAP_SYS_ADMIN in the initial user namespace)".into());
+        }
+        if needs_userns && !self.privileged {
+            if let Some(why) = &self.userns_forbidden {
+                return Some(why.clone());
+            }
+        }
+        if needs_userns && self.kernel >= KernelVersion::new(4, 9) && probe::sysctl_int("user/max_user_namespaces") == Some(0) {
+            return Some("user.max_user_namespaces=0 forbids user namespaces".into());
+        }
+        for cap in &req.caps {
+            if !probe::has_cap(*cap) {
+                return Some(format!("needs {} in the suite's user namespace", cap.name()));
+            }
+        }
+        req.probe.and_then(|p| p())
+    }
+}
+
+/// Builds a record for a case that ended with `outcome`.
+fn record(case: &Case, outcome: Outcome, reason: String, location: Option<String>, ms: f64, output: String, kernel: &str) -> Record {
+    Record {
+        id: case.id.clone(),
+        claims: case.claims.iter().map(|c| c.to_string()).collect(),
+        outcome,
+        reason,
+        location,
+        kernel: kernel.to_string(),
+        duration_ms: ms,
+        output,
+    }
+}
+
+/// Runs one case on this host as the runner does (requirements, then
+/// isolation), returning its record.
+pub fn run_case(case: &Case, host: &Host) -> Record {
+    if let Some(reason) = host.unmet(&case.requires) {
+        return record(case, Outcome::Skip, reason, None, 0.0, String::new(), &host.release);
+    }
+    let f = isolate::run_isolated(case);
+    let output = if f.outcome == Outcome::Pass { String::new() } else { f.output };
+    record(case, f.outcome, f.message, f.location, f.duration.as_secs_f64() * 1000.0, output, &host.release)
+}
+
+/// Checks that case ids are unique and well formed.
+pub fn validate_ids(cases: &[Case]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for c in cases {
+        if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
+            return Err(format!("case id {:?} must be lowercase ascii, digits, '.', '_' or '-'", c.id));
+        }
+        if !seen.insert(c.id.as_str()) {
+            return Err(format!("duplicate case id {:?}", c.id));
+        }
+    }
+    Ok(())
+}
+
+/// The `main` of a case binary: re-executed children run their case and
+/// exit; otherwise runs the trials selected by the command line with
+/// libtest-mimic, writes the requested reports and checks that the run left
+/// no trace.
+pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
+    let cases = make_cases();
+    isolate::child_main_if_requested(&cases);
+    if let Err(e) = validate_ids(&cases) {
+        eprintln!("nsverify: {e}");
+        return ExitCode::from(2);
+    }
+    let args = Arguments::from_args();
+    let host = Arc::new(Host::probe());
+    // Orphaned descendants of cases come back to us to be reaped.
+    let _ = crate::sys::become_subreaper();
+    let before = (!args.list).then(Snapshot::take);
+
+    let records: Arc<Mutex<Vec<(usize, Record)>>> = Arc::default();
+    let cases: Vec<Arc<Case>> = cases.into_iter().map(Arc::new).collect();
+    let trials = cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let id = case.id.clone();
+            let (case, host, records) = (Arc::clone(case), Arc::clone(&host), Arc::clone(&records));
+            Trial::ignorable_test(id, move || {
+                let r = run_case(&case, &host);
+                let result = match r.outcome {
+                    Outcome::Pass => Ok(Completion::Completed),
+                    Outcome::Skip => Ok(Completion::ignored_with(&r.reason)),
+                    Outcome::Fail | Outcome::Broken => {
+                        let at = r.location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
+                        let out = if r.output.is_empty() { String::new() } else { format!("\n--- case output ---\n{}", r.output) };
+                        let claims = case.claims.join(", ");
+                        Err(Failed::from(format!(
+                            "{}: {}{at} [claims {claims}: {}]{out}",
+                            r.outcome.to_string().to_uppercase(),
+                            r.reason,
+                            case.doc
+                        )))
+                    }
+                };
+                records.lock().unwrap_or_else(|e| e.into_inner()).push((index, r));
+                result
+            })
+        })
+        .collect();
+
+    let started = Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials);
+    let Some(before) = before else {
+        return ExitCode::SUCCESS;
+    };
+
+    let mut records: Vec<(usize, Record)> = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
+    records.sort_by_key(|(i, _)| *i);
+    let mut records: Vec<Record> = records.into_iter().map(|(_, r)| r).collect();
+
+    let after = Snapshot::take();
+    let differences = after.differences(&before);
+    let no_trace = if differences.is_empty() {
+        Record {
+            id: "harness.no_trace".into(),
+            claims: vec![],
+            outcome: Outcome::Pass,
+            reason: String::new(),
+            location: None,
+            kernel: host.release.clone(),
+            duration_ms: 0.0,
+            output: String::new(),
+        }
+    } else {
+        eprintln!("nsverify: the run left a trace:");
+        for d in &differences {
+            eprintln!("  {d}");
+        }
+        Record {
+            id: "harness.no_trace".into(),
+            claims: vec![],
+            outcome: Outcome::Fail,
+            reason: differences.join("; "),
+            location: None,
+            kernel: host.release.clone(),
+            duration_ms: 0.0,
+            output: String::new(),
+        }
+    };
+    records.push(no_trace);
+    print_summary(&records, &host, started.elapsed().as_secs_f64());
+    let mut failed = conclusion.has_failed() || !differences.is_empty();
+    match report::write_requested(&records, &host.release) {
+        Ok(paths) => {
+            for p in paths {
+                println!("nsverify: wrote {}", p.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("nsverify: could not write a report: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::from(101)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_summary(records: &[Record], host: &Host, secs: f64) {
+    let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
+    println!(
+        "nsverify on Linux {} ({}): {} pass, {} fail, {} skip, {} broken in {secs:.2}s",
+        host.release,
+        if host.privileged { "root" } else { "unprivileged" },
+        count(Outcome::Pass),
+        count(Outcome::Fail),
+        count(Outcome::Skip),
+        count(Outcome::Broken)
+    );
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for r in records.iter().filter(|r| r.outcome == Outcome::Skip) {
+        match reasons.iter_mut().find(|(x, _)| *x == r.reason) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((&r.reason, 1)),
+        }
+    }
+    for (reason, n) in reasons {
+        println!("  skipped {n}: {reason}");
+    }
+    for r in records.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Broken)) {
+        println!("  {} {}: {}", r.outcome.to_string().to_uppercase(), r.id, r.reason);
+    }
+}

@@ -1,0 +1,199 @@
+//! Thin system-call layer: the raw calls that neither std nor nix offers with
+//! the namespace flags we need. Every `unsafe` of the project's syscalls
+//! lives here or in `isolate`, each with its reason.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Result of a fork-like call: in the parent the child's pid, in the child
+/// `None`.
+pub type Forked = Option<Pid>;
+
+/// `struct clone_args` of clone3(2) (version 0 layout, 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Which system call creates the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneCall {
+    /// clone(2) with `flags | SIGCHLD` and no new stack: fork semantics.
+    Clone,
+    /// clone3(2) (5.3+), the only clone taking CLONE_NEWTIME.
+    Clone3,
+}
+
+/// Forks the calling (single-threaded) process with `flags`, like fork(2)
+/// but creating the namespaces in `flags` for the child. clone(2) documents
+/// that without CLONE_VM and with a NULL stack the child runs on a copy of
+/// the parent's stack.
+///
+/// The caller must be single-threaded (the harness runs case bodies in such
+/// a process) so that the child may allocate.
+pub fn fork_with_flags(flags: u64, call: CloneCall) -> Result<Forked, Errno> {
+    let ret = match call {
+        CloneCall::Clone => {
+            // SAFETY: clone without CLONE_VM/CLONE_THREAD and a NULL stack
+            // behaves as fork(2): the child gets a copy of the address space
+            // and continues here. The pointer arguments are NULL and unused.
+            unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD as u64) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) }
+        }
+        CloneCall::Clone3 => {
+            let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() };
+            // SAFETY: `args` is a valid clone_args of the size passed; no
+            // stack is given, so the child continues on a copy of ours as
+            // with fork(2).
+            unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }
+        }
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// unshare(2) with an arbitrary flag word (CLONE_NEWTIME and invalid bits
+/// included, which nix's typed flags cannot carry).
+pub fn unshare(flags: u64) -> Result<(), Errno> {
+    // SAFETY: unshare takes an integer and touches no memory of ours.
+    let ret = unsafe { libc::unshare(flags as libc::c_int) };
+    Errno::result(ret).map(drop)
+}
+
+/// setns(2) with an arbitrary `nstype` (also a pidfd with several flags).
+pub fn setns(fd: BorrowedFd<'_>, nstype: u64) -> Result<(), Errno> {
+    // SAFETY: the fd is borrowed and valid for the call; nstype is an integer.
+    let ret = unsafe { libc::setns(fd.as_raw_fd(), nstype as libc::c_int) };
+    Errno::result(ret).map(drop)
+}
+
+/// ioctl(2) with a request that takes no argument, returning the result
+/// (a new fd, or a value such as NS_GET_NSTYPE's).
+pub fn ioctl_none(fd: BorrowedFd<'_>, request: u64) -> Result<libc::c_int, Errno> {
+    // SAFETY: a request of the `_IO` family takes no argument; the kernel
+    // rejects requests it does not know without touching our memory. The
+    // third argument is 0 so an unknown request reading it reads nothing.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, 0usize) };
+    Errno::result(ret)
+}
+
+/// ioctl(2) with a request that writes a `uid_t` (NS_GET_OWNER_UID).
+pub fn ioctl_read_u32(fd: BorrowedFd<'_>, request: u64) -> Result<u32, Errno> {
+    let mut value: libc::uid_t = 0;
+    // SAFETY: `value` is a valid, writable uid_t for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, &mut value as *mut libc::uid_t) };
+    Errno::result(ret).map(|_| value)
+}
+
+/// Takes ownership of a new fd returned by a system call.
+pub fn own_fd(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: called only on a fd just returned by the kernel to us, which
+    // nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// pidfd_open(2) (5.3+).
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    Errno::result(ret).map(|fd| own_fd(fd as RawFd))
+}
+
+/// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the parent.
+pub fn die_with_parent() -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to us.
+pub fn become_subreaper() -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Ends a forked child at once, without running the parent's atexit
+/// handlers or flushing buffers copied from it.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a waited-for process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with this status.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => {
+                let name = nix::sys::signal::Signal::try_from(*s).map(|s| s.as_str()).unwrap_or("?");
+                write!(f, "killed by signal {s} ({name})")
+            }
+        }
+    }
+}
+
+/// The id type of waitid(2).
+#[derive(Debug, Clone, Copy)]
+pub enum WaitTarget {
+    /// One process.
+    Pid(Pid),
+    /// Any child in this process group.
+    Pgid(Pid),
+}
+
+/// waitid(2) for exit. With `peek` the child is left waitable (WNOWAIT);
+/// with `nohang` returns `Ok(None)` when none has exited yet.
+pub fn wait_exit(target: WaitTarget, peek: bool, nohang: bool) -> Result<Option<(Pid, Exit)>, Errno> {
+    let (idtype, id) = match target {
+        WaitTarget::Pid(p) => (libc::P_PID, p.as_raw() as libc::id_t),
+        WaitTarget::Pgid(p) => (libc::P_PGID, p.as_raw() as libc::id_t),
+    };
+    let mut options = libc::WEXITED;
+    if peek {
+        options |= libc::WNOWAIT;
+    }
+    if nohang {
+        options |= libc::WNOHANG;
+    }
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value for it, and
+    // the kernel fills it for the duration of the call.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `info` is valid and writable; the other arguments are integers.
+        let ret = unsafe { libc::waitid(idtype, id, &mut info, options) };
+        match Errno::result(ret) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    // SAFETY: waitid filled `info` for a child event (or left si_pid 0 with
+    // WNOHANG), so the si_pid/si_status union fields are the ones set.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    let exit = if info.si_code == libc::CLD_EXITED { Exit::Code(status) } else { Exit::Signal(status) };
+    Ok(Some((Pid::from_raw(pid), exit)))
+}

@@ -1,0 +1,126 @@
+//! The no-trace check: what a run could leave behind, taken before and after
+//! and compared. A run must leave no namespaces, mounts, processes or
+//! changed `/proc/sys/user` values.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use crate::isolate::CASE_GROUPS;
+use crate::nsid::NsLink;
+
+/// State of the system that a run must not change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Namespaces referenced by our open fds, our mounts (nsfs bind mounts)
+    /// and any process of our process tree or of a case's process group.
+    pub namespaces: BTreeSet<String>,
+    /// Our mount table (mount point, fs type and source per line).
+    pub mounts: BTreeSet<String>,
+    /// Live processes of our tree or of a case's process group, but us.
+    pub processes: BTreeSet<String>,
+    /// `/proc/sys/user/*` values.
+    pub limits: Vec<(String, String)>,
+}
+
+fn fd_namespaces(pid: &str, out: &mut BTreeSet<String>, tag: &str) {
+    for entry in fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        if let Ok(target) = fs::read_link(entry.path()) {
+            let text = target.to_string_lossy();
+            if NsLink::parse(&text).is_ok() {
+                out.insert(format!("{text} (fd held by {tag})"));
+            }
+        }
+    }
+}
+
+fn stat_fields(pid: &str) -> Option<(i32, i32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command: state ppid pgrp ...
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace().skip(1);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// Pids of our descendants and of processes in any case's process group.
+fn our_processes() -> Vec<(String, String)> {
+    let me = std::process::id() as i32;
+    let groups: Vec<i32> = CASE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let all: Vec<(i32, i32, i32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let (ppid, pgrp) = stat_fields(&pid.to_string())?;
+            Some((pid, ppid, pgrp))
+        })
+        .collect();
+    let mut ours: BTreeSet<i32> = BTreeSet::new();
+    let mut frontier = vec![me];
+    while let Some(p) = frontier.pop() {
+        for &(pid, ppid, _) in &all {
+            if ppid == p && ours.insert(pid) {
+                frontier.push(pid);
+            }
+        }
+    }
+    ours.extend(all.iter().filter(|(pid, _, pgrp)| *pid != me && groups.contains(pgrp)).map(|(pid, ..)| *pid));
+    ours.into_iter()
+        .map(|pid| {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid.to_string(), comm.trim().to_string())
+        })
+        .collect()
+}
+
+impl Snapshot {
+    /// Takes a snapshot now.
+    pub fn take() -> Snapshot {
+        let mut namespaces = BTreeSet::new();
+        fd_namespaces("self", &mut namespaces, "the runner");
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mounts = BTreeSet::new();
+        for line in mountinfo.lines() {
+            // mount point is field 5; after " - ": fs type and source.
+            let fields: Vec<&str> = line.split(' ').collect();
+            let tail: Vec<&str> = line.split(" - ").nth(1).map(|t| t.split(' ').take(2).collect()).unwrap_or_default();
+            let desc = format!("{} {}", fields.get(4).unwrap_or(&"?"), tail.join(" "));
+            if tail.first() == Some(&"nsfs") {
+                namespaces.insert(format!("{} (nsfs mount at {})", tail.get(1).unwrap_or(&"?"), fields.get(4).unwrap_or(&"?")));
+            }
+            mounts.insert(desc);
+        }
+        let mut processes = BTreeSet::new();
+        for (pid, comm) in our_processes() {
+            for entry in fs::read_dir(format!("/proc/{pid}/ns")).into_iter().flatten().flatten() {
+                if let Ok(t) = fs::read_link(entry.path()) {
+                    namespaces.insert(format!("{} (process {pid} {comm})", t.to_string_lossy()));
+                }
+            }
+            fd_namespaces(&pid, &mut namespaces, &format!("process {pid}"));
+            processes.insert(format!("{pid} {comm}"));
+        }
+        Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all() }
+    }
+
+    /// What differs from `before`, one line per difference.
+    pub fn differences(&self, before: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut diff = |what: &str, a: &BTreeSet<String>, b: &BTreeSet<String>| {
+            out.extend(b.difference(a).map(|x| format!("{what} appeared: {x}")));
+            out.extend(a.difference(b).map(|x| format!("{what} disappeared: {x}")));
+        };
+        diff("namespace", &before.namespaces, &self.namespaces);
+        diff("mount", &before.mounts, &self.mounts);
+        diff("process", &before.processes, &self.processes);
+        for ((name, old), (_, new)) in before.limits.iter().zip(&self.limits) {
+            if old != new {
+                out.push(format!("/proc/sys/user/{name} changed: {old} -> {new}"));
+            }
+        }
+        if before.limits.len() != self.limits.len() {
+            out.push("/proc/sys/user entries changed".into());
+        }
+        out
+    }
+}
