@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Validates an nsverify JSON-lines report: every line has the documented
+fields with sane values, nothing failed or broke, every skip has a reason.
+Prints a one-line summary; exits 1 on any problem."""
+import json
+import sys
+
+FIELDS = {"id": str, "claims": list, "outcome": str, "reason": str, "kernel": str, "duration_ms": (int, float)}
+OUTCOMES = {"pass", "fail", "skip", "broken"}
+
+
+def main(path):
+    problems, counts = [], {o: 0 for o in OUTCOMES}
+    with open(path) as f:
+        lines = [l for l in f if l.strip()]
+    if not lines:
+        problems.append("empty report")
+    for n, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            problems.append(f"line {n}: not JSON: {e}")
+            continue
+        for name, typ in FIELDS.items():
+            if not isinstance(rec.get(name), typ):
+                problems.append(f"line {n}: field {name!r} missing or not {typ}")
+        outcome = rec.get("outcome")
+        if outcome not in OUTCOMES:
+            problems.append(f"line {n}: outcome {outcome!r}")
+            continue
+        counts[outcome] += 1
+        if outcome in ("fail", "broken"):
+            problems.append(f"{rec['id']}: {outcome}: {rec['reason']}")
+        if outcome == "skip" and not rec["reason"].strip():
+            problems.append(f"{rec['id']}: skipped without a reason")
+    print(f"{path}: {len(lines)} records: " + ", ".join(f"{counts[o]} {o}" for o in ("pass", "fail", "skip", "broken")))
+    for p in problems:
+        print("  " + p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
