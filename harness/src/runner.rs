@@ -88,7 +88,7 @@ fn record(case: &Case, outcome: Outcome, reason: String, location: Option<String
         reason,
         location,
         kernel: kernel.to_string(),
-        duration_ms: ms,
+        duration_ms: (ms * 1000.0).round() / 1000.0,
         output,
     }
 }
