@@ -17,6 +17,15 @@ pub fn all() -> Vec<Case> {
     cases
 }
 
+/// The cases run sabotaged (a wrong expectation or a broken step), each of
+/// which passes only if the sabotaged body fails: evidence that the real
+/// cases can fail. Run by `tests/sabotage.rs`.
+pub fn sabotaged() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend(identity::sabotaged());
+    cases
+}
+
 /// Claims not yet verified by any case: the visible gap, closed by the case
 /// issues still open. The coverage test fails if a claim listed here gains a
 /// case (so the list shrinks) or a claim not listed has none.
