@@ -6,6 +6,9 @@ pub mod claims;
 mod common;
 pub mod create;
 pub mod identity;
+pub mod ioctl_ns;
+pub mod privilege;
+pub mod setns;
 
 use harness::Case;
 
@@ -14,6 +17,9 @@ pub fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::cases());
     cases.extend(create::cases());
+    cases.extend(setns::cases());
+    cases.extend(ioctl_ns::cases());
+    cases.extend(privilege::cases());
     cases
 }
 
@@ -23,6 +29,8 @@ pub fn all() -> Vec<Case> {
 pub fn sabotaged() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::sabotaged());
+    cases.extend(setns::sabotaged());
+    cases.extend(ioctl_ns::sabotaged());
     cases
 }
 
@@ -38,11 +46,6 @@ pub const UNCOVERED: &[&str] = &[
     "T2.user",
     "T2.cgroup",
     "T2.time",
-    "A2",
-    "A4",
-    "P1",
-    "P2",
-    "P3",
     "N2",
     "L1",
     "L2",

@@ -97,8 +97,9 @@ pub struct Requires {
     /// Capabilities the suite itself must have (for example CAP_SYS_RESOURCE
     /// to write the initial namespace's limits).
     pub caps: Vec<Cap>,
-    /// The body creates a user namespace (as an unprivileged uid if the
-    /// suite is unprivileged): the environment must allow that.
+    /// The body creates a user namespace as an unprivileged uid (even when
+    /// the suite is root): the environment must allow unprivileged user
+    /// namespaces.
     pub user_namespaces: bool,
     /// Extra environment probe returning a reason to skip (a module that is
     /// not available, a filesystem not mounted): never a kernel behaviour.
@@ -128,7 +129,7 @@ impl Requires {
         self
     }
 
-    /// Declares that the body creates a user namespace.
+    /// Declares that the body creates a user namespace as an unprivileged uid.
     pub fn user_namespaces(mut self) -> Requires {
         self.user_namespaces = true;
         self

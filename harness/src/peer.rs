@@ -114,6 +114,8 @@ impl Spawn {
             let _ = channel.write_msg(&Msg::Done(result));
             sys::exit_now(0);
         };
+        forget_channel_fd(down_r.as_raw_fd());
+        forget_channel_fd(up_w.as_raw_fd());
         drop((down_r, up_w));
         Ok(Peer { pid, to_peer: Some(File::from(down_w)), from_peer: BufReader::new(File::from(up_r)), exit: None })
     }
@@ -121,9 +123,11 @@ impl Spawn {
     /// Child side: die with the parent, then unshare, map and drop ids.
     fn enter(&self, outer: (u32, u32)) -> CaseResult {
         sys::die_with_parent().op(Op::Process("prctl(PR_SET_PDEATHSIG)"))?;
+        let mut outer = outer;
         if self.via == Via::Unshare {
             if let Some((uid, gid)) = self.user {
                 userns::become_user(uid, gid)?;
+                outer = (uid, gid);
             }
             sys::unshare(self.flags).op(Op::Unshare(self.flags))?;
         }

@@ -10,6 +10,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::case::{Case, Outcome, Privilege, Requires};
 use crate::isolate;
+use crate::kind::Kind;
 use crate::probe::{self, KernelVersion};
 use crate::report::{self, Record};
 use crate::trace::Snapshot;
@@ -58,16 +59,18 @@ impl Host {
                 return Some(format!("needs Linux {min}; this kernel is {}", self.release));
             }
         }
-        let needs_userns = req.user_namespaces || (req.privilege == Privilege::Admin && !self.privileged);
         if req.privilege == Privilege::Root && !self.privileged {
             return Some("needs root (euid 0 with CAP_SYS_ADMIN in the initial user namespace)".into());
         }
-        if needs_userns && !self.privileged {
+        // A user namespace created by an unprivileged uid: the body's own
+        // (user_namespaces) or the harness's, to give an unprivileged suite
+        // CAP_SYS_ADMIN (Privilege::Admin).
+        if req.user_namespaces || (req.privilege == Privilege::Admin && !self.privileged) {
             if let Some(why) = &self.userns_forbidden {
                 return Some(why.clone());
             }
         }
-        if needs_userns && self.kernel >= KernelVersion::new(4, 9) && probe::sysctl_int("user/max_user_namespaces") == Some(0) {
+        if req.kinds.contains(&Kind::User) && probe::sysctl_int("user/max_user_namespaces") == Some(0) {
             return Some("user.max_user_namespaces=0 forbids user namespaces".into());
         }
         for cap in &req.caps {

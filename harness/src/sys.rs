@@ -118,6 +118,15 @@ pub fn die_with_parent() -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// prctl(PR_SET_DUMPABLE, 1): after a uid change the kernel makes the
+/// process non-dumpable, which hands its /proc files (uid_map, setgroups)
+/// to root; a process that changed ids on purpose takes them back.
+pub fn set_dumpable() -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to us.
 pub fn become_subreaper() -> Result<(), Errno> {
     // SAFETY: integer arguments only.
