@@ -16,6 +16,7 @@ pub mod kind;
 pub mod limits;
 pub mod nsfd;
 pub mod nsid;
+pub mod observe;
 pub mod peer;
 pub mod probe;
 pub mod report;
