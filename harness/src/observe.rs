@@ -39,10 +39,11 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// Creates and holds one namespace of `kind` in a new child. `Ok(Err)`
-    /// carries the errno of a refused unshare (ENOSPC at the limit).
+    /// Creates and holds one namespace of `kind` in a new child that keeps
+    /// no inherited fd (so it pins nothing else). `Ok(Err)` carries the
+    /// errno of a refused unshare (ENOSPC at the limit).
     pub fn create(kind: Kind) -> Result<Result<Holder, Errno>, CaseError> {
-        let mut peer = Spawn::unshare(kind.flag()).spawn(|ch| {
+        let mut peer = Spawn::unshare(kind.flag()).close_inherited_fds().spawn(|ch| {
             ch.ready()?;
             ch.wait()
         })?;
@@ -72,6 +73,7 @@ impl Holder {
 pub struct LimitObserver {
     kind: Kind,
     limit: u64,
+    deadline: Duration,
     holders: Vec<Holder>,
     _guard: LimitGuard,
 }
@@ -90,7 +92,14 @@ impl LimitObserver {
     /// to `limit` (the caller must have CAP_SYS_RESOURCE there).
     pub fn here(kind: Kind, limit: u64) -> Result<LimitObserver, CaseError> {
         let guard = LimitGuard::set(kind, limit)?;
-        Ok(LimitObserver { kind, limit, holders: Vec::new(), _guard: guard })
+        Ok(LimitObserver { kind, limit, deadline: RELEASE_DEADLINE, holders: Vec::new(), _guard: guard })
+    }
+
+    /// Changes how long [`LimitObserver::wait_released`] polls (sabotage
+    /// runs, where nothing is released, need not wait the full deadline).
+    pub fn with_deadline(mut self, deadline: Duration) -> LimitObserver {
+        self.deadline = deadline;
+        self
     }
 
     /// The kind observed.
@@ -138,7 +147,8 @@ impl LimitObserver {
     }
 
     /// Polls until one more create succeeds (a namespace was released, its
-    /// count freed), up to [`RELEASE_DEADLINE`]; returns how long it took.
+    /// count freed), up to the deadline ([`RELEASE_DEADLINE`] unless
+    /// changed); returns how long it took.
     /// The namespace created by the successful probe stays held.
     #[track_caller]
     pub fn wait_released(&mut self, what: &str) -> Result<Duration, CaseError> {
@@ -149,12 +159,12 @@ impl LimitObserver {
             if self.try_hold()? {
                 return Ok(start.elapsed());
             }
-            if start.elapsed() > RELEASE_DEADLINE {
+            if start.elapsed() > self.deadline {
                 return Err(CaseError::at(
                     crate::Outcome::Fail,
                     format!(
-                        "{what}: expected released (count of {} freed), still at limit {} after {RELEASE_DEADLINE:?}",
-                        self.kind, self.limit
+                        "{what}: expected released (count of {} freed), still at limit {} after {:?}",
+                        self.kind, self.limit, self.deadline
                     ),
                     None,
                     loc,
@@ -201,15 +211,18 @@ impl NsHandle {
         }
     }
 
-    /// Polls until the handle no longer reopens, up to [`RELEASE_DEADLINE`].
-    pub fn wait_gone(&self, what: &str) -> Result<Duration, CaseError> {
+    /// Polls until the handle no longer reopens, up to `deadline`.
+    #[track_caller]
+    pub fn wait_gone(&self, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
+        let loc = std::panic::Location::caller();
         let start = Instant::now();
         loop {
             if self.reopen()?.is_none() {
                 return Ok(start.elapsed());
             }
-            if start.elapsed() > RELEASE_DEADLINE {
-                return Err(CaseError::fail(format!("{what}: its nsfs handle still reopens after {RELEASE_DEADLINE:?}")));
+            if start.elapsed() > deadline {
+                let msg = format!("{what}: expected gone, but its nsfs file handle still reopens after {deadline:?}");
+                return Err(CaseError::at(crate::Outcome::Fail, msg, None, loc));
             }
             std::thread::sleep(Duration::from_micros(200));
         }

@@ -293,3 +293,36 @@ pub fn drop_capability(cap: u32) -> Result<(), Errno> {
     // SAFETY: as above; the kernel only reads the structures.
     Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
 }
+
+/// Closes every fd from 3 up except those in `keep` (close_range(2),
+/// 5.9+; on older kernels one close(2) per open fd listed in /proc/self/fd).
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
+    keep.sort_unstable();
+    let mut first: RawFd = 3;
+    for fd in keep.iter().copied().chain(std::iter::once(RawFd::MAX)) {
+        if fd > first {
+            let last = if fd == RawFd::MAX { u32::MAX } else { (fd - 1) as u32 };
+            // SAFETY: closing fds that this freshly forked child does not
+            // use; nothing in it holds them (the caller keeps what it needs).
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last, 0u32) };
+            if ret == -1 {
+                close_listed(first, last);
+            }
+        }
+        first = fd.saturating_add(1);
+    }
+}
+
+fn close_listed(first: RawFd, last: u32) {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd: &RawFd| *fd >= first && (*fd as u32) <= last)
+        .collect();
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+}
