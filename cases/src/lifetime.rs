@@ -266,7 +266,7 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
     // one of our own, made in the observer's user namespace (it counts).
     let own = u64::from(leave == Leave::Setns);
     let mut obs = LimitObserver::enter(kind, 1 + own)?;
-    let (mut peer, _) = match leave {
+    let (mut peer, entry) = match leave {
         Leave::Exit => subject(kind, 0)?,
         Leave::Setns => {
             harness::sys::unshare(kind.flag())?;
@@ -280,7 +280,12 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
             })?
         }
     };
+    // The second observer: a handle taken through a short-lived fd.
+    let handle = if nsfs_handles() { Some(NsHandle::of(NsFd::open_entry(peer.proc(), entry)?)?) } else { None };
     obs.expect_full("the subject namespace while its process is in it")?;
+    if let Some(h) = &handle {
+        check!(h.reopen()?.is_some(), "the subject's nsfs handle does not reopen while its process is in it");
+    }
     let latency = match leave {
         Leave::Exit => {
             finish(peer)?;
@@ -294,6 +299,9 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
             t
         }
     };
+    if let Some(h) = &handle {
+        h.wait_gone("the subject namespace, released as the limit observer saw", Duration::from_secs(3))?;
+    }
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", latency.as_secs_f64() * 1000.0));
     Ok(())
 }
@@ -348,12 +356,14 @@ fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
     let target = "/tmp/nsverify-bind";
     std::fs::write(target, "").setup("creating the bind mount target")?;
     let (peer, entry) = subject(kind, 0)?;
-    let id = NsId::of_entry(peer.proc(), entry)?;
+    let fd = NsFd::open_entry(peer.proc(), entry)?;
     let source = peer.proc().ns_path(entry);
     mount(Some(&source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
-    check_eq!(stat_id(target)?, id, "st_dev/st_ino of the bind mount of {}", source.display());
+    check_eq!(stat_id(target)?, fd.id(), "st_dev/st_ino of the bind mount of {}", source.display());
     let ctl = control(kind)?;
     finish(peer)?;
+    // Each other reference goes in turn: the process, then the fd.
+    drop(fd);
     ctl.release()?;
     obs.wait_released("the control namespace")?;
     obs.expect_full("the subject namespace held only by a bind mount")?;
