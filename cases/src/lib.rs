@@ -7,6 +7,7 @@ mod common;
 pub mod create;
 pub mod identity;
 pub mod ioctl_ns;
+pub mod limits;
 pub mod privilege;
 pub mod setns;
 
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(setns::cases());
     cases.extend(ioctl_ns::cases());
     cases.extend(privilege::cases());
+    cases.extend(limits::cases());
     cases
 }
 
@@ -31,6 +33,7 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(identity::sabotaged());
     cases.extend(setns::sabotaged());
     cases.extend(ioctl_ns::sabotaged());
+    cases.extend(limits::sabotaged());
     cases
 }
 
@@ -47,13 +50,6 @@ pub const UNCOVERED: &[&str] = &[
     "T2.cgroup",
     "T2.time",
     "N2",
-    "L1",
-    "L2",
-    "L3",
-    "L4",
-    "L5",
-    "L6",
-    "L7",
     "F1",
     "F2",
     "F3",
