@@ -89,7 +89,7 @@ pub fn cases() -> Vec<Case> {
             Case::new(
                 format!("limits.sibling_unaffected.{kind}"),
                 &["L3"],
-                format!("{sysctl} set to 0 in one user namespace is refused there, while a sibling still reads and creates as before"),
+                format!("{sysctl} set to 0 in one user namespace refuses creates there, while a sibling reads its own INT_MAX and creates"),
                 move || sibling_unaffected(kind),
             )
             .requires(req()),
@@ -142,7 +142,7 @@ pub fn cases() -> Vec<Case> {
                 format!(
                     "creates of {kind} namespaces refused with EPERM or ENOSPC (at an ancestor's limit) leave the counts where they were"
                 ),
-                move || no_leak_on_error(kind),
+                move || no_leak_on_error(kind, false),
             )
             .requires(req()),
         );
@@ -205,6 +205,16 @@ pub fn sabotaged() -> Vec<Case> {
             .requires(req().privilege(Privilege::Root).probe(no_spare_ids)),
         );
     }
+    out.push(
+        Case::new(
+            "sabotage.limits.no_leak_on_error.uts",
+            &["L6", "L7"],
+            "one uts namespace stays held, as a leaked count would: the refill must come up short (after the release deadline)",
+            || must_fail(no_leak_on_error(Kind::Uts, true)),
+        )
+        .requires(Requires::kinds(&[Kind::User, Kind::Uts]).kernel(4, 9).privilege(Privilege::Admin).user_namespaces())
+        .timeout(RELEASE_DEADLINE * 3),
+    );
     out.push(
         Case::new(
             "sabotage.limits.user_nesting_depth",
@@ -443,7 +453,10 @@ fn write_permission(kind: Kind) -> CaseResult {
 
 fn sibling_unaffected(kind: Kind) -> CaseResult {
     own_userns()?;
-    let ours = limits::read(kind)?;
+    // Ours differs from a fresh table's INT_MAX and from the first sibling's
+    // 0, so a sibling reading either would be seen.
+    let ours = 1000;
+    set_limit(kind, ours)?;
     let sibling = || Spawn::unshare(Kind::User.flag()).map_root();
     let mut first = sibling().spawn(|ch| {
         set_limit(kind, 0)?;
@@ -581,20 +594,26 @@ fn ancestors_charged(kind: Kind, slack: u64) -> CaseResult {
 }
 
 fn limit_at_level(kind: Kind, limited: usize, slack: u64) -> CaseResult {
+    let mut limit = 0;
     for level in 0..LEVELS {
         own_userns()?;
         // The deeper user namespaces of the chain count at this level too.
         let chain = if kind == Kind::User { (LEVELS - 1 - level) as u64 } else { 0 };
-        set_limit(kind, if level == limited { HELD + chain + slack } else { INT_MAX })?;
+        let value = if level == limited { HELD + chain + slack } else { INT_MAX };
+        set_limit(kind, value)?;
+        if level == limited {
+            limit = value;
+        }
     }
     let _held = fill(kind, Create::Unshare, HELD, "in the deepest user namespace")?;
     expect_errno!(
         hold(kind, Create::Unshare)?,
         Errno::ENOSPC,
-        "{kind} namespace {} created at level {} with {}={HELD} at level {limited} and INT_MAX elsewhere",
+        "{kind} namespace {} created at level {} with {}={limit} at level {limited} ({} of them the chain's own user namespaces) and INT_MAX elsewhere",
         HELD + 1,
         LEVELS - 1,
-        kind.info().max_sysctl
+        kind.info().max_sysctl,
+        limit - HELD - slack
     );
     Ok(())
 }
@@ -622,7 +641,9 @@ fn refused_with_eperm(kind: Kind) -> CaseResult {
     })
 }
 
-fn no_leak_on_error(kind: Kind) -> CaseResult {
+/// `leak` is the sabotage: one namespace is kept, as a count the kernel
+/// failed to return would be.
+fn no_leak_on_error(kind: Kind, leak: bool) -> CaseResult {
     // Level 0 limits; level 1, where the creates happen, starts at INT_MAX
     // (for user namespaces level 1 itself counts at level 0).
     own_userns()?;
@@ -638,6 +659,8 @@ fn no_leak_on_error(kind: Kind) -> CaseResult {
     // Everything released, our own limit lowered to the parent's: a count
     // left behind by any refusal, here or in the parent, leaves less room.
     set_limit(kind, HELD)?;
+    let mut held = held;
+    let _leaked = if leak { held.pop() } else { None };
     drop(held);
     let _held = fill(kind, Create::Unshare, HELD, "after the refusals and the release of every namespace")?;
     expect_full(kind, Create::Unshare, "after refilling to the limit")
