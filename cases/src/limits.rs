@@ -12,14 +12,13 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use harness::error::Op;
 use harness::limits;
-use harness::observe::{LimitObserver, RELEASE_DEADLINE};
-use harness::peer::{call, Spawn, Via};
+use harness::observe::{Holder, LimitObserver, RELEASE_DEADLINE};
+use harness::peer::{call, Spawn};
 use harness::probe::{cap_set, has_cap, Cap, KernelVersion};
 use harness::sys;
 use harness::userns::{self, IdMap, IdRange, MapFile};
-use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsId, Peer, Privilege, Requires, Setup};
+use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsId, Privilege, Requires, Setup};
 
 use crate::common::must_fail;
 
@@ -281,43 +280,13 @@ fn clone3_refuses_time(kind: Kind, way: Create, errno: Errno) -> bool {
 
 /// Creates one `kind` namespace by `way` in a new process that holds it
 /// until dropped (dropping kills it). `Ok(Err(errno))`: the kernel refused.
-fn hold(kind: Kind, way: Create) -> Result<Result<Peer, Errno>, CaseError> {
-    let via = match way {
-        Create::Unshare => return hold_unshared(&Spawn::fork(), kind.flag()),
-        Create::Clone => Via::Clone,
-        Create::Clone3 => Via::Clone3,
-    };
-    match Spawn::with(via, kind.flag()).spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    }) {
-        Ok(mut peer) => {
-            peer.wait_ready()?;
-            Ok(Ok(peer))
-        }
-        Err(e) if matches!(e.op, Op::Clone(_)) => Ok(Err(e.errno)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Starts a process as `spawn` makes it, which calls unshare(`flags`) and,
-/// if that works, holds the new namespaces until dropped.
-fn hold_unshared(spawn: &Spawn, flags: u64) -> Result<Result<Peer, Errno>, CaseError> {
-    let mut peer = spawn.spawn(move |ch| {
-        let refused = sys::unshare(flags).err().map(|e| e as i32);
-        ch.send(&refused)?;
-        if refused.is_none() {
-            ch.wait()?;
-        }
-        Ok(())
-    })?;
-    match peer.recv::<Option<i32>>()? {
-        None => Ok(Ok(peer)),
-        Some(errno) => {
-            peer.join()?;
-            Ok(Err(Errno::from_raw(errno)))
-        }
-    }
+fn hold(kind: Kind, way: Create) -> Result<Result<Holder, Errno>, CaseError> {
+    let flag = kind.flag();
+    Holder::spawn(&match way {
+        Create::Clone => Spawn::clone(flag),
+        Create::Clone3 => Spawn::clone3(flag),
+        Create::Unshare => Spawn::unshare(flag),
+    })
 }
 
 /// Holds `n` namespaces of `kind` (below the limit), each create retried
@@ -326,7 +295,7 @@ fn hold_unshared(spawn: &Spawn, flags: u64) -> Result<Result<Peer, Errno>, CaseE
 /// asynchronously. clone3(CLONE_NEWTIME) where the kernel refuses it
 /// outright is replaced by unshare, so that the count still grows by `n`.
 #[track_caller]
-fn fill(kind: Kind, way: Create, n: u64, what: &str) -> Result<Vec<Peer>, CaseError> {
+fn fill(kind: Kind, way: Create, n: u64, what: &str) -> Result<Vec<Holder>, CaseError> {
     let loc = std::panic::Location::caller();
     let mut way = way;
     let start = Instant::now();
@@ -518,9 +487,9 @@ fn per_uid(kind: Kind, uids: [u32; 3]) -> CaseResult {
         set_limit(kind, HELD)?;
         let mut held = Vec::new();
         for uid in uids {
-            let creator = Spawn::fork().as_user(uid, uid);
+            let creator = Spawn::unshare(flags).as_user(uid, uid);
             for i in 1..=HELD {
-                match hold_unshared(&creator, flags)? {
+                match Holder::spawn(&creator)? {
                     Ok(peer) => held.push(peer),
                     Err(e) => {
                         return Err(CaseError::fail(format!(
@@ -530,7 +499,7 @@ fn per_uid(kind: Kind, uids: [u32; 3]) -> CaseResult {
                     }
                 }
             }
-            expect_errno!(hold_unshared(&creator, flags)?, Errno::ENOSPC, "uid {uid}: create {} past the limit {HELD}", HELD + 1);
+            expect_errno!(Holder::spawn(&creator)?, Errno::ENOSPC, "uid {uid}: create {} past the limit {HELD}", HELD + 1);
         }
         Ok(())
     })?;

@@ -3,6 +3,7 @@
 //! restores the previous value.
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 
 use crate::error::{Op, OpContext, SysError};
 use crate::kind::Kind;
@@ -26,19 +27,24 @@ pub fn write(kind: Kind, value: u64) -> Result<(), SysError> {
     fs::write(&p, value.to_string()).op(Op::Limit(p))
 }
 
-/// A changed limit; dropping it writes back the value it replaced.
+/// A changed limit; dropping it writes back the value it replaced, through
+/// the file opened when it was set, so into the same user namespace's table
+/// even if the caller has moved to another user namespace since (where the
+/// kernel re-checks the permission on each write).
 #[derive(Debug)]
 pub struct LimitGuard {
-    kind: Kind,
+    file: fs::File,
     previous: u64,
 }
 
 impl LimitGuard {
     /// Sets `kind`'s limit to `value`, remembering the old one.
     pub fn set(kind: Kind, value: u64) -> Result<LimitGuard, SysError> {
+        let p = path(kind);
+        let file = fs::OpenOptions::new().read(true).write(true).open(&p).op(Op::Limit(p.clone()))?;
         let previous = read(kind)?;
-        write(kind, value)?;
-        Ok(LimitGuard { kind, previous })
+        (&file).write_all_at(value.to_string().as_bytes(), 0).op(Op::Limit(p))?;
+        Ok(LimitGuard { file, previous })
     }
 
     /// The value that will be restored.
@@ -51,7 +57,7 @@ impl Drop for LimitGuard {
     fn drop(&mut self) {
         // Nothing to report to from a destructor; the no-trace check of the
         // runner compares /proc/sys/user before and after the run.
-        let _ = write(self.kind, self.previous);
+        let _ = self.file.write_all_at(self.previous.to_string().as_bytes(), 0);
     }
 }
 

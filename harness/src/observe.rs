@@ -23,7 +23,7 @@ use crate::case::{CaseError, CaseResult};
 use crate::error::{Op, OpContext, SysError};
 use crate::kind::Kind;
 use crate::limits::LimitGuard;
-use crate::peer::{Peer, Spawn};
+use crate::peer::{Peer, Spawn, Via};
 use crate::sys;
 use crate::userns;
 
@@ -39,20 +39,55 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// Creates and holds one namespace of `kind` in a new child that keeps
-    /// no inherited fd (so it pins nothing else). `Ok(Err)` carries the
-    /// errno of a refused unshare (ENOSPC at the limit).
+    /// Creates and holds one namespace of `kind` with unshare(2) in a new
+    /// child that keeps no inherited fd (so it pins nothing else).
+    /// `Ok(Err)` carries the errno of a refused unshare (ENOSPC at the limit).
     pub fn create(kind: Kind) -> Result<Result<Holder, Errno>, CaseError> {
-        let mut peer = Spawn::unshare(kind.flag()).close_inherited_fds().spawn(|ch| {
-            ch.ready()?;
-            ch.wait()
+        Holder::spawn(&Spawn::unshare(kind.flag()).close_inherited_fds())
+    }
+
+    /// Starts a process as `spawn` says (clone, clone3 or unshare with its
+    /// flags, as any user) that holds the namespaces it created until
+    /// released or dropped. `Ok(Err(errno))`: the kernel refused the create
+    /// itself; a failure of any other step (changing ids, plumbing) is an
+    /// error, never mistaken for a refusal.
+    pub fn spawn(spawn: &Spawn) -> Result<Result<Holder, Errno>, CaseError> {
+        if spawn.via() != Via::Unshare {
+            return match spawn.spawn(|ch| {
+                ch.ready()?;
+                ch.wait()
+            }) {
+                Ok(mut peer) => {
+                    peer.wait_ready()?;
+                    Ok(Ok(Holder { peer }))
+                }
+                Err(e) if matches!(e.op, Op::Clone(_)) => Ok(Err(e.errno)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let (flags, map_root) = (spawn.flags(), spawn.maps_root());
+        let mut peer = spawn.without_unshare().spawn(move |ch| {
+            let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+            let refused = sys::unshare(flags).err().map(|e| e as i32);
+            ch.send(&refused)?;
+            if refused.is_none() {
+                if map_root && flags & Kind::User.flag() != 0 {
+                    userns::map_self_as_root(uid, gid)?;
+                }
+                ch.ready()?;
+                ch.wait()?;
+            }
+            Ok(())
         })?;
-        match peer.wait_ready() {
-            Ok(()) => Ok(Ok(Holder { peer })),
-            Err(e) => match e.errno() {
-                Some(errno) if e.outcome == crate::Outcome::Fail => Ok(Err(errno)),
-                _ => Err(e),
-            },
+        match peer.recv::<Option<i32>>()? {
+            None => {
+                peer.wait_ready()?;
+                Ok(Ok(Holder { peer }))
+            }
+            Some(errno) => {
+                peer.join()?;
+                Ok(Err(Errno::from_raw(errno)))
+            }
         }
     }
 

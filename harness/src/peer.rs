@@ -94,6 +94,23 @@ impl Spawn {
         self.flags
     }
 
+    /// How the namespaces are created.
+    pub fn via(&self) -> Via {
+        self.via
+    }
+
+    /// For [`Via::Unshare`]: the same spawn without the unshare (ids still
+    /// changed, fds still closed), so that the body can make the call and
+    /// tell its errno apart from a failure of the other steps.
+    pub(crate) fn without_unshare(&self) -> Spawn {
+        Spawn { flags: 0, via: Via::Unshare, map_root: false, ..self.clone() }
+    }
+
+    /// Whether [`Spawn::map_root`] was asked for.
+    pub(crate) fn maps_root(&self) -> bool {
+        self.map_root
+    }
+
     /// Starts the peer running `body`; returns once it exists (not once it
     /// is ready: use the channel for that).
     pub fn spawn<F>(&self, body: F) -> Result<Peer, SysError>
