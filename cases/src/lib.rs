@@ -6,6 +6,7 @@ pub mod claims;
 mod common;
 pub mod create;
 pub mod identity;
+pub mod isolation_mnt;
 pub mod isolation_uts;
 
 use harness::Case;
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::cases());
     cases.extend(create::cases());
+    cases.extend(isolation_mnt::cases());
     cases.extend(isolation_uts::cases());
     cases
 }
@@ -25,6 +27,7 @@ pub fn all() -> Vec<Case> {
 pub fn sabotaged() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::sabotaged());
+    cases.extend(isolation_mnt::sabotaged());
     cases.extend(isolation_uts::sabotaged());
     cases
 }
@@ -35,7 +38,6 @@ pub fn sabotaged() -> Vec<Case> {
 pub const UNCOVERED: &[&str] = &[
     "T2.ipc",
     "T2.net",
-    "T2.mnt",
     "T2.pid",
     "T2.user",
     "T2.cgroup",
