@@ -7,6 +7,7 @@ mod common;
 pub mod create;
 pub mod identity;
 pub mod isolation_mnt;
+pub mod isolation_pid;
 pub mod isolation_uts;
 
 use harness::Case;
@@ -17,6 +18,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(identity::cases());
     cases.extend(create::cases());
     cases.extend(isolation_mnt::cases());
+    cases.extend(isolation_pid::cases());
     cases.extend(isolation_uts::cases());
     cases
 }
@@ -28,6 +30,7 @@ pub fn sabotaged() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::sabotaged());
     cases.extend(isolation_mnt::sabotaged());
+    cases.extend(isolation_pid::sabotaged());
     cases.extend(isolation_uts::sabotaged());
     cases
 }
@@ -38,7 +41,6 @@ pub fn sabotaged() -> Vec<Case> {
 pub const UNCOVERED: &[&str] = &[
     "T2.ipc",
     "T2.net",
-    "T2.pid",
     "T2.user",
     "T2.cgroup",
     "T2.time",
