@@ -8,6 +8,7 @@ pub mod create;
 pub mod identity;
 pub mod isolation_mnt;
 pub mod isolation_pid;
+pub mod isolation_user;
 pub mod isolation_uts;
 
 use harness::Case;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(create::cases());
     cases.extend(isolation_mnt::cases());
     cases.extend(isolation_pid::cases());
+    cases.extend(isolation_user::cases());
     cases.extend(isolation_uts::cases());
     cases
 }
@@ -31,6 +33,7 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(identity::sabotaged());
     cases.extend(isolation_mnt::sabotaged());
     cases.extend(isolation_pid::sabotaged());
+    cases.extend(isolation_user::sabotaged());
     cases.extend(isolation_uts::sabotaged());
     cases
 }
@@ -41,7 +44,6 @@ pub fn sabotaged() -> Vec<Case> {
 pub const UNCOVERED: &[&str] = &[
     "T2.ipc",
     "T2.net",
-    "T2.user",
     "T2.cgroup",
     "T2.time",
     "A2",
