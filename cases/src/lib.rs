@@ -8,6 +8,7 @@ pub mod create;
 pub mod identity;
 pub mod isolation_mnt;
 pub mod isolation_pid;
+pub mod isolation_time;
 pub mod isolation_user;
 pub mod isolation_uts;
 
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(create::cases());
     cases.extend(isolation_mnt::cases());
     cases.extend(isolation_pid::cases());
+    cases.extend(isolation_time::cases());
     cases.extend(isolation_user::cases());
     cases.extend(isolation_uts::cases());
     cases
@@ -33,6 +35,7 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(identity::sabotaged());
     cases.extend(isolation_mnt::sabotaged());
     cases.extend(isolation_pid::sabotaged());
+    cases.extend(isolation_time::sabotaged());
     cases.extend(isolation_user::sabotaged());
     cases.extend(isolation_uts::sabotaged());
     cases
@@ -45,7 +48,6 @@ pub const UNCOVERED: &[&str] = &[
     "T2.ipc",
     "T2.net",
     "T2.cgroup",
-    "T2.time",
     "A2",
     "A4",
     "P1",
