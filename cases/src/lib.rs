@@ -8,10 +8,12 @@ pub mod create;
 pub mod identity;
 pub mod isolation_cgroup;
 pub mod isolation_mnt;
+pub mod isolation_net;
 pub mod isolation_pid;
 pub mod isolation_time;
 pub mod isolation_user;
 pub mod isolation_uts;
+mod rtnetlink;
 
 use harness::Case;
 
@@ -22,6 +24,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(create::cases());
     cases.extend(isolation_cgroup::cases());
     cases.extend(isolation_mnt::cases());
+    cases.extend(isolation_net::cases());
     cases.extend(isolation_pid::cases());
     cases.extend(isolation_time::cases());
     cases.extend(isolation_user::cases());
@@ -37,6 +40,7 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(identity::sabotaged());
     cases.extend(isolation_cgroup::sabotaged());
     cases.extend(isolation_mnt::sabotaged());
+    cases.extend(isolation_net::sabotaged());
     cases.extend(isolation_pid::sabotaged());
     cases.extend(isolation_time::sabotaged());
     cases.extend(isolation_user::sabotaged());
