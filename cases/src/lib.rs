@@ -7,6 +7,7 @@ mod common;
 pub mod create;
 pub mod identity;
 pub mod isolation_cgroup;
+pub mod isolation_ipc;
 pub mod isolation_mnt;
 pub mod isolation_net;
 pub mod isolation_pid;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(identity::cases());
     cases.extend(create::cases());
     cases.extend(isolation_cgroup::cases());
+    cases.extend(isolation_ipc::cases());
     cases.extend(isolation_mnt::cases());
     cases.extend(isolation_net::cases());
     cases.extend(isolation_pid::cases());
@@ -39,6 +41,7 @@ pub fn sabotaged() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::sabotaged());
     cases.extend(isolation_cgroup::sabotaged());
+    cases.extend(isolation_ipc::sabotaged());
     cases.extend(isolation_mnt::sabotaged());
     cases.extend(isolation_net::sabotaged());
     cases.extend(isolation_pid::sabotaged());
