@@ -33,3 +33,46 @@ pub fn must_fail(result: CaseResult) -> CaseResult {
         Err(e) => Err(CaseError::fail(format!("the sabotaged body ended {} instead of fail: {e}", e.outcome))),
     }
 }
+
+/// [`must_fail`], and the failure must be the check that names `expected`
+/// (a substring of its message): a sabotage that fails elsewhere, for
+/// example on an unexpected errno in its setup, does not show that the
+/// check can fail.
+pub fn must_fail_with(result: CaseResult, expected: &str) -> CaseResult {
+    match result {
+        Err(e) if e.outcome == Outcome::Fail && !e.message.contains(expected) => {
+            Err(CaseError::fail(format!("the sabotaged body failed, but not at the check on {expected:?}: {e}")))
+        }
+        other => must_fail(other),
+    }
+}
+
+/// Makes every mount of the caller's (new) mount namespace private, so that
+/// nothing mounted here propagates to the namespace it was copied from
+/// (mount_namespaces(7), "Shared subtrees"): the first step of any case that
+/// mounts.
+pub fn private_mounts() -> CaseResult {
+    use harness::Setup;
+    use nix::mount::{mount, MsFlags};
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).setup("mount --make-rprivate /")
+}
+
+/// A directory every supported system has, to mount scratch filesystems on
+/// inside a private mount namespace.
+pub const SCRATCH: &str = "/tmp";
+
+/// Mounts a fresh tmpfs named `source` on [`SCRATCH`] in the caller's mount
+/// namespace (which must be new and private), for directories and mount
+/// points that exist only there.
+pub fn scratch_tmpfs(source: &str) -> CaseResult {
+    use harness::Setup;
+    use nix::mount::{mount, MsFlags};
+    mount(Some(source), SCRATCH, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
+        .setup("mount tmpfs on /tmp")
+}
+
+/// A name unique to this run of a case (its pid), for objects that must not
+/// collide with anything else on the system.
+pub fn unique(what: &str) -> String {
+    format!("nsverify-{what}-{}", std::process::id())
+}

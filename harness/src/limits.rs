@@ -43,7 +43,7 @@ impl LimitGuard {
         let p = path(kind);
         let file = fs::OpenOptions::new().read(true).write(true).open(&p).op(Op::Limit(p.clone()))?;
         let previous = read(kind)?;
-        (&file).write_all_at(value.to_string().as_bytes(), 0).op(Op::Limit(p))?;
+        file.write_all_at(value.to_string().as_bytes(), 0).op(Op::Limit(p))?;
         Ok(LimitGuard { file, previous })
     }
 

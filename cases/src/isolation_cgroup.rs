@@ -1,0 +1,171 @@
+//! cgroup_namespaces(7): the cgroup root directory belongs to the cgroup
+//! namespace (T2.cgroup). A process's cgroups when it creates the namespace
+//! become the namespace's roots: /proc/[pid]/cgroup shows paths relative to
+//! the reader's namespace root (`0::/` at it, `/..` above it).
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use harness::peer::{call, in_child, Spawn};
+use harness::{check, check_eq, Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Proc, Requires, Setup};
+
+use crate::common::{must_fail_with, unique};
+
+/// Every case of this topic.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "isolation.cgroup.root_is_slash",
+            &["T2.cgroup"],
+            "in a new cgroup namespace every line of /proc/self/cgroup shows `/` (for a setns() joiner too), while \
+             outside the process's cgroups read as before",
+            root_is_slash,
+        )
+        .requires(Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Admin)),
+        Case::new(
+            "isolation.cgroup.scratch_cgroup",
+            &["T2.cgroup"],
+            "a process moved to a child cgroup that unshares its cgroup namespace reads `0::/` there and its parent's \
+             cgroup as `/..`; outside and in a sibling namespace its path is unchanged; a setns() joiner sees the \
+             inside roots",
+            || scratch_cgroup(Kind::Cgroup.flag()),
+        )
+        .requires(scratch_requires()),
+    ]
+}
+
+/// The cgroup cases run sabotaged: each must then fail.
+pub fn sabotaged() -> Vec<Case> {
+    vec![Case::new(
+        "sabotage.isolation.cgroup.scratch_cgroup",
+        &["T2.cgroup"],
+        "the process in the child cgroup does not unshare CLONE_NEWCGROUP: it must not read `0::/`",
+        || must_fail_with(scratch_cgroup(0), "its own cgroup v2 path inside"),
+    )
+    .requires(scratch_requires())]
+}
+
+/// Creating a cgroup needs write access to the cgroup2 hierarchy: real root.
+fn scratch_requires() -> Requires {
+    Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Root).probe(|| cgroup2_dir().err())
+}
+
+/// The lines of /proc/<pid>/cgroup: (hierarchy id, controllers, path).
+fn cgroups(proc: Proc) -> Result<Vec<(String, String, String)>, CaseError> {
+    let path = match proc {
+        Proc::Myself => "/proc/self/cgroup".to_string(),
+        Proc::Pid(p) => format!("/proc/{p}/cgroup"),
+    };
+    let text = fs::read_to_string(&path)?;
+    text.lines()
+        .map(|l| match l.splitn(3, ':').collect::<Vec<_>>().as_slice() {
+            [id, ctl, p] => Ok((id.to_string(), ctl.to_string(), p.to_string())),
+            _ => Err(CaseError::fail(format!("line {l:?} of {path} is not `id:controllers:path`"))),
+        })
+        .collect()
+}
+
+/// The cgroup v2 path (the `0::` line) of `proc`.
+fn v2_path(proc: Proc) -> Result<String, CaseError> {
+    cgroups(proc)?
+        .into_iter()
+        .find(|(id, ctl, _)| id == "0" && ctl.is_empty())
+        .map(|(_, _, p)| p)
+        .ok_or_else(|| CaseError::fail("no `0::` line in /proc/[pid]/cgroup"))
+}
+
+fn root_is_slash() -> CaseResult {
+    let own = cgroups(Proc::Myself)?;
+    let all_slash = |lines: &[(String, String, String)]| lines.iter().all(|(_, _, p)| p == "/");
+    let mut inside = Spawn::clone(Kind::Cgroup.flag()).spawn(|ch| {
+        ch.send(&cgroups(Proc::Myself)?)?;
+        ch.wait()
+    })?;
+    let seen_inside: Vec<(String, String, String)> = inside.recv()?;
+    let seen_outside = cgroups(inside.proc())?;
+    let joined = in_child(|| {
+        NsFd::open(inside.proc(), Kind::Cgroup)?.setns(Kind::Cgroup.flag())?;
+        cgroups(Proc::Myself)
+    })?;
+    inside.go()?;
+    inside.join()?;
+    check!(all_slash(&seen_inside), "/proc/self/cgroup in a new cgroup namespace: {seen_inside:?}, expected `/` on every line");
+    check!(all_slash(&joined), "/proc/self/cgroup of a setns(CLONE_NEWCGROUP) joiner: {joined:?}, expected `/` on every line");
+    check_eq!(seen_outside, own, "/proc/<pid>/cgroup of the process in the new namespace, read outside");
+    check_eq!(cgroups(Proc::Myself)?, own, "the case's own /proc/self/cgroup");
+    Ok(())
+}
+
+/// The directory of the caller's cgroup v2 cgroup, or why there is none.
+fn cgroup2_dir() -> Result<PathBuf, String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let (root, point) = info
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            (post.split(' ').next()? == "cgroup2").then(|| {
+                let f: Vec<&str> = pre.split(' ').collect();
+                (f.get(3).copied().unwrap_or("/").to_string(), f.get(4).copied().unwrap_or("").to_string())
+            })
+        })
+        .ok_or("no cgroup2 filesystem is mounted")?;
+    let path = v2_path(Proc::Myself).map_err(|e| e.message)?;
+    let rel = path.strip_prefix(root.as_str()).ok_or(format!("the cgroup2 mount at {point} shows {root}, not our cgroup {path}"))?;
+    let dir = PathBuf::from(point).join(rel.trim_start_matches('/'));
+    if !dir.is_dir() {
+        return Err(format!("our cgroup directory {} does not exist", dir.display()));
+    }
+    Ok(dir)
+}
+
+/// A child cgroup of ours, removed when dropped (the kernel may report the
+/// last process's exit a little after it was reaped: EBUSY for a while).
+struct ScratchCgroup(PathBuf);
+
+impl Drop for ScratchCgroup {
+    fn drop(&mut self) {
+        let until = Instant::now() + Duration::from_secs(2);
+        while let Err(e) = fs::remove_dir(&self.0) {
+            if e.raw_os_error() != Some(Errno::EBUSY as i32) || Instant::now() >= until {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// `inner`: CLONE_NEWCGROUP for the claim, 0 when sabotaged.
+fn scratch_cgroup(inner: u64) -> CaseResult {
+    let base = cgroup2_dir().setup("find our cgroup2 directory")?;
+    let own = v2_path(Proc::Myself)?;
+    let name = unique("cg");
+    let scratch = ScratchCgroup(base.join(&name));
+    fs::create_dir(&scratch.0).setup("mkdir a child cgroup")?;
+    let procs = scratch.0.join("cgroup.procs");
+    let me = Proc::Pid(std::process::id() as i32);
+    let mut inside = Spawn::fork().spawn(|ch| {
+        fs::write(&procs, "0").setup("move to the child cgroup")?;
+        harness::sys::unshare(inner)?;
+        ch.send(&(v2_path(Proc::Myself)?, v2_path(me)?))?;
+        ch.wait()
+    })?;
+    let (inside_own, inside_parent): (String, String) = inside.recv()?;
+    let seen_outside = v2_path(inside.proc())?;
+    let p = inside.proc();
+    let sibling = call(&Spawn::clone(Kind::Cgroup.flag()), || Ok((v2_path(Proc::Myself)?, v2_path(p)?)))?;
+    let joined = in_child(|| {
+        NsFd::open(p, Kind::Cgroup)?.setns(Kind::Cgroup.flag())?;
+        Ok((v2_path(Proc::Myself)?, v2_path(p)?))
+    });
+    inside.go()?;
+    inside.join()?;
+    let child_path = format!("{}/{name}", own.trim_end_matches('/'));
+    check_eq!(inside_own, "/", "its own cgroup v2 path inside the new cgroup namespace");
+    check_eq!(inside_parent, "/..", "the parent cgroup's path, read inside the new cgroup namespace");
+    check_eq!(seen_outside, child_path, "the path of the process in the new namespace, read outside");
+    check_eq!(sibling, ("/".to_string(), format!("/{name}")), "own path and the other process's path in a sibling cgroup namespace");
+    check_eq!(joined?, ("/..".to_string(), "/".to_string()), "own path and the other process's path after setns(CLONE_NEWCGROUP)");
+    check_eq!(v2_path(Proc::Myself)?, own, "the case's own cgroup v2 path");
+    Ok(())
+}
