@@ -2,8 +2,6 @@
 //! namespace (T2.uts): set inside, seen inside and by a process that joins
 //! with setns(2), and nowhere else.
 
-use std::fs;
-
 use harness::peer::{in_child, Spawn};
 use harness::{check_eq, Case, CaseResult, Kind, NsFd, Privilege, Requires};
 
@@ -36,26 +34,18 @@ impl Field {
         Ok(v.to_string_lossy().into_owned())
     }
 
-    /// Sets the value in the caller's UTS namespace: sethostname(2), or for
-    /// the domain name its /proc/sys/kernel/domainname twin (proc(5); no
-    /// safe setdomainname(2) wrapper exists yet, and that file is writable
-    /// only by real root).
+    /// Sets the value in the caller's UTS namespace: sethostname(2) or
+    /// setdomainname(2).
     fn write(self, value: &str) -> CaseResult {
         match self {
             Field::Hostname => nix::unistd::sethostname(value)?,
-            Field::Domainname => fs::write("/proc/sys/kernel/domainname", value)?,
+            Field::Domainname => harness::sys::setdomainname(value)?,
         }
         Ok(())
     }
 
     fn requires(self) -> Requires {
-        let req = Requires::kinds(&[Kind::Uts]);
-        match self {
-            Field::Hostname => req.privilege(Privilege::Admin),
-            // /proc/sys/kernel/domainname is 0644 root: a user namespace's
-            // root may not write it.
-            Field::Domainname => req.privilege(Privilege::Root),
-        }
+        Requires::kinds(&[Kind::Uts]).privilege(Privilege::Admin)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod sys;
+pub mod sysv;
 pub mod trace;
 pub mod userns;
 

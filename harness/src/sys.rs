@@ -326,3 +326,11 @@ fn close_listed(first: RawFd, last: u32) {
         let _ = nix::unistd::close(fd);
     }
 }
+
+/// setdomainname(2): the NIS domain name of the caller's UTS namespace.
+pub fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the
+    // call; the kernel copies at most that many.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
