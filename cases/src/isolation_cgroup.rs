@@ -48,7 +48,7 @@ pub fn sabotaged() -> Vec<Case> {
 
 /// Creating a cgroup needs write access to the cgroup2 hierarchy: real root.
 fn scratch_requires() -> Requires {
-    Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Root).probe(|| cgroup2_dir().err())
+    Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Root).probe(|| harness::probe::own_cgroup2_dir().err())
 }
 
 /// The lines of /proc/<pid>/cgroup: (hierarchy id, controllers, path).
@@ -97,28 +97,6 @@ fn root_is_slash() -> CaseResult {
     Ok(())
 }
 
-/// The directory of the caller's cgroup v2 cgroup, or why there is none.
-fn cgroup2_dir() -> Result<PathBuf, String> {
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
-    let (root, point) = info
-        .lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            (post.split(' ').next()? == "cgroup2").then(|| {
-                let f: Vec<&str> = pre.split(' ').collect();
-                (f.get(3).copied().unwrap_or("/").to_string(), f.get(4).copied().unwrap_or("").to_string())
-            })
-        })
-        .ok_or("no cgroup2 filesystem is mounted")?;
-    let path = v2_path(Proc::Myself).map_err(|e| e.message)?;
-    let rel = path.strip_prefix(root.as_str()).ok_or(format!("the cgroup2 mount at {point} shows {root}, not our cgroup {path}"))?;
-    let dir = PathBuf::from(point).join(rel.trim_start_matches('/'));
-    if !dir.is_dir() {
-        return Err(format!("our cgroup directory {} does not exist", dir.display()));
-    }
-    Ok(dir)
-}
-
 /// A child cgroup of ours, removed when dropped (the kernel may report the
 /// last process's exit a little after it was reaped: EBUSY for a while).
 struct ScratchCgroup(PathBuf);
@@ -137,7 +115,7 @@ impl Drop for ScratchCgroup {
 
 /// `inner`: CLONE_NEWCGROUP for the claim, 0 when sabotaged.
 fn scratch_cgroup(inner: u64) -> CaseResult {
-    let base = cgroup2_dir().setup("find our cgroup2 directory")?;
+    let base = harness::probe::own_cgroup2_dir().setup("find our cgroup2 directory")?;
     let own = v2_path(Proc::Myself)?;
     let name = unique("cg");
     let scratch = ScratchCgroup(base.join(&name));

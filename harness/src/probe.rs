@@ -132,6 +132,34 @@ pub fn is_privileged() -> bool {
     nix::unistd::geteuid().is_root() && has_cap(Cap::SYS_ADMIN)
 }
 
+/// The caller's cgroup v2 path (the `0::` line of /proc/<pid>/cgroup).
+pub fn cgroup2_path(pid: &str) -> Result<String, String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| format!("reading /proc/{pid}/cgroup: {e}"))?;
+    text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string).ok_or_else(|| format!("no cgroup v2 line in /proc/{pid}/cgroup"))
+}
+
+/// The directory of the caller's cgroup v2 cgroup, or why there is none.
+pub fn own_cgroup2_dir() -> Result<std::path::PathBuf, String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let (root, point) = info
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            (post.split(' ').next()? == "cgroup2").then(|| {
+                let f: Vec<&str> = pre.split(' ').collect();
+                (f.get(3).copied().unwrap_or("/").to_string(), f.get(4).copied().unwrap_or("").to_string())
+            })
+        })
+        .ok_or("no cgroup2 filesystem is mounted")?;
+    let path = cgroup2_path("self")?;
+    let rel = path.strip_prefix(root.as_str()).ok_or(format!("the cgroup2 mount at {point} shows {root}, not our cgroup {path}"))?;
+    let dir = std::path::PathBuf::from(point).join(rel.trim_start_matches('/'));
+    if !dir.is_dir() {
+        return Err(format!("our cgroup directory {} does not exist", dir.display()));
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

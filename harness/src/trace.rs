@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub processes: BTreeSet<String>,
     /// `/proc/sys/user/*` values.
     pub limits: Vec<(String, String)>,
+    /// Child cgroups of our cgroup v2 directory (cases create scratch
+    /// cgroups there).
+    pub cgroups: BTreeSet<String>,
 }
 
 fn fd_namespaces(pid: &str, out: &mut BTreeSet<String>, tag: &str) {
@@ -100,7 +103,18 @@ impl Snapshot {
             fd_namespaces(&pid, &mut namespaces, &format!("process {pid}"));
             processes.insert(format!("{pid} {comm}"));
         }
-        Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all() }
+        let cgroups = crate::probe::own_cgroup2_dir()
+            .map(|dir| {
+                fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all(), cgroups }
     }
 
     /// What differs from `before`, one line per difference.
@@ -113,6 +127,7 @@ impl Snapshot {
         diff("namespace", &before.namespaces, &self.namespaces);
         diff("mount", &before.mounts, &self.mounts);
         diff("process", &before.processes, &self.processes);
+        diff("cgroup", &before.cgroups, &self.cgroups);
         for ((name, old), (_, new)) in before.limits.iter().zip(&self.limits) {
             if old != new {
                 out.push(format!("/proc/sys/user/{name} changed: {old} -> {new}"));
