@@ -7,6 +7,8 @@
 
 pub mod args;
 pub mod idmap;
+pub mod known;
+pub mod model;
 pub mod run;
 pub mod table;
 
@@ -16,5 +18,13 @@ use harness::Case;
 pub fn cases() -> Vec<Case> {
     let mut out = args::cases();
     out.extend(idmap::cases());
+    out.extend(model::cases());
+    out.extend(known::cases());
     out
+}
+
+/// The sabotage runs of the fuzz suite: each passes only if fuzzing with a
+/// deliberately wrong rule finds (and shrinks) a counterexample.
+pub fn sabotaged() -> Vec<Case> {
+    model::sabotaged()
 }
