@@ -205,6 +205,7 @@ fn setns_nstype() -> harness::CaseResult {
         3 => proptest::collection::vec(proptest::sample::select(flags), 1..4).prop_map(|v| v.iter().fold(0, |a, b| a | b) as u32),
         2 => any::<u32>(),
     ];
+    let time_admin = table::in_initial_user_ns();
     let p = Property { id: "fuzz.args.setns_nstype", default_cases: SETNS_CASES, persist: true, max_shrink_iters: 200 };
     let stats = run_property(&p, (0..n, nstype), |&(t, nstype)| {
         let (target, fd) = &targets[t];
@@ -212,7 +213,7 @@ fn setns_nstype() -> harness::CaseResult {
             harness::sys::setns(fd.as_fd(), u64::from(nstype))?;
             Ok(())
         }))?;
-        check(format!("setns({target:?}, {})", describe(u64::from(nstype))), table::setns(&host, *target, nstype), got)
+        check(format!("setns({target:?}, {})", describe(u64::from(nstype))), table::setns(&host, *target, nstype, time_admin), got)
     });
     drop(peers);
     verdict(&p, &stats)

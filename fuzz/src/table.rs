@@ -239,9 +239,13 @@ pub enum SetnsTarget {
 /// - a namespace fd: nstype 0 or the fd's CLONE_NEW* type joins; any other
 ///   value: EINVAL (setns(2));
 /// - a pidfd (5.8+): nstype must be a nonzero set of CLONE_NEW* flags this
-///   kernel has, else EINVAL; before 5.8 a pidfd is not accepted: EINVAL;
+///   kernel has, else EINVAL; before 5.8 a pidfd is not accepted: EINVAL.
+///   The target is in new namespaces of every kind but time, so with
+///   CLONE_NEWTIME the caller joins its own time namespace: EPERM unless it
+///   has CAP_SYS_ADMIN over that namespace's owner (`time_admin`: the caller
+///   is in the initial user namespace);
 /// - any other fd: EINVAL.
-pub fn setns(host: &Host, target: SetnsTarget, nstype: u32) -> Expect {
+pub fn setns(host: &Host, target: SetnsTarget, nstype: u32, time_admin: bool) -> Expect {
     let nstype = u64::from(nstype);
     let einval = Expect::Err(Errno::EINVAL);
     match target {
@@ -257,12 +261,20 @@ pub fn setns(host: &Host, target: SetnsTarget, nstype: u32) -> Expect {
                 host.known_ns_flags() & !Kind::ALL.into_iter().filter(|k| !host.kinds[*k as usize]).map(Kind::flag).fold(0, |a, b| a | b);
             if !host.at_least(5, 8) || nstype == 0 || nstype & !all != 0 {
                 einval
+            } else if nstype & Kind::Time.flag() != 0 && !time_admin {
+                Expect::Err(Errno::EPERM)
             } else {
                 Expect::Ok
             }
         }
         SetnsTarget::Other => einval,
     }
+}
+
+/// Whether the caller is in the initial user namespace (its uid_map is the
+/// identity over every id).
+pub fn in_initial_user_ns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// `_IOC(dir, 0xb7, nr, size)`.
