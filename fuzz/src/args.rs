@@ -1,0 +1,253 @@
+//! Argument fuzzing: random unshare(2) and clone3(2) flag sets, setns(2)
+//! nstype values and ioctl_ns(2) request numbers, each result checked
+//! against [`crate::table`]. Every call that could change the caller runs
+//! in a peer (a contained child), so nothing is left behind.
+
+use std::os::fd::AsFd;
+
+use harness::peer::{call, in_child, Peer, Spawn};
+use harness::{Case, CaseError, Errno, Kind, NsFd, Privilege, Requires};
+use proptest::prelude::*;
+
+use crate::run::{run_property, verdict, Failure, Property};
+use crate::table::{self, Expect, Host, SetnsTarget};
+
+/// Deadline of an argument fuzzing case in its default mode; raised with
+/// the input count (about 5 ms per call, tenfold margin).
+fn timeout(default_cases: u32) -> std::time::Duration {
+    let n = crate::run::case_count(default_cases);
+    std::time::Duration::from_millis(10_000 + 50 * u64::from(n))
+}
+
+/// Every argument fuzzing case.
+pub fn cases() -> Vec<Case> {
+    let admin = || Requires::none().privilege(Privilege::Admin);
+    vec![
+        Case::new(
+            "fuzz.args.unshare_flags",
+            &["A3", "P1"],
+            "unshare(2) with random flag sets: each result is the table's (unknown bits EINVAL, single-threaded CLONE_THREAD/VM/SIGHAND accepted)",
+            || unshare_flags(true),
+        )
+        .requires(admin())
+        .timeout(timeout(UNSHARE_CASES)),
+        Case::new(
+            "fuzz.args.unshare_flags_without_cap",
+            &["A3", "P1", "P2"],
+            "unshare(2) with random flag sets after dropping CAP_SYS_ADMIN: non-user namespaces without CLONE_NEWUSER are EPERM",
+            || unshare_flags(false),
+        )
+        .requires(admin().user_namespaces())
+        .timeout(timeout(UNSHARE_CASES)),
+        Case::new(
+            "fuzz.args.clone3_flags",
+            &["A1", "P1"],
+            "clone3(2) with random sets of namespace and documented-invalid flags: each result is the table's",
+            clone3_flags,
+        )
+        .requires(admin().kernel(5, 3))
+        .timeout(timeout(CLONE_CASES)),
+        Case::new(
+            "fuzz.args.setns_nstype",
+            &["A2"],
+            "setns(2) with random nstype values on namespace fds of every kind, a pidfd and a pipe: each result is the table's",
+            setns_nstype,
+        )
+        .requires(admin().kernel(5, 3))
+        .timeout(timeout(SETNS_CASES)),
+        Case::new(
+            "fuzz.args.ioctl_ns_requests",
+            &["A4"],
+            "ioctl(2) with random request numbers on namespace fds: ENOTTY unless ioctl_ns(2) lists the request for this release",
+            ioctl_requests,
+        )
+        .requires(Requires::none().kernel(4, 11))
+        .timeout(timeout(IOCTL_CASES)),
+    ]
+}
+
+const UNSHARE_CASES: u32 = 160;
+const CLONE_CASES: u32 = 160;
+const SETNS_CASES: u32 = 160;
+const IOCTL_CASES: u32 = 1000;
+
+/// A flag word: a random subset of `bits` (each with probability about
+/// 1/4), sometimes with a fully random word or'ed in.
+fn flag_word(bits: &'static [u64], random_mask: u64) -> impl Strategy<Value = u64> {
+    (proptest::collection::vec(proptest::bool::weighted(0.25), bits.len()), prop_oneof![4 => Just(0u64), 1 => any::<u64>()]).prop_map(
+        move |(picks, noise)| {
+            let chosen = bits.iter().zip(picks).filter(|(_, p)| *p).fold(0, |acc, (b, _)| acc | b);
+            chosen | (noise & random_mask)
+        },
+    )
+}
+
+const UNSHARE_BITS: &[u64] = &[
+    table::clone::NEWNS,
+    table::clone::NEWUTS,
+    table::clone::NEWIPC,
+    table::clone::NEWNET,
+    table::clone::NEWPID,
+    table::clone::NEWUSER,
+    table::clone::NEWCGROUP,
+    table::clone::NEWTIME,
+    table::clone::THREAD,
+    table::clone::SIGHAND,
+    table::clone::VM,
+    table::clone::FS,
+    table::clone::FILES,
+    table::clone::SYSVSEM,
+    table::clone::PIDFD,
+    table::clone::VFORK,
+    table::clone::PARENT,
+    table::clone::SETTLS,
+    table::clone::IO,
+    0x01,
+    0x40,
+];
+
+fn describe(flags: u64) -> String {
+    format!("{flags:#x} ({})", harness::flags::describe(flags))
+}
+
+fn got_text(got: Result<(), Errno>) -> String {
+    match got {
+        Ok(()) => "success".into(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+fn check(call: String, expect: Expect, got: Result<(), Errno>) -> Result<u64, Failure> {
+    if expect.admits(got) {
+        Ok(1)
+    } else {
+        Err(Failure::diverged(format!("{call}: table says {expect:?}, kernel gave {}", got_text(got))))
+    }
+}
+
+/// The errno of a peer call that failed because of the call under test
+/// (not plumbing).
+fn errno_of<T>(r: Result<T, CaseError>) -> Result<Result<(), Errno>, Failure> {
+    match r {
+        Ok(_) => Ok(Ok(())),
+        Err(e) if e.outcome == harness::Outcome::Fail && e.errno().is_some() => Ok(Err(e.errno().unwrap_or(Errno::UnknownErrno))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn unshare_flags(admin: bool) -> harness::CaseResult {
+    let host = Host::probe();
+    let id = if admin { "fuzz.args.unshare_flags" } else { "fuzz.args.unshare_flags_without_cap" };
+    let p = Property { id, default_cases: UNSHARE_CASES, persist: true, max_shrink_iters: 200 };
+    let stats = run_property(&p, flag_word(UNSHARE_BITS, 0xffff_ffff).prop_map(|f| f as u32), |&flags| {
+        let got = errno_of(in_child(|| {
+            if !admin {
+                harness::sys::drop_capability(harness::probe::Cap::SYS_ADMIN.0).map_err(|e| CaseError::broken(format!("capset: {e}")))?;
+            }
+            harness::sys::unshare(u64::from(flags))?;
+            Ok(())
+        }))?;
+        check(format!("unshare({})", describe(u64::from(flags))), table::unshare(&host, flags, admin), got)
+    });
+    verdict(&p, &stats)
+}
+
+fn clone3_flags() -> harness::CaseResult {
+    let host = Host::probe();
+    let p = Property { id: "fuzz.args.clone3_flags", default_cases: CLONE_CASES, persist: true, max_shrink_iters: 200 };
+    let stats = run_property(&p, flag_word(table::CLONE3_FUZZ_BITS, 0), |&flags| {
+        let got = errno_of(call(&Spawn::clone3(flags), || Ok(())))?;
+        check(format!("clone3({})", describe(flags)), table::clone3(&host, flags, true), got)
+    });
+    verdict(&p, &stats)
+}
+
+/// A peer in new namespaces, waiting until dropped.
+fn waiting(spawn: Spawn) -> Result<Peer, CaseError> {
+    let mut peer = spawn.spawn(|ch| {
+        ch.ready()?;
+        ch.wait()
+    })?;
+    peer.wait_ready()?;
+    Ok(peer)
+}
+
+fn setns_nstype() -> harness::CaseResult {
+    let host = Host::probe();
+    // Targets: a new namespace of each available kind (held by a peer),
+    // a pidfd of a peer in new namespaces, a pipe.
+    let mut peers = Vec::new();
+    let mut targets: Vec<(SetnsTarget, Box<dyn AsFd>)> = Vec::new();
+    for kind in Kind::ALL.into_iter().filter(|k| host.kinds[*k as usize]) {
+        let spawn = match kind {
+            Kind::User => Spawn::clone(kind.flag()).map_root(),
+            Kind::Time => Spawn::unshare(kind.flag()),
+            _ => Spawn::clone(kind.flag()),
+        };
+        let peer = waiting(spawn)?;
+        let fd = NsFd::open_entry(peer.proc(), kind.info().for_children.filter(|_| kind == Kind::Time).unwrap_or(kind.proc_name()))?;
+        targets.push((SetnsTarget::Ns(kind), Box::new(fd)));
+        peers.push(peer);
+    }
+    let all_but_time = Kind::ALL.into_iter().filter(|k| *k != Kind::Time && host.kinds[*k as usize]).map(Kind::flag).fold(0, |a, b| a | b);
+    let peer = waiting(Spawn::clone(all_but_time | Kind::User.flag()).map_root())?;
+    let pidfd = harness::sys::pidfd_open(peer.pid()).map_err(|e| CaseError::broken(format!("pidfd_open: {e}")))?;
+    targets.push((SetnsTarget::Pidfd, Box::new(pidfd)));
+    peers.push(peer);
+    let (r, _w) = nix::unistd::pipe().map_err(|e| CaseError::broken(format!("pipe: {e}")))?;
+    targets.push((SetnsTarget::Other, Box::new(r)));
+
+    let n = targets.len();
+    let flags: Vec<u64> = Kind::ALL.into_iter().map(Kind::flag).collect();
+    let nstype = prop_oneof![
+        2 => Just(0u32),
+        3 => proptest::sample::select(flags.clone()).prop_map(|f| f as u32),
+        3 => proptest::collection::vec(proptest::sample::select(flags), 1..4).prop_map(|v| v.iter().fold(0, |a, b| a | b) as u32),
+        2 => any::<u32>(),
+    ];
+    let time_admin = table::in_initial_user_ns();
+    let p = Property { id: "fuzz.args.setns_nstype", default_cases: SETNS_CASES, persist: true, max_shrink_iters: 200 };
+    let stats = run_property(&p, (0..n, nstype), |&(t, nstype)| {
+        let (target, fd) = &targets[t];
+        let got = errno_of(in_child(|| {
+            harness::sys::setns(fd.as_fd(), u64::from(nstype))?;
+            Ok(())
+        }))?;
+        check(format!("setns({target:?}, {})", describe(u64::from(nstype))), table::setns(&host, *target, nstype, time_admin), got)
+    });
+    drop(peers);
+    verdict(&p, &stats)
+}
+
+/// Types of ioctl requests that the VFS handles for any file before the
+/// filesystem (FIBMAP/FIGETBSZ, FS_IOC_GETFSUUID, FIO*, FIFREEZE and
+/// FS_IOC_FSGETXATTR, FS_IOC_*FLAGS and FIEMAP, FICLONE): left out of the
+/// random types, whose answer is not nsfs's.
+const VFS_TYPES: &[u64] = &[0x00, 0x15, 0x54, 0x58, 0x66, 0x94];
+
+fn ioctl_requests() -> harness::CaseResult {
+    let host = Host::probe();
+    let fds: Vec<(Kind, NsFd)> = Kind::ALL.into_iter().filter_map(|k| NsFd::current(k).ok().map(|fd| (k, fd))).collect();
+    let n = fds.len();
+    let request = prop_oneof![
+        // The NSIO family: every direction, small sizes, the numbers in use and around.
+        6 => (0u64..4, prop_oneof![Just(0u64), Just(4), Just(8), Just(16), Just(24), 0u64..0x4000], 0u64..32)
+            .prop_map(|(dir, size, nr)| table::nsio(dir, nr, size)),
+        1 => (0u64..4, 0u64..0x4000, 0u64..256).prop_map(|(dir, size, nr)| table::nsio(dir, nr, size)),
+        1 => (0u64..4, 0u64..0x4000, 1u64..256, 0u64..256)
+            .prop_filter("a VFS-handled type", |(_, _, ty, _)| !VFS_TYPES.contains(ty))
+            .prop_map(|(dir, size, ty, nr)| (dir << 30) | (size << 16) | (ty << 8) | nr),
+    ];
+    let p = Property { id: "fuzz.args.ioctl_ns_requests", default_cases: IOCTL_CASES, persist: true, max_shrink_iters: 200 };
+    let stats = run_property(&p, (0..n, request), |&(i, request)| {
+        let (kind, fd) = &fds[i];
+        let got = harness::sys::ioctl_none(fd.as_fd(), request);
+        if let Ok(v) = got {
+            if table::ioctl_returns_fd(request) && v >= 0 {
+                drop(harness::sys::own_fd(v));
+            }
+        }
+        check(format!("ioctl({kind} fd, {request:#x})"), table::ioctl_ns(&host, request), got.map(drop))
+    });
+    verdict(&p, &stats)
+}

@@ -1,0 +1,66 @@
+//! Kernel deviations found by the fuzz suite (see fuzz/README.md). The
+//! model stays strict elsewhere; where a deviation is known for a release,
+//! the model admits it there and a dedicated case keeps reporting it.
+
+use std::time::Duration;
+
+use harness::peer::Spawn;
+use harness::probe::KernelVersion;
+use harness::{Case, CaseResult, Kind, Privilege, Requires, Setup};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+/// Found by `fuzz.model.seq` on 6.18.44.
+pub const MNT_NS_LOOP_PER_CPU_IDS: &str = "mount_namespaces(7)/namespaces(7): a bind mount of a /proc/[pid]/ns/mnt \
+file keeps that namespace alive; the kernel refuses only binds that could make a loop (a namespace not newer than the \
+caller's: mnt_ns_loop()). On 6.18 mnt_ns_loop() compares ns_id, which ns_tree_gen_id() draws from gen_cookie_next(), a \
+per-CPU batched cookie that is not ordered by creation across CPUs: a bind of a newer mount namespace's file is refused \
+with EINVAL at random (about 1 in 40 on 2 CPUs). The 6.19 nstree series (\"nstree: assign fixed ids to the initial \
+namespaces\") replaces the cookie with one atomic counter";
+
+/// Whether this kernel draws namespace ids from per-CPU cookies (6.18).
+pub fn mnt_ns_loop_per_cpu_ids() -> bool {
+    let k = KernelVersion::running();
+    k >= KernelVersion::new(6, 18) && k < KernelVersion::new(6, 19)
+}
+
+/// Binds attempted by the dedicated case.
+const BINDS: usize = 200;
+
+/// The dedicated cases.
+pub fn cases() -> Vec<Case> {
+    vec![Case::new(
+        "fuzz.known.mnt_ns_bind_newer",
+        &["N2", "F2"],
+        "binding the /proc/[pid]/ns/mnt file of a mount namespace newer than the caller's is never refused (200 tries)",
+        mnt_ns_bind_newer,
+    )
+    .requires(Requires::kinds(&[Kind::Mnt]).privilege(Privilege::Admin))
+    .known_deviation(MNT_NS_LOOP_PER_CPU_IDS)
+    .timeout(Duration::from_secs(30))]
+}
+
+fn mnt_ns_bind_newer() -> CaseResult {
+    harness::sys::unshare(Kind::Mnt.flag())?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+    let target = "/tmp/nsverify-bind";
+    std::fs::write(target, "").setup("creating the bind mount target")?;
+    let mut refused = 0;
+    for _ in 0..BINDS {
+        let mut peer = Spawn::clone(Kind::Mnt.flag()).spawn(|ch| {
+            ch.ready()?;
+            ch.wait()
+        })?;
+        peer.wait_ready()?;
+        match mount(Some(&peer.proc().ns_path("mnt")), target, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+            Ok(()) => umount2(target, MntFlags::MNT_DETACH)?,
+            Err(nix::errno::Errno::EINVAL) => refused += 1,
+            Err(e) => return Err(e.into()),
+        }
+        peer.go()?;
+        peer.join()?;
+    }
+    harness::note("refused_binds", refused);
+    harness::check!(refused == 0, "{refused} of {BINDS} binds of a newer mount namespace's file were refused with EINVAL");
+    Ok(())
+}

@@ -1,0 +1,780 @@
+//! The abstract model: the namespaces of a small world, what keeps each
+//! alive, what each creation is charged to, and the outcome each operation
+//! must have (namespaces(7), user_namespaces(7), pid_namespaces(7),
+//! setns(2), unshare(2), clone(2)).
+//!
+//! The world: an agent process A in a user namespace U1 (uids 0 and, in
+//! root runs, 1) with its own ("home") namespaces of the observed kinds and
+//! a mount namespace M0 for bind mounts, and up to three processes, children
+//! of A. Limits are set in U1 (per uid, L4); every namespace of the world is
+//! also charged to U1's owner in U1's parent U0 (L7), where the observer
+//! counts them all.
+
+use std::collections::BTreeMap;
+
+use harness::{Errno, Kind};
+use serde::{Deserialize, Serialize};
+
+use super::ops::{Op, SLOTS};
+
+/// A namespace of the model, or one outside the world (the agent's pid
+/// namespace, the agent's own time namespace): never released, and no
+/// process of the world has capabilities over its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NsRef {
+    /// Outside the world.
+    Outer(Kind),
+    /// Index in [`Model::ns`].
+    Model(usize),
+}
+
+/// One namespace.
+#[derive(Debug, Clone)]
+pub struct MNs {
+    /// Its kind.
+    pub kind: Kind,
+    /// The parent (pid and user namespaces).
+    pub parent: Option<NsRef>,
+    /// The owning user namespace (for a user namespace, its parent).
+    pub owner: NsRef,
+    /// For a user namespace: its creator's uid in U1 (the kuid it maps).
+    pub owner_uid: u8,
+    /// The uid in U1 it is charged to; `None` for U1 itself.
+    pub charge_uid: Option<u8>,
+    /// For a mount namespace: the namespaces its nsfs bind mounts refer to.
+    pub binds: Vec<NsRef>,
+    /// For a pid namespace: whether its init (a process cloned into it)
+    /// ever existed, and whether it is still alive.
+    pub init: Option<bool>,
+}
+
+/// One process (the agent included).
+#[derive(Debug, Clone)]
+pub struct MProc {
+    /// Its uid in U1 (0 or 1), which is its kuid's image there.
+    pub uid: u8,
+    /// Its user namespace.
+    pub userns: NsRef,
+    /// Whether it has CAP_SYS_ADMIN in its user namespace.
+    pub caps: bool,
+    /// Its namespace of each tracked kind (user excluded).
+    pub ns: BTreeMap<Kind, NsRef>,
+    /// pid_for_children and time_for_children.
+    pub for_children: BTreeMap<Kind, NsRef>,
+    /// The namespace fds it holds.
+    pub fds: Vec<NsRef>,
+}
+
+/// A concrete step for the world, resolved from an [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Start a process.
+    Spawn {
+        /// Slot.
+        slot: usize,
+        /// CLONE_NEW* flags.
+        flags: u64,
+        /// fork + unshare rather than clone.
+        via_unshare: bool,
+        /// As uid 1.
+        uid1: bool,
+    },
+    /// Kill and reap a process.
+    Exit {
+        /// Slot.
+        slot: usize,
+    },
+    /// A process unshares.
+    Unshare {
+        /// Slot.
+        slot: usize,
+        /// CLONE_NEW* flags.
+        flags: u64,
+    },
+    /// A process joins the namespace of one of its fds.
+    Setns {
+        /// Slot.
+        slot: usize,
+        /// Index in its fds.
+        fd: usize,
+    },
+    /// The agent opens a process's namespace entry.
+    OpenFd {
+        /// Slot.
+        slot: usize,
+        /// Entry under /proc/<pid>/ns.
+        entry: String,
+    },
+    /// The agent closes one of its fds.
+    CloseFd {
+        /// Index.
+        fd: usize,
+    },
+    /// The agent bind-mounts a process's namespace entry.
+    Bind {
+        /// Slot.
+        slot: usize,
+        /// Entry.
+        entry: String,
+    },
+    /// The agent removes one of its bind mounts.
+    Unmount {
+        /// Index.
+        mount: usize,
+    },
+    /// The agent sets a limit in U1.
+    SetLimit {
+        /// Kind.
+        kind: Kind,
+        /// Value.
+        value: u32,
+    },
+}
+
+/// What the model says an action returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Success.
+    Ok,
+    /// This errno.
+    Err(Errno),
+    /// Any error (the kernel's errno is not documented).
+    AnyErr,
+    /// Success, or this errno from a known kernel deviation.
+    OkOr(Errno),
+}
+
+impl Expect {
+    /// Whether `got` is this outcome.
+    pub fn admits(self, got: Result<(), Errno>) -> bool {
+        match self {
+            Expect::Ok => got.is_ok(),
+            Expect::Err(e) => got == Err(e),
+            Expect::AnyErr => got.is_err(),
+            Expect::OkOr(e) => got.is_ok() || got == Err(e),
+        }
+    }
+}
+
+/// A deliberately wrong rule, for the demonstration that the model check
+/// can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongRule {
+    /// Closing a namespace fd is taken to keep its reference.
+    CloseKeepsReference,
+}
+
+/// The model of one scenario's world.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Every namespace ever created (alive or not; see [`Model::alive`]).
+    pub ns: Vec<MNs>,
+    /// The agent.
+    pub agent: MProc,
+    /// The processes by slot.
+    pub procs: Vec<Option<MProc>>,
+    /// The observed kinds.
+    pub kinds: Vec<Kind>,
+    /// Limits in U1 of the observed kinds.
+    pub limits: BTreeMap<Kind, u32>,
+    /// The agent's mount namespace (its bind mounts are its `binds`).
+    pub m0: usize,
+    /// How many of the agent's fds are its home fds (the first ones).
+    pub home_fds: usize,
+    /// Whether clone3 takes CLONE_NEWTIME (6.3+).
+    pub clone3_newtime: bool,
+    /// Whether binding a newer mount namespace's file may be refused
+    /// ([`crate::known::MNT_NS_LOOP_PER_CPU_IDS`], 6.18).
+    pub mnt_loop_quirk: bool,
+    wrong: Option<WrongRule>,
+    ghosts: Vec<NsRef>,
+}
+
+/// U1, the world's user namespace.
+pub const U1: NsRef = NsRef::Model(0);
+
+/// The kinds the agent gives itself a home namespace of (pid stays outer:
+/// unshare would only move its children).
+pub fn home_kinds(kinds: &[Kind]) -> Vec<Kind> {
+    let mut v: Vec<Kind> = kinds.iter().copied().filter(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Mnt)).collect();
+    v.push(Kind::Mnt);
+    v
+}
+
+/// The kinds whose namespace every process tracks: observed, user, mnt.
+pub fn tracked(kinds: &[Kind]) -> Vec<Kind> {
+    let mut v: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::User).collect();
+    if !v.contains(&Kind::Mnt) {
+        v.push(Kind::Mnt);
+    }
+    v
+}
+
+/// The kinds ops may open or bind: the observed ones and user.
+pub fn fd_kinds(kinds: &[Kind]) -> Vec<Kind> {
+    let mut v = kinds.to_vec();
+    if !v.contains(&Kind::User) {
+        v.push(Kind::User);
+    }
+    v
+}
+
+fn entry_of(kind: Kind, for_children: bool) -> String {
+    match (for_children, kind.info().for_children) {
+        (true, Some(fc)) => fc.to_string(),
+        _ => kind.proc_name().to_string(),
+    }
+}
+
+impl Model {
+    /// The world as the agent sets it up: U1, the home namespaces (charged
+    /// to uid 0 in U1), M0, the home fds, limits of `home count + room`.
+    pub fn new(kinds: &[Kind], room: u8, clone3_newtime: bool, wrong: Option<WrongRule>) -> Model {
+        let u1 = MNs {
+            kind: Kind::User,
+            parent: None,
+            owner: NsRef::Outer(Kind::User),
+            owner_uid: 0,
+            charge_uid: None,
+            binds: vec![],
+            init: None,
+        };
+        let mut m = Model {
+            ns: vec![u1],
+            agent: MProc { uid: 0, userns: U1, caps: true, ns: BTreeMap::new(), for_children: BTreeMap::new(), fds: vec![] },
+            procs: vec![None; usize::from(SLOTS)],
+            kinds: kinds.to_vec(),
+            limits: BTreeMap::new(),
+            m0: 0,
+            home_fds: 0,
+            clone3_newtime,
+            mnt_loop_quirk: crate::known::mnt_ns_loop_per_cpu_ids(),
+            wrong,
+            ghosts: vec![],
+        };
+        for k in tracked(kinds) {
+            m.agent.ns.insert(k, NsRef::Outer(k));
+        }
+        m.agent.for_children.insert(Kind::Pid, NsRef::Outer(Kind::Pid));
+        m.agent.for_children.insert(Kind::Time, NsRef::Outer(Kind::Time));
+        for k in home_kinds(kinds) {
+            let r = m.push(k, None, U1, 0, Some(0));
+            if k == Kind::Mnt {
+                m.m0 = m.index(r);
+            }
+            if k == Kind::Time {
+                m.agent.for_children.insert(k, r);
+            } else {
+                m.agent.ns.insert(k, r);
+            }
+        }
+        // Home fds: one per fd kind that has a model namespace.
+        for k in fd_kinds(kinds) {
+            let r = m.home_of(k);
+            if matches!(r, NsRef::Model(_)) {
+                m.agent.fds.push(r);
+            }
+        }
+        m.home_fds = m.agent.fds.len();
+        for &k in kinds {
+            let home = m.u1_count(0, k);
+            m.limits.insert(k, home + u32::from(room));
+        }
+        m
+    }
+
+    /// The agent's namespace of `kind` that its children start in.
+    pub fn home_of(&self, kind: Kind) -> NsRef {
+        match kind {
+            Kind::User => U1,
+            Kind::Time | Kind::Pid => self.agent.for_children[&kind],
+            k => self.agent.ns.get(&k).copied().unwrap_or(NsRef::Outer(k)),
+        }
+    }
+
+    /// The entry to open for the agent's home fd of `kind`.
+    pub fn home_entry(kind: Kind) -> String {
+        entry_of(kind, kind == Kind::Time)
+    }
+
+    fn push(&mut self, kind: Kind, parent: Option<NsRef>, owner: NsRef, owner_uid: u8, charge_uid: Option<u8>) -> NsRef {
+        self.ns.push(MNs { kind, parent, owner, owner_uid, charge_uid, binds: vec![], init: None });
+        NsRef::Model(self.ns.len() - 1)
+    }
+
+    fn index(&self, r: NsRef) -> usize {
+        match r {
+            NsRef::Model(i) => i,
+            NsRef::Outer(_) => usize::MAX,
+        }
+    }
+
+    /// The kind of a reference.
+    pub fn kind_of(&self, r: NsRef) -> Kind {
+        match r {
+            NsRef::Outer(k) => k,
+            NsRef::Model(i) => self.ns[i].kind,
+        }
+    }
+
+    fn owner(&self, r: NsRef) -> NsRef {
+        match r {
+            NsRef::Outer(k) => NsRef::Outer(k),
+            NsRef::Model(i) => self.ns[i].owner,
+        }
+    }
+
+    fn level(&self, r: NsRef) -> usize {
+        match r {
+            NsRef::Outer(_) => 0,
+            NsRef::Model(i) => 1 + self.ns[i].parent.map_or(0, |p| self.level(p)),
+        }
+    }
+
+    /// Whether `p` has CAP_SYS_ADMIN in user namespace `target`
+    /// (user_namespaces(7), "Capabilities"; cap_capable()).
+    pub fn capable(&self, p: &MProc, target: NsRef) -> bool {
+        let mut x = target;
+        loop {
+            if x == p.userns {
+                return p.caps;
+            }
+            let NsRef::Model(i) = x else {
+                return false;
+            };
+            if self.level(x) <= self.level(p.userns) {
+                return false;
+            }
+            let n = &self.ns[i];
+            let Some(parent) = n.parent else {
+                return false;
+            };
+            if parent == p.userns && n.owner_uid == p.uid {
+                return true;
+            }
+            x = parent;
+        }
+    }
+
+    /// The uid in U1 that namespaces created by `p` are charged to.
+    fn charge_uid(&self, p: &MProc) -> u8 {
+        let mut x = p.userns;
+        loop {
+            if x == U1 {
+                return p.uid;
+            }
+            let NsRef::Model(i) = x else {
+                return p.uid;
+            };
+            if self.ns[i].parent == Some(U1) {
+                return self.ns[i].owner_uid;
+            }
+            x = self.ns[i].parent.unwrap_or(U1);
+        }
+    }
+
+    /// Which namespaces are alive: reachable from a live process (its
+    /// namespaces, `*_for_children`, user namespace, fds), through parents,
+    /// owners, and the bind mounts of live mount namespaces.
+    pub fn alive(&self) -> Vec<bool> {
+        let mut alive = vec![false; self.ns.len()];
+        let mut work: Vec<NsRef> = self.ghosts.clone();
+        for p in std::iter::once(&self.agent).chain(self.procs.iter().flatten()) {
+            work.push(p.userns);
+            work.extend(p.ns.values().copied());
+            work.extend(p.for_children.values().copied());
+            work.extend(p.fds.iter().copied());
+        }
+        while let Some(r) = work.pop() {
+            let NsRef::Model(i) = r else { continue };
+            if alive[i] {
+                continue;
+            }
+            alive[i] = true;
+            let n = &self.ns[i];
+            work.extend(n.parent);
+            work.push(n.owner);
+            work.extend(n.binds.iter().copied());
+        }
+        alive
+    }
+
+    /// Alive namespaces of `kind` charged in U0 (all of the world's).
+    pub fn u0_count(&self, kind: Kind) -> u32 {
+        let alive = self.alive();
+        self.ns.iter().zip(alive).filter(|(n, a)| *a && n.kind == kind).count() as u32
+    }
+
+    /// Alive namespaces of `kind` charged to `uid` in U1.
+    pub fn u1_count(&self, uid: u8, kind: Kind) -> u32 {
+        let alive = self.alive();
+        self.ns.iter().zip(alive).filter(|(n, a)| *a && n.kind == kind && n.charge_uid == Some(uid)).count() as u32
+    }
+
+    /// A forked child of the agent: `*_for_children` become its own.
+    fn child_of_agent(&self, uid1: bool) -> MProc {
+        let mut c = self.agent.clone();
+        for (k, r) in &self.agent.for_children {
+            if c.ns.contains_key(k) || self.kinds.contains(k) {
+                c.ns.insert(*k, *r);
+            }
+        }
+        if uid1 {
+            c.uid = 1;
+            c.caps = false;
+        }
+        c
+    }
+
+    /// Creation of the namespaces in `flags` by `base` (clone: for a new
+    /// child; else unshare in `base`): the errno, or the new state of the
+    /// process. The model is changed only on success.
+    fn create(&mut self, base: &MProc, flags: u64, clone: bool) -> Result<MProc, Errno> {
+        let user = flags & Kind::User.flag() != 0;
+        let kinds: Vec<Kind> = Kind::in_flags(flags).into_iter().filter(|k| *k != Kind::User).collect();
+        if !clone && kinds.contains(&Kind::Pid) && base.for_children.get(&Kind::Pid) != base.ns.get(&Kind::Pid) {
+            // pid_namespaces(7): a second unshare(CLONE_NEWPID) before the
+            // first child is EINVAL.
+            return Err(Errno::EINVAL);
+        }
+        if clone && kinds.contains(&Kind::Time) && !self.clone3_newtime {
+            return Err(Errno::EINVAL);
+        }
+        if !kinds.is_empty() && !user && !base.caps {
+            return Err(Errno::EPERM);
+        }
+        let cu = self.charge_uid(base);
+        let full = |m: &Model, k: Kind| m.limits.get(&k).is_some_and(|l| m.u1_count(cu, k) >= *l);
+        if (user && full(self, Kind::User)) || kinds.iter().any(|k| full(self, *k)) {
+            return Err(Errno::ENOSPC);
+        }
+        let mut new = base.clone();
+        if user {
+            let w = self.push(Kind::User, Some(base.userns), base.userns, base.uid, Some(cu));
+            new.userns = w;
+            new.caps = true;
+        }
+        for k in kinds {
+            let parent = (k == Kind::Pid).then(|| base.for_children[&Kind::Pid]);
+            let r = self.push(k, parent, new.userns, 0, Some(cu));
+            if k == Kind::Mnt {
+                let from = base.ns[&Kind::Mnt];
+                // copy_mnt_ns() copies nsfs bind mounts, but not those of
+                // mount namespace files (CL_COPY_MNT_NS_FILE is not set).
+                let copied: Vec<NsRef> = match from {
+                    NsRef::Model(i) => self.ns[i].binds.iter().copied().filter(|b| self.kind_of(*b) != Kind::Mnt).collect(),
+                    NsRef::Outer(_) => vec![],
+                };
+                let i = self.index(r);
+                self.ns[i].binds = copied;
+            }
+            if clone {
+                new.ns.insert(k, r);
+                if matches!(k, Kind::Pid | Kind::Time) {
+                    new.for_children.insert(k, r);
+                }
+                if k == Kind::Pid {
+                    let i = self.index(r);
+                    self.ns[i].init = Some(true);
+                }
+            } else if matches!(k, Kind::Pid | Kind::Time) {
+                new.for_children.insert(k, r);
+            } else {
+                new.ns.insert(k, r);
+            }
+        }
+        Ok(new)
+    }
+
+    fn flags_of(&self, mask: u8, user: bool) -> u64 {
+        let mut f = if user { Kind::User.flag() } else { 0 };
+        for (i, k) in self.kinds.iter().enumerate() {
+            if mask & (1 << i) != 0 && *k != Kind::User {
+                f |= k.flag();
+            }
+            if mask & (1 << i) != 0 && *k == Kind::User {
+                f |= Kind::User.flag();
+            }
+        }
+        f
+    }
+
+    /// Resolves `op` against the current state: the action for the world
+    /// and its expected outcome, or `None` when it has nothing to act on.
+    /// `multi_uid`: uid 1 exists (root runs).
+    pub fn resolve(&self, op: &Op, multi_uid: bool) -> Option<(Action, Expect)> {
+        let live = |slot: u8| self.procs[usize::from(slot % SLOTS)].as_ref().map(|p| (usize::from(slot % SLOTS), p));
+        let fdk = fd_kinds(&self.kinds);
+        Some(match *op {
+            Op::Spawn { slot, kinds, user, unshare, uid1 } => {
+                let slot = usize::from(slot % SLOTS);
+                if self.procs[slot].is_some() || (uid1 && !multi_uid) {
+                    return None;
+                }
+                let flags = self.flags_of(kinds, user);
+                let expect = match self.clone().create(&self.child_of_agent(uid1), flags, !(unshare || uid1)) {
+                    Ok(_) => Expect::Ok,
+                    Err(e) => Expect::Err(e),
+                };
+                (Action::Spawn { slot, flags, via_unshare: unshare || uid1, uid1 }, expect)
+            }
+            Op::Exit { slot } => (Action::Exit { slot: live(slot)?.0 }, Expect::Ok),
+            Op::Unshare { slot, kinds, user } => {
+                let (slot, p) = live(slot)?;
+                let flags = self.flags_of(kinds, user);
+                if flags == 0 {
+                    return None;
+                }
+                let expect = match self.clone().create(p, flags, false) {
+                    Ok(_) => Expect::Ok,
+                    Err(e) => Expect::Err(e),
+                };
+                (Action::Unshare { slot, flags }, expect)
+            }
+            Op::Setns { slot, fd } => {
+                let (slot, p) = live(slot)?;
+                if p.fds.is_empty() {
+                    return None;
+                }
+                let fd = usize::from(fd) % p.fds.len();
+                let expect = match self.setns(p, p.fds[fd]) {
+                    Ok(_) => Expect::Ok,
+                    Err(e) => Expect::Err(e),
+                };
+                (Action::Setns { slot, fd }, expect)
+            }
+            Op::OpenFd { slot, kind, for_children } => {
+                let (slot, p) = live(slot)?;
+                if self.agent.fds.len() >= 8 {
+                    return None;
+                }
+                let kind = fdk[usize::from(kind) % fdk.len()];
+                let expect = match self.entry_target(p, kind, for_children) {
+                    Ok(_) => Expect::Ok,
+                    Err(e) => e,
+                };
+                (Action::OpenFd { slot, entry: entry_of(kind, for_children) }, expect)
+            }
+            Op::CloseFd { fd } => {
+                if self.agent.fds.is_empty() {
+                    return None;
+                }
+                (Action::CloseFd { fd: usize::from(fd) % self.agent.fds.len() }, Expect::Ok)
+            }
+            Op::Bind { slot, kind } => {
+                let (slot, p) = live(slot)?;
+                if self.ns[self.m0].binds.len() >= 4 {
+                    return None;
+                }
+                let kind = fdk[usize::from(kind) % fdk.len()];
+                let target = self.ref_of(p, kind);
+                // do_loopback(): binding a mount namespace file that is not
+                // newer than the caller's mount namespace could make a loop:
+                // EINVAL (mnt_ns_loop()).
+                let expect = if kind == Kind::Mnt && target == NsRef::Model(self.m0) {
+                    Expect::Err(Errno::EINVAL)
+                } else if kind == Kind::Mnt && self.mnt_loop_quirk {
+                    Expect::OkOr(Errno::EINVAL)
+                } else {
+                    Expect::Ok
+                };
+                (Action::Bind { slot, entry: entry_of(kind, false) }, expect)
+            }
+            Op::Unmount { mount } => {
+                let binds = &self.ns[self.m0].binds;
+                if binds.is_empty() {
+                    return None;
+                }
+                (Action::Unmount { mount: usize::from(mount) % binds.len() }, Expect::Ok)
+            }
+            Op::SetLimit { kind, value } => {
+                let kind = self.kinds[usize::from(kind) % self.kinds.len()];
+                (Action::SetLimit { kind, value: u32::from(value) }, Expect::Ok)
+            }
+        })
+    }
+
+    /// `p`'s namespace of `kind` (its user namespace for user).
+    pub fn ref_of(&self, p: &MProc, kind: Kind) -> NsRef {
+        if kind == Kind::User {
+            p.userns
+        } else {
+            p.ns.get(&kind).copied().unwrap_or(NsRef::Outer(kind))
+        }
+    }
+
+    /// What `/proc/<pid>/ns/<entry>` of `p` refers to, or the outcome of
+    /// opening it when it cannot be opened: pid_for_children of a pid
+    /// namespace that has no init yet does not open (pidns_for_children_get()
+    /// finds no child reaper).
+    pub fn entry_target(&self, p: &MProc, kind: Kind, for_children: bool) -> Result<NsRef, Expect> {
+        if for_children && kind.info().for_children.is_some() {
+            let fc = p.for_children[&kind];
+            if kind == Kind::Pid && fc != p.ns[&Kind::Pid] {
+                if let NsRef::Model(i) = fc {
+                    return match self.ns[i].init {
+                        None => Err(Expect::AnyErr),
+                        Some(_) => Ok(fc),
+                    };
+                }
+            }
+            return Ok(fc);
+        }
+        Ok(self.ref_of(p, kind))
+    }
+
+    /// setns(fd, 0) by `p` into `target`: its new state or the errno.
+    fn setns(&self, p: &MProc, target: NsRef) -> Result<MProc, Errno> {
+        let mut new = p.clone();
+        let kind = self.kind_of(target);
+        match kind {
+            Kind::User => {
+                // userns_install(): not the caller's own, CAP_SYS_ADMIN in it.
+                if target == p.userns {
+                    return Err(Errno::EINVAL);
+                }
+                if !self.capable(p, target) {
+                    return Err(Errno::EPERM);
+                }
+                new.userns = target;
+                new.caps = true;
+            }
+            _ => {
+                // Every other install(): CAP_SYS_ADMIN over the target's owner
+                // and in the caller's own user namespace.
+                if !self.capable(p, self.owner(target)) || !p.caps {
+                    return Err(Errno::EPERM);
+                }
+                match kind {
+                    Kind::Pid => {
+                        // Only the caller's active pid namespace or a descendant.
+                        let active = p.ns[&Kind::Pid];
+                        let mut x = Some(target);
+                        while let Some(r) = x {
+                            if r == active {
+                                break;
+                            }
+                            x = match r {
+                                NsRef::Model(i) => self.ns[i].parent,
+                                NsRef::Outer(_) => None,
+                            };
+                        }
+                        if x.is_none() {
+                            return Err(Errno::EINVAL);
+                        }
+                        new.for_children.insert(Kind::Pid, target);
+                    }
+                    Kind::Time => {
+                        new.ns.insert(Kind::Time, target);
+                        new.for_children.insert(Kind::Time, target);
+                    }
+                    k => {
+                        new.ns.insert(k, target);
+                    }
+                }
+            }
+        }
+        Ok(new)
+    }
+
+    /// Applies a successful action.
+    pub fn apply(&mut self, action: &Action) {
+        match action {
+            Action::Spawn { slot, flags, via_unshare, uid1 } => {
+                let base = self.child_of_agent(*uid1);
+                if let Ok(p) = self.create(&base, *flags, !via_unshare) {
+                    self.procs[*slot] = Some(p);
+                }
+            }
+            Action::Exit { slot } => {
+                if let Some(p) = self.procs[*slot].take() {
+                    // Only a cloned init is ever a member of a model pid
+                    // namespace (the others only reach it through
+                    // pid_for_children).
+                    if let Some(NsRef::Model(i)) = p.ns.get(&Kind::Pid) {
+                        if self.ns[*i].init == Some(true) {
+                            self.ns[*i].init = Some(false);
+                        }
+                    }
+                }
+            }
+            Action::Unshare { slot, flags } => {
+                if let Some(p) = self.procs[*slot].clone() {
+                    if let Ok(new) = self.create(&p, *flags, false) {
+                        self.procs[*slot] = Some(new);
+                    }
+                }
+            }
+            Action::Setns { slot, fd } => {
+                if let Some(p) = self.procs[*slot].clone() {
+                    if let Ok(new) = self.setns(&p, p.fds[*fd]) {
+                        self.procs[*slot] = Some(new);
+                    }
+                }
+            }
+            Action::OpenFd { slot, entry } => {
+                if let Some(p) = &self.procs[*slot] {
+                    let (kind, fc) = parse_entry(entry);
+                    if let Ok(r) = self.entry_target(p, kind, fc) {
+                        self.agent.fds.push(r);
+                    }
+                }
+            }
+            Action::CloseFd { fd } => {
+                let r = self.agent.fds.remove(*fd);
+                if *fd < self.home_fds {
+                    self.home_fds -= 1;
+                }
+                if self.wrong == Some(WrongRule::CloseKeepsReference) {
+                    self.ghosts.push(r);
+                }
+            }
+            Action::Bind { slot, entry } => {
+                if let Some(p) = &self.procs[*slot] {
+                    let r = self.ref_of(p, parse_entry(entry).0);
+                    let m0 = self.m0;
+                    self.ns[m0].binds.push(r);
+                }
+            }
+            Action::Unmount { mount } => {
+                let m0 = self.m0;
+                self.ns[m0].binds.remove(*mount);
+            }
+            Action::SetLimit { kind, value } => {
+                self.limits.insert(*kind, *value);
+            }
+        }
+        // A new process inherits the agent's fds (fork copies the table).
+        if let Action::Spawn { slot, .. } = action {
+            if let Some(p) = &mut self.procs[*slot] {
+                p.fds = self.agent.fds.clone();
+            }
+        }
+    }
+
+    /// The actions that take the world back to the agent alone: every
+    /// process exits, every non-home fd closes, every bind mount goes.
+    pub fn teardown(&self) -> Vec<Action> {
+        let mut out: Vec<Action> = (0..self.procs.len()).filter(|s| self.procs[*s].is_some()).map(|slot| Action::Exit { slot }).collect();
+        for _ in self.home_fds..self.agent.fds.len() {
+            out.push(Action::CloseFd { fd: self.home_fds });
+        }
+        for _ in 0..self.ns[self.m0].binds.len() {
+            out.push(Action::Unmount { mount: 0 });
+        }
+        out
+    }
+}
+
+/// The kind and `*_for_children`-ness of an entry name.
+pub fn parse_entry(entry: &str) -> (Kind, bool) {
+    for k in Kind::ALL {
+        if k.proc_name() == entry {
+            return (k, false);
+        }
+        if k.info().for_children == Some(entry) {
+            return (k, true);
+        }
+    }
+    (Kind::User, false)
+}

@@ -1,0 +1,325 @@
+//! The table of documented outcomes that argument fuzzing checks against:
+//! for each call, from its arguments and the running kernel, the errno
+//! (or success) that the man pages and the kernel's own rules give.
+//! Versioned where the kernel changed; every rule was checked by experiment
+//! on 6.18 (see fuzz/README.md for the findings).
+
+use harness::probe::KernelVersion;
+use harness::{Errno, Kind};
+
+/// `CLONE_*` bits of `<linux/sched.h>` that the tables name.
+#[allow(missing_docs)]
+pub mod clone {
+    pub const CSIGNAL: u64 = 0xff;
+    pub const VM: u64 = 0x100;
+    pub const FS: u64 = 0x200;
+    pub const FILES: u64 = 0x400;
+    pub const SIGHAND: u64 = 0x800;
+    pub const PIDFD: u64 = 0x1000;
+    pub const PTRACE: u64 = 0x2000;
+    pub const VFORK: u64 = 0x4000;
+    pub const PARENT: u64 = 0x8000;
+    pub const THREAD: u64 = 0x10000;
+    pub const NEWNS: u64 = 0x20000;
+    pub const SYSVSEM: u64 = 0x40000;
+    pub const SETTLS: u64 = 0x80000;
+    pub const PARENT_SETTID: u64 = 0x100000;
+    pub const CHILD_CLEARTID: u64 = 0x200000;
+    pub const DETACHED: u64 = 0x400000;
+    pub const UNTRACED: u64 = 0x800000;
+    pub const CHILD_SETTID: u64 = 0x1000000;
+    pub const NEWCGROUP: u64 = 0x2000000;
+    pub const NEWUTS: u64 = 0x4000000;
+    pub const NEWIPC: u64 = 0x8000000;
+    pub const NEWUSER: u64 = 0x10000000;
+    pub const NEWPID: u64 = 0x20000000;
+    pub const NEWNET: u64 = 0x40000000;
+    pub const IO: u64 = 0x80000000;
+    pub const NEWTIME: u64 = 0x80;
+    pub const CLEAR_SIGHAND: u64 = 1 << 32;
+    pub const INTO_CGROUP: u64 = 1 << 33;
+}
+
+/// A documented outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The call succeeds.
+    Ok,
+    /// The call fails with this errno.
+    Err(Errno),
+    /// The request is recognised: anything but ENOTTY (its own outcome
+    /// depends on the namespace and is checked by the ioctl_ns cases).
+    NotEnotty,
+}
+
+impl Expect {
+    /// Whether `got` (an errno or success) is this outcome.
+    pub fn admits(self, got: Result<(), Errno>) -> bool {
+        match self {
+            Expect::Ok => got.is_ok(),
+            Expect::Err(e) => got == Err(e),
+            Expect::NotEnotty => got != Err(Errno::ENOTTY),
+        }
+    }
+}
+
+/// What the table needs to know of the running system.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    /// Running kernel.
+    pub kernel: KernelVersion,
+    /// Kinds whose `/proc/self/ns` entry exists (compiled in).
+    pub kinds: [bool; 8],
+}
+
+impl Host {
+    /// Probes the running system.
+    pub fn probe() -> Host {
+        let mut kinds = [false; 8];
+        for k in Kind::ALL {
+            kinds[k as usize] = std::path::Path::new(&format!("/proc/self/ns/{}", k.proc_name())).exists();
+        }
+        Host { kernel: KernelVersion::running(), kinds }
+    }
+
+    /// Whether the kernel is at least `major.minor`.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        self.kernel >= KernelVersion::new(major, minor)
+    }
+
+    /// The `CLONE_NEW*` flags this kernel knows (the kind exists in this
+    /// release) and has compiled in.
+    pub fn known_ns_flags(&self) -> u64 {
+        Kind::ALL.into_iter().filter(|k| self.kernel >= k.info().since).map(Kind::flag).fold(0, |a, b| a | b)
+    }
+
+    fn compiled_out(&self, flags: u64) -> bool {
+        Kind::ALL.into_iter().any(|k| flags & k.flag() != 0 && !self.kinds[k as usize])
+    }
+}
+
+const NEW_NON_USER: u64 = clone::NEWNS | clone::NEWUTS | clone::NEWIPC | clone::NEWNET | clone::NEWPID | clone::NEWCGROUP | clone::NEWTIME;
+
+/// unshare(2) by a single-threaded process that shares no fs, files or
+/// signal handlers with another. `admin`: CAP_SYS_ADMIN in its user
+/// namespace.
+///
+/// - unknown bits: EINVAL (check_unshare_flags). CLONE_NEWCGROUP is known
+///   from 4.6, CLONE_NEWTIME from 5.6;
+/// - a kind compiled out: EINVAL;
+/// - CLONE_THREAD, CLONE_SIGHAND, CLONE_VM, CLONE_FS, CLONE_FILES and
+///   CLONE_SYSVSEM are accepted from a single-threaded caller (unshare(2):
+///   EINVAL only "if the caller is multithreaded" / shares them);
+/// - without CAP_SYS_ADMIN, any non-user CLONE_NEW* without CLONE_NEWUSER:
+///   EPERM (unshare(2)); with CLONE_NEWUSER the other namespaces are made
+///   with the new user namespace's capabilities.
+pub fn unshare(host: &Host, flags: u32, admin: bool) -> Expect {
+    let flags = u64::from(flags);
+    use clone::*;
+    let known = THREAD
+        | FS
+        | NEWNS
+        | SIGHAND
+        | VM
+        | FILES
+        | SYSVSEM
+        | NEWUTS
+        | NEWIPC
+        | NEWNET
+        | NEWUSER
+        | NEWPID
+        | if host.at_least(4, 6) { NEWCGROUP } else { 0 }
+        | if host.at_least(5, 6) { NEWTIME } else { 0 };
+    if flags & !known != 0 || host.compiled_out(flags) {
+        return Expect::Err(Errno::EINVAL);
+    }
+    if !admin && flags & NEWUSER == 0 && flags & NEW_NON_USER != 0 {
+        return Expect::Err(Errno::EPERM);
+    }
+    Expect::Ok
+}
+
+/// The bits the clone3 fuzzer draws from: the namespace flags, flags whose
+/// combinations are documented as invalid, and unknown bits. Left out are
+/// bits that would make a successful child unsafe for the harness
+/// (CLONE_VM and CLONE_SETTLS without a stack or TLS, CLONE_FILES sharing
+/// the fd table the peer plumbing closes, CLONE_PARENT giving the child to
+/// the runner, pointer-taking *TID bits, CLONE_INTO_CGROUP).
+pub const CLONE3_FUZZ_BITS: &[u64] = &[
+    clone::NEWNS,
+    clone::NEWUTS,
+    clone::NEWIPC,
+    clone::NEWNET,
+    clone::NEWPID,
+    clone::NEWUSER,
+    clone::NEWCGROUP,
+    clone::NEWTIME,
+    clone::THREAD,
+    clone::SIGHAND,
+    clone::FS,
+    clone::SYSVSEM,
+    clone::IO,
+    clone::UNTRACED,
+    clone::PIDFD,
+    clone::VFORK,
+    clone::CLEAR_SIGHAND,
+    0x01,
+    0x40,
+    1 << 34,
+    1 << 40,
+];
+
+/// clone3(2) with `flags`, exit_signal SIGCHLD and every pointer 0, by a
+/// single-threaded process. `admin`: CAP_SYS_ADMIN in its user namespace.
+///
+/// - bits above 32 other than CLONE_CLEAR_SIGHAND (5.5) and
+///   CLONE_INTO_CGROUP (5.7): EINVAL (clone3_args_valid);
+/// - CSIGNAL bits in flags: EINVAL, but CLONE_NEWTIME (0x80) is accepted
+///   from 6.3 (a402f1e35313, sent to stable: before, EINVAL);
+/// - CLONE_SIGHAND with CLONE_CLEAR_SIGHAND: EINVAL;
+/// - CLONE_THREAD with an exit signal: EINVAL (clone3_args_valid);
+/// - clone(2): CLONE_NEWNS or CLONE_NEWUSER with CLONE_FS, CLONE_THREAD
+///   without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM, CLONE_NEWIPC
+///   with CLONE_SYSVSEM: EINVAL;
+/// - a kind unknown to this release or compiled out: EINVAL;
+/// - non-user CLONE_NEW* without CAP_SYS_ADMIN and without CLONE_NEWUSER: EPERM;
+/// - CLONE_PIDFD with pidfd pointer 0: the kernel cannot store the fd: EFAULT.
+pub fn clone3(host: &Host, flags: u64, admin: bool) -> Expect {
+    use clone::*;
+    let einval = Expect::Err(Errno::EINVAL);
+    let high_known = if host.at_least(5, 5) { CLEAR_SIGHAND } else { 0 } | if host.at_least(5, 7) { INTO_CGROUP } else { 0 };
+    if flags & !(0xffff_ffff | high_known) != 0 {
+        return einval;
+    }
+    let newtime_ok = host.at_least(6, 3);
+    let signal_bits = flags & CSIGNAL & if newtime_ok { !NEWTIME } else { CSIGNAL };
+    if signal_bits != 0 {
+        return einval;
+    }
+    if flags & (SIGHAND | CLEAR_SIGHAND) == SIGHAND | CLEAR_SIGHAND || flags & THREAD != 0 {
+        return einval;
+    }
+    if flags & (NEWNS | FS) == NEWNS | FS || flags & (NEWUSER | FS) == NEWUSER | FS {
+        return einval;
+    }
+    if flags & SIGHAND != 0 && flags & VM == 0 {
+        return einval;
+    }
+    // clone(2): "Both CLONE_NEWIPC and CLONE_SYSVSEM were specified".
+    if flags & (NEWIPC | SYSVSEM) == NEWIPC | SYSVSEM {
+        return einval;
+    }
+    let ns = flags & (NEW_NON_USER | NEWUSER);
+    if ns & !host.known_ns_flags() != 0 || host.compiled_out(ns) {
+        return einval;
+    }
+    if !admin && flags & NEWUSER == 0 && flags & NEW_NON_USER != 0 {
+        return Expect::Err(Errno::EPERM);
+    }
+    if flags & PIDFD != 0 {
+        return Expect::Err(Errno::EFAULT);
+    }
+    Expect::Ok
+}
+
+/// What a setns(2) fd refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetnsTarget {
+    /// A namespace of this kind that the caller may join (a new one it
+    /// created, so it has CAP_SYS_ADMIN over it).
+    Ns(Kind),
+    /// A pidfd of a process in new namespaces of every kind but time.
+    Pidfd,
+    /// Neither (a pipe).
+    Other,
+}
+
+/// setns(fd, nstype) (the libc wrapper takes an int).
+///
+/// - a namespace fd: nstype 0 or the fd's CLONE_NEW* type joins; any other
+///   value: EINVAL (setns(2));
+/// - a pidfd (5.8+): nstype must be a nonzero set of CLONE_NEW* flags this
+///   kernel has, else EINVAL; before 5.8 a pidfd is not accepted: EINVAL.
+///   The target is in new namespaces of every kind but time, so with
+///   CLONE_NEWTIME the caller joins its own time namespace: EPERM unless it
+///   has CAP_SYS_ADMIN over that namespace's owner (`time_admin`: the caller
+///   is in the initial user namespace);
+/// - any other fd: EINVAL.
+pub fn setns(host: &Host, target: SetnsTarget, nstype: u32, time_admin: bool) -> Expect {
+    let nstype = u64::from(nstype);
+    let einval = Expect::Err(Errno::EINVAL);
+    match target {
+        SetnsTarget::Ns(kind) => {
+            if nstype == 0 || nstype == kind.flag() {
+                Expect::Ok
+            } else {
+                einval
+            }
+        }
+        SetnsTarget::Pidfd => {
+            let all =
+                host.known_ns_flags() & !Kind::ALL.into_iter().filter(|k| !host.kinds[*k as usize]).map(Kind::flag).fold(0, |a, b| a | b);
+            if !host.at_least(5, 8) || nstype == 0 || nstype & !all != 0 {
+                einval
+            } else if nstype & Kind::Time.flag() != 0 && !time_admin {
+                Expect::Err(Errno::EPERM)
+            } else {
+                Expect::Ok
+            }
+        }
+        SetnsTarget::Other => einval,
+    }
+}
+
+/// Whether the caller is in the initial user namespace (its uid_map is the
+/// identity over every id).
+pub fn in_initial_user_ns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// `_IOC(dir, 0xb7, nr, size)`.
+pub const fn nsio(dir: u64, nr: u64, size: u64) -> u64 {
+    (dir << 30) | (size << 16) | (0xb7 << 8) | nr
+}
+
+const IOC_READ: u64 = 2;
+
+/// The ioctl_ns(2) requests by kernel release (`<linux/nsfs.h>`): exact
+/// request values, and the extensible ones (NS_MNT_GET_*: `_IOR` of
+/// `struct mnt_ns_info` whose size may grow, any size from 16 bytes).
+pub fn ioctl_recognised(host: &Host, request: u64) -> bool {
+    let exact: &[(u64, (u32, u32))] = &[
+        (nsio(0, 1, 0), (4, 9)),          // NS_GET_USERNS
+        (nsio(0, 2, 0), (4, 9)),          // NS_GET_PARENT
+        (nsio(0, 3, 0), (4, 11)),         // NS_GET_NSTYPE
+        (nsio(0, 4, 0), (4, 11)),         // NS_GET_OWNER_UID
+        (nsio(IOC_READ, 5, 8), (6, 11)),  // NS_GET_MNTNS_ID
+        (nsio(IOC_READ, 6, 4), (6, 11)),  // NS_GET_PID_FROM_PIDNS
+        (nsio(IOC_READ, 7, 4), (6, 11)),  // NS_GET_TGID_FROM_PIDNS
+        (nsio(IOC_READ, 8, 4), (6, 11)),  // NS_GET_PID_IN_PIDNS
+        (nsio(IOC_READ, 9, 4), (6, 11)),  // NS_GET_TGID_IN_PIDNS
+        (nsio(IOC_READ, 13, 8), (6, 18)), // NS_GET_ID
+    ];
+    if exact.iter().any(|(r, (a, b))| *r == request && host.at_least(*a, *b)) {
+        return true;
+    }
+    // NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV (6.12).
+    let (dir, size, ty, nr) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff, request & 0xff);
+    request >> 32 == 0 && ty == 0xb7 && dir == IOC_READ && (10..=12).contains(&nr) && size >= 16 && host.at_least(6, 12)
+}
+
+/// ioctl(nsfs fd, request, 0): ENOTTY unless the request is one of
+/// ioctl_ns(2)'s for this release.
+pub fn ioctl_ns(host: &Host, request: u64) -> Expect {
+    if ioctl_recognised(host, request) {
+        Expect::NotEnotty
+    } else {
+        Expect::Err(Errno::ENOTTY)
+    }
+}
+
+/// Requests that return a new fd on success (closed after the call).
+pub fn ioctl_returns_fd(request: u64) -> bool {
+    let nr = request & 0xff;
+    (request >> 8) & 0xff == 0xb7 && matches!(nr, 1 | 2 | 11 | 12)
+}

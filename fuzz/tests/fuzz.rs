@@ -1,0 +1,6 @@
+//! The fuzz suite: `cargo test` runs every fuzz case with a bounded number
+//! of inputs (NSVERIFY_FUZZ_CASES raises it; see fuzz/README.md).
+
+fn main() -> std::process::ExitCode {
+    harness::runner::main(fuzz::cases)
+}

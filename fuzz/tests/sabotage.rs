@@ -1,0 +1,6 @@
+//! Sabotage runs of the fuzz suite: the model with a deliberately wrong
+//! rule must be caught, and the counterexample shrunk. `cargo test` runs it.
+
+fn main() -> std::process::ExitCode {
+    harness::runner::main(fuzz::sabotaged)
+}
