@@ -1,0 +1,2 @@
+//! Placeholder until the comparison lands.
+fn main() {}
