@@ -301,6 +301,7 @@ fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let started_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let settings = Settings::from_env()?;
+    let load_at_start = benches::machine::load_average();
     let args = parse_args();
     let before = Snapshot::take();
     // Fork the helper first, while this process is small and single-threaded.
@@ -368,6 +369,7 @@ fn run() -> anyhow::Result<()> {
             drain_method: "after each benchmark creating net or ipc namespaces: a marker namespace released in a fresh user \
                            namespace, polled with the limit at 1 until creation no longer fails with ENOSPC"
                 .into(),
+            load_average: [load_at_start, benches::machine::load_average()],
         },
         figures,
         skipped,

@@ -107,11 +107,20 @@ pub fn svg(c: &Comparison) -> Result<String, ChartError> {
         chart.draw_series(std::iter::once(PathElement::new(vec![(1.0, 0.0), (1.0, n)], BLACK.stroke_width(1)))).map_err(draw_err)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE)
             .border_style(BLACK)
             .draw()
             .map_err(draw_err)?;
+        // Each bar's value at its end, so that no one has to read a log axis.
+        let small = ("sans-serif", 10).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, (_, ratios, _)) in rows.iter().enumerate() {
+            for (k, v) in ratios.iter().enumerate() {
+                let Some(v) = v else { continue };
+                let (x, y) = chart.backend_coord(&(*v, n - i as f64 - 0.1 - band * (k as f64 + 0.5)));
+                root.draw(&Text::new(crate::suite::fmt_ratio(*v), (x + 3, y), small.clone())).map_err(draw_err)?;
+            }
+        }
         let style = ("sans-serif", 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Right, VPos::Center));
         for (i, (id, _, flagged)) in rows.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(lo, n - i as f64 - 0.5));

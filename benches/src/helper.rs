@@ -370,14 +370,27 @@ fn drain(kind: Kind) -> Result<Drained, CaseError> {
 
 /// How many namespaces of `kind` are counted against the caller's user
 /// namespace, none being alive: the smallest limit that still lets one more
-/// be created, found by bisection (each successful probe adds one, so the
-/// answer is within a few of the truth).
+/// be created, minus one. The limit doubles until a creation succeeds, then
+/// bisects; only successful probes create a namespace (which then joins the
+/// backlog), so the answer and the backlog are off by at most the number of
+/// bisection steps.
 fn count_pending(kind: Kind, upper: u64) -> Result<u64, CaseError> {
-    let (mut lo, mut hi) = (1u64, upper.max(1));
+    let probe = |limit: u64| -> Result<bool, CaseError> {
+        limits::write(kind, limit)?;
+        can_create(kind)
+    };
+    // Invariant: a creation fails at limit `lo - 1` (count >= lo - 1) and succeeds at `hi`.
+    let mut hi = 1u64;
+    while !probe(hi)? {
+        if hi >= upper {
+            return Ok(upper);
+        }
+        hi = (hi * 2).min(upper);
+    }
+    let mut lo = hi / 2 + 1;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        limits::write(kind, mid)?;
-        if can_create(kind)? {
+        if probe(mid)? {
             hi = mid;
         } else {
             lo = mid + 1;
@@ -398,6 +411,8 @@ fn burst(kind: Kind, count: u64) -> Result<Burst, CaseError> {
     let elapsed = t.elapsed();
     let end = Instant::now();
     let pending = count_pending(kind, upper)?;
-    let (drain_ms, drained) = wait_until_none_counted(kind, end, Duration::from_secs(30))?;
+    // With nothing pending the backlog is drained already; otherwise the
+    // wait also covers the few namespaces the probes created.
+    let (drain_ms, drained) = if pending == 0 { (0.0, true) } else { wait_until_none_counted(kind, end, Duration::from_secs(30))? };
     Ok(Burst { per_second: count as f64 / elapsed.as_secs_f64(), pending, drain_ms, drained })
 }

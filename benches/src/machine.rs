@@ -21,6 +21,13 @@ fn first_field(text: &str, key: &str) -> Option<String> {
     })
 }
 
+/// The 1, 5 and 15 minute load averages of /proc/loadavg (zeros if unreadable).
+pub fn load_average() -> [f64; 3] {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut v = text.split_whitespace().map(|x| x.parse().unwrap_or(0.0));
+    [v.next().unwrap_or(0.0), v.next().unwrap_or(0.0), v.next().unwrap_or(0.0)]
+}
+
 /// CPUs in the calling process's affinity mask.
 pub fn cpus_allowed() -> Vec<usize> {
     let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {

@@ -98,6 +98,10 @@ pub struct Run {
     pub helper_cpu: Option<usize>,
     /// How net and ipc teardown backlogs were drained between benchmarks.
     pub drain_method: String,
+    /// /proc/loadavg (1, 5, 15 min) at the start and at the end: other
+    /// load on the machine is the first suspect for noisy figures.
+    #[serde(default)]
+    pub load_average: [[f64; 3]; 2],
 }
 
 /// Unit of a figure.
@@ -348,6 +352,7 @@ pub(crate) mod tests {
                 sample_size: 10,
                 helper_cpu: None,
                 drain_method: "test".into(),
+                load_average: [[0.0; 3]; 2],
             },
             figures: vec![fig("baseline/fork", fork, 1.0), fig("clone/net", net, net / fork)],
             skipped: vec![Skipped { id: "setns/user".into(), reason: "cannot toggle".into() }],

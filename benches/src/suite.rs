@@ -152,13 +152,16 @@ pub fn fmt_ratio(r: f64) -> String {
 /// and ratio to fork, then the skipped operations and the fidelity checks.
 pub fn markdown(report: &Report) -> String {
     let mut s = format!(
-        "Kernel {} ({}), {} × {}, helper as {}{}\n\n| Operation | Median | 95% CI | ×fork |\n|---|---:|---:|---:|\n",
+        "Kernel {} ({}), {} × {}, helper as {}{}, load average {:.2} at start, {:.2} at end, {:.0} s\n\n| Operation | Median | 95% CI | ×fork |\n|---|---:|---:|---:|\n",
         report.kernel.release,
         report.kernel.version,
         report.machine.cpus_online,
         report.machine.cpu_model,
         report.run.privilege,
-        if report.run.quick { ", quick mode" } else { "" }
+        if report.run.quick { ", quick mode" } else { "" },
+        report.run.load_average[0][0],
+        report.run.load_average[1][0],
+        report.run.wall_seconds,
     );
     for f in &report.figures {
         s += &format!(
