@@ -1,7 +1,7 @@
 //! Helpers shared by the case files: ways to be in a new namespace.
 
 use harness::peer::{call, Spawn};
-use harness::{CaseError, Kind};
+use harness::{CaseError, CaseResult, Kind, Outcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -19,5 +19,17 @@ where
         call(&Spawn::clone(kind.flag() | extra), f)
     } else {
         call(&Spawn::unshare(kind.flag() | extra), || call(&Spawn::fork(), f))
+    }
+}
+
+/// The verdict of a sabotaged case body (a wrong expectation or a broken
+/// step): it must fail, as the real case would on a kernel that breaks the
+/// claim. A pass means the case cannot fail; broken means the sabotage did
+/// not reach the check.
+pub fn must_fail(result: CaseResult) -> CaseResult {
+    match result {
+        Err(e) if e.outcome == Outcome::Fail => Ok(()),
+        Ok(()) => Err(CaseError::fail("the sabotaged body passed: this case cannot fail")),
+        Err(e) => Err(CaseError::fail(format!("the sabotaged body ended {} instead of fail: {e}", e.outcome))),
     }
 }

@@ -56,6 +56,22 @@ pub fn cases() -> Vec<Case> {
             .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
         );
     }
+    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::User) {
+        let via = if kind.info().legacy_clone { Via::Clone } else { Via::Clone3 };
+        let name = if via == Via::Clone { "clone" } else { "clone3" };
+        out.push(
+            Case::new(
+                format!("create.{name}.user_and.{kind}"),
+                &["A1"],
+                format!(
+                    "{name}(CLONE_NEWUSER|{}) creates both namespaces for the child (the unprivileged container pattern)",
+                    kind.info().flag_name
+                ),
+                move || clone_with(via, &[Kind::User, kind]),
+            )
+            .requires(Requires::kinds(&[Kind::User, kind]).kernel(5, 3).privilege(Privilege::Admin)),
+        );
+    }
     let runtime_set: Vec<Kind> = Kind::ALL.into_iter().filter(|k| *k != Kind::Time).collect();
     let set = runtime_set.clone();
     out.push(

@@ -9,7 +9,7 @@ use harness::{
     check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsId, NsLink, Privilege, Proc, Requires, KINDS,
 };
 
-use crate::common::in_new_ns;
+use crate::common::{in_new_ns, must_fail};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -35,7 +35,7 @@ pub fn cases() -> Vec<Case> {
                 format!("identity.same_ns_same_id.{kind}"),
                 &["N3"],
                 format!("two processes in the same {kind} namespace have equal st_dev and st_ino"),
-                move || same_ns_same_id(kind),
+                move || same_ns_same_id(kind, &Spawn::fork()),
             )
             .requires(req()),
         );
@@ -44,7 +44,7 @@ pub fn cases() -> Vec<Case> {
                 format!("identity.new_ns_new_id.{kind}"),
                 &["N3"],
                 format!("a process in a new {kind} namespace has another st_ino (same nsfs st_dev); its own child shares it"),
-                move || new_ns_new_id(kind),
+                move || new_ns_new_id(kind, true),
             )
             .requires(req().privilege(Privilege::Admin)),
         );
@@ -53,7 +53,7 @@ pub fn cases() -> Vec<Case> {
                 format!("identity.link_text.{kind}"),
                 &["N4"],
                 format!("readlink of /proc/[pid]/ns/{kind} is {kind}:[st_ino], in the initial and in a new namespace"),
-                move || link_text(kind),
+                move || link_text(kind, kind),
             )
             .requires(req().privilege(Privilege::Admin)),
         );
@@ -72,6 +72,45 @@ pub fn cases() -> Vec<Case> {
                 move || for_children(kind),
             )
             .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+    }
+    out
+}
+
+/// The identity cases run sabotaged: each must then fail.
+pub fn sabotaged() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let req = || Requires::kinds(&[kind]).privilege(Privilege::Admin);
+        if kind.info().for_children.is_none() {
+            out.push(
+                Case::new(
+                    format!("sabotage.identity.same_ns_same_id.{kind}"),
+                    &["N3"],
+                    format!("the other process unshares {kind}: equal ids must no longer be seen"),
+                    move || must_fail(same_ns_same_id(kind, &Spawn::unshare(kind.flag()))),
+                )
+                .requires(req()),
+            );
+        }
+        out.push(
+            Case::new(
+                format!("sabotage.identity.new_ns_new_id.{kind}"),
+                &["N3"],
+                format!("the process is not put in a new {kind} namespace: a new id must not be seen"),
+                move || must_fail(new_ns_new_id(kind, false)),
+            )
+            .requires(req()),
+        );
+        let other = if kind == Kind::Uts { Kind::Ipc } else { Kind::Uts };
+        out.push(
+            Case::new(
+                format!("sabotage.identity.link_text.{kind}"),
+                &["N4"],
+                format!("the link text of {kind} is expected to name {other}"),
+                move || must_fail(link_text(kind, other)),
+            )
+            .requires(Requires::kinds(&[kind, other]).privilege(Privilege::Admin)),
         );
     }
     out
@@ -129,9 +168,11 @@ fn entry_is_link(kind: Kind) -> CaseResult {
     Ok(())
 }
 
-fn same_ns_same_id(kind: Kind) -> CaseResult {
+/// `peer` is how the other process starts: a plain fork for the claim, a
+/// new namespace when sabotaged.
+fn same_ns_same_id(kind: Kind, peer: &Spawn) -> CaseResult {
     let mine = NsId::current(kind)?;
-    let mut peer = Spawn::fork().spawn(|ch| {
+    let mut peer = peer.spawn(|ch| {
         ch.send(&NsId::current(kind)?)?;
         ch.wait()
     })?;
@@ -147,25 +188,29 @@ fn same_ns_same_id(kind: Kind) -> CaseResult {
     Ok(())
 }
 
-fn new_ns_new_id(kind: Kind) -> CaseResult {
+/// `new` false is the sabotage: the process stays in our namespace.
+fn new_ns_new_id(kind: Kind, new: bool) -> CaseResult {
     let mine = NsId::current(kind)?;
     // The process in the new namespace reports it and its own child's.
-    let (peer_id, grandchild_id): (NsId, NsId) = in_new_ns(kind, 0, || {
+    let report = || {
         let own = NsId::current(kind)?;
         let child = call(&Spawn::fork(), || Ok(NsId::current(kind)?))?;
         Ok((own, child))
-    })?;
+    };
+    let (peer_id, grandchild_id): (NsId, NsId) = if new { in_new_ns(kind, 0, report)? } else { call(&Spawn::fork(), report)? };
     check_eq!(peer_id.dev, mine.dev, "st_dev of a new {kind} namespace (one nsfs for all)");
     check_ne!(peer_id.ino, mine.ino, "st_ino of the {kind} namespace of a process in a new one");
     check_eq!(grandchild_id, peer_id, "{kind} namespace of a child of the process in the new namespace");
     Ok(())
 }
 
-fn link_text(kind: Kind) -> CaseResult {
+/// `expected` is the kind whose name the link text must carry: `kind`
+/// itself for the claim, another kind when sabotaged.
+fn link_text(kind: Kind, expected: Kind) -> CaseResult {
     let check_proc = |proc: Proc, id: NsId| -> CaseResult {
         let path = proc.ns_path(kind.proc_name());
         let link = NsLink::read(proc, kind.proc_name())?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
-        check_eq!(link.type_name.as_str(), kind.proc_name(), "type in the link text of {}", path.display());
+        check_eq!(link.type_name.as_str(), expected.proc_name(), "type in the link text of {}", path.display());
         check_eq!(link.ino, id.ino, "inode in the link text of {} vs st_ino", path.display());
         Ok(())
     };

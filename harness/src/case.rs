@@ -29,6 +29,10 @@ pub struct Case {
     pub requires: Requires,
     /// The deadline after which the case is killed and reported broken.
     pub timeout: Duration,
+    /// A documented deviation of the kernel from the man page that this
+    /// case exposes: its failure is still reported as `fail`, marked with
+    /// this text, and does not fail the run (like kselftest's XFAIL).
+    pub known_deviation: Option<&'static str>,
     /// The body.
     pub body: Body,
 }
@@ -50,6 +54,7 @@ impl Case {
             doc: doc.into(),
             requires: Requires::default(),
             timeout: DEFAULT_TIMEOUT,
+            known_deviation: None,
             body: Box::new(body),
         }
     }
@@ -57,6 +62,13 @@ impl Case {
     /// Declares the requirements.
     pub fn requires(mut self, requires: Requires) -> Case {
         self.requires = requires;
+        self
+    }
+
+    /// Marks the case as exposing a known kernel deviation (see
+    /// [`Case::known_deviation`]).
+    pub fn known_deviation(mut self, text: &'static str) -> Case {
+        self.known_deviation = Some(text);
         self
     }
 
@@ -97,8 +109,9 @@ pub struct Requires {
     /// Capabilities the suite itself must have (for example CAP_SYS_RESOURCE
     /// to write the initial namespace's limits).
     pub caps: Vec<Cap>,
-    /// The body creates a user namespace (as an unprivileged uid if the
-    /// suite is unprivileged): the environment must allow that.
+    /// The body creates a user namespace as an unprivileged uid (even when
+    /// the suite is root): the environment must allow unprivileged user
+    /// namespaces.
     pub user_namespaces: bool,
     /// Extra environment probe returning a reason to skip (a module that is
     /// not available, a filesystem not mounted): never a kernel behaviour.
@@ -128,7 +141,7 @@ impl Requires {
         self
     }
 
-    /// Declares that the body creates a user namespace.
+    /// Declares that the body creates a user namespace as an unprivileged uid.
     pub fn user_namespaces(mut self) -> Requires {
         self.user_namespaces = true;
         self

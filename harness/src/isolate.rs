@@ -39,6 +39,22 @@ static CHILD_VERDICT_FD: AtomicI32 = AtomicI32::new(-1);
 /// no-trace check looks for survivors in them.
 pub(crate) static CASE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// The verdict a case child sends: its result and the notes it took.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Verdict {
+    result: CaseResult,
+    notes: Vec<(String, String)>,
+}
+
+/// Notes taken by the running case body (measured figures worth keeping).
+static NOTES: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Records a measured figure of the running case (for example a release
+/// latency): it appears in the case's report record under `notes`.
+pub fn note(key: impl Into<String>, value: impl std::fmt::Display) {
+    NOTES.lock().unwrap_or_else(|e| e.into_inner()).push((key.into(), value.to_string()));
+}
+
 /// What came back from one isolated run.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -54,11 +70,21 @@ pub struct Finished {
     pub duration: Duration,
     /// The case child's process group id (gone when this returns).
     pub pgid: i32,
+    /// Figures the body noted with [`note`].
+    pub notes: Vec<(String, String)>,
 }
 
 impl Finished {
     fn broken(message: String, started: Instant, pgid: i32) -> Finished {
-        Finished { outcome: Outcome::Broken, message, location: None, output: String::new(), duration: started.elapsed(), pgid }
+        Finished {
+            outcome: Outcome::Broken,
+            message,
+            location: None,
+            output: String::new(),
+            duration: started.elapsed(),
+            pgid,
+            notes: Vec::new(),
+        }
     }
 }
 
@@ -125,8 +151,9 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
     let group_gone = wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
 
     let verdict = read_verdict(verdict_r);
+    let notes = verdict.as_ref().map(|v| v.notes.clone()).unwrap_or_default();
     let output = read_output(output);
-    let mut finished = match (timed_out, verdict, leader_exit) {
+    let mut finished = match (timed_out, verdict.map(|v| v.result), leader_exit) {
         (true, _, _) => {
             Finished::broken(format!("deadline of {limit:?} passed: case killed with its process group {pid}"), started, pid.as_raw())
         }
@@ -137,6 +164,7 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
             output: String::new(),
             duration: Duration::ZERO,
             pgid: pid.as_raw(),
+            notes: Vec::new(),
         },
         (false, Some(Err(e)), _) => Finished {
             outcome: e.outcome,
@@ -145,6 +173,7 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
             output: String::new(),
             duration: Duration::ZERO,
             pgid: pid.as_raw(),
+            notes: Vec::new(),
         },
         (false, None, exit) => {
             let how = exit.map(|e| e.to_string()).unwrap_or_else(|| "ended unseen".into());
@@ -156,6 +185,7 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
         finished.message = format!("{}; process group {pid} survived SIGKILL", finished.message);
     }
     finished.output = output;
+    finished.notes = notes;
     finished.duration = started.elapsed();
     Ok(finished)
 }
@@ -208,7 +238,7 @@ fn wait_group_gone(pgid: Pid, until: Instant) -> bool {
     }
 }
 
-fn read_verdict(r: OwnedFd) -> Option<CaseResult> {
+fn read_verdict(r: OwnedFd) -> Option<Verdict> {
     // Peers may still hold a copy of the write end until the group dies, so
     // read what is there without waiting for end-of-file.
     let _ = fcntl(&r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
@@ -272,8 +302,11 @@ pub fn child_main_if_requested(cases: &[Case]) {
         None => Err(CaseError::broken(format!("no case with id {id:?} in this binary"))),
         Some(case) => run_body(case),
     };
-    let mut line = serde_json::to_string(&result).unwrap_or_else(|e| {
-        format!("{{\"Err\":{{\"outcome\":\"broken\",\"message\":\"encoding verdict: {e}\",\"location\":\"\",\"errno\":null}}}}")
+    let notes = std::mem::take(&mut *NOTES.lock().unwrap_or_else(|e| e.into_inner()));
+    let encoded = serde_json::to_string(&Verdict { result, notes });
+    let mut line = encoded.unwrap_or_else(|e| {
+        let broken = Verdict { result: Err(CaseError::broken(format!("encoding the verdict: {e}"))), notes: Vec::new() };
+        serde_json::to_string(&broken).unwrap_or_default()
     });
     line.push('\n');
     let _ = verdict.write_all(line.as_bytes());

@@ -16,6 +16,7 @@ pub mod kind;
 pub mod limits;
 pub mod nsfd;
 pub mod nsid;
+pub mod observe;
 pub mod peer;
 pub mod probe;
 pub mod report;
@@ -25,6 +26,7 @@ pub mod trace;
 pub mod userns;
 
 pub use case::{Case, CaseError, CaseResult, Outcome, Privilege, Requires, Setup};
+pub use isolate::note;
 pub use kind::{Kind, KINDS};
 pub use nix::errno::Errno;
 pub use nsfd::NsFd;

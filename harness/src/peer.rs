@@ -36,12 +36,13 @@ pub struct Spawn {
     via: Via,
     user: Option<(u32, u32)>,
     map_root: bool,
+    close_fds: bool,
 }
 
 impl Spawn {
     /// A plain child in the caller's namespaces.
     pub fn fork() -> Spawn {
-        Spawn { flags: 0, via: Via::Clone, user: None, map_root: false }
+        Spawn { flags: 0, via: Via::Clone, user: None, map_root: false, close_fds: false }
     }
 
     /// A child created by clone(2) with `flags` (CLONE_NEW* bits).
@@ -80,6 +81,14 @@ impl Spawn {
         self
     }
 
+    /// Closes every fd the peer inherits but stdin, stdout, stderr and its
+    /// channel: a peer that must not pin namespaces through fds its parent
+    /// happens to hold (observer probes, controls).
+    pub fn close_inherited_fds(mut self) -> Spawn {
+        self.close_fds = true;
+        self
+    }
+
     /// The namespace flags.
     pub fn flags(&self) -> u64 {
         self.flags
@@ -109,11 +118,16 @@ impl Spawn {
             // forget them so that nothing closes them twice.
             close_other_channels(&[down_r.as_raw_fd(), up_w.as_raw_fd()]);
             std::mem::forget((down_w, up_r));
+            if self.close_fds {
+                sys::close_fds_except(&[down_r.as_raw_fd(), up_w.as_raw_fd()]);
+            }
             let channel = Channel { to_parent: Mutex::new(File::from(up_w)), from_parent: Mutex::new(BufReader::new(File::from(down_r))) };
             let result = self.enter(outer).and_then(|()| body(&channel));
             let _ = channel.write_msg(&Msg::Done(result));
             sys::exit_now(0);
         };
+        forget_channel_fd(down_r.as_raw_fd());
+        forget_channel_fd(up_w.as_raw_fd());
         drop((down_r, up_w));
         Ok(Peer { pid, to_peer: Some(File::from(down_w)), from_peer: BufReader::new(File::from(up_r)), exit: None })
     }
@@ -121,9 +135,11 @@ impl Spawn {
     /// Child side: die with the parent, then unshare, map and drop ids.
     fn enter(&self, outer: (u32, u32)) -> CaseResult {
         sys::die_with_parent().op(Op::Process("prctl(PR_SET_PDEATHSIG)"))?;
+        let mut outer = outer;
         if self.via == Via::Unshare {
             if let Some((uid, gid)) = self.user {
                 userns::become_user(uid, gid)?;
+                outer = (uid, gid);
             }
             sys::unshare(self.flags).op(Op::Unshare(self.flags))?;
         }

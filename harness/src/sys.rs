@@ -118,6 +118,15 @@ pub fn die_with_parent() -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// prctl(PR_SET_DUMPABLE, 1): after a uid change the kernel makes the
+/// process non-dumpable, which hands its /proc files (uid_map, setgroups)
+/// to root; a process that changed ids on purpose takes them back.
+pub fn set_dumpable() -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to us.
 pub fn become_subreaper() -> Result<(), Errno> {
     // SAFETY: integer arguments only.
@@ -196,4 +205,124 @@ pub fn wait_exit(target: WaitTarget, peek: bool, nohang: bool) -> Result<Option<
     }
     let exit = if info.si_code == libc::CLD_EXITED { Exit::Code(status) } else { Exit::Signal(status) };
     Ok(Some((Pid::from_raw(pid), exit)))
+}
+
+/// A file handle of name_to_handle_at(2): type and opaque bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHandle {
+    /// `handle_type`.
+    pub handle_type: i32,
+    /// `f_handle`, `handle_bytes` long.
+    pub bytes: Vec<u8>,
+}
+
+/// `MAX_HANDLE_SZ` of `<fcntl.h>`.
+const MAX_HANDLE_SZ: usize = 128;
+
+/// `struct file_handle` with room for the largest handle.
+#[repr(C)]
+struct RawFileHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; MAX_HANDLE_SZ],
+}
+
+/// name_to_handle_at(fd, "", AT_EMPTY_PATH): the handle of an open file.
+pub fn name_to_handle(fd: BorrowedFd<'_>) -> Result<FileHandle, Errno> {
+    let mut raw = RawFileHandle { handle_bytes: MAX_HANDLE_SZ as u32, handle_type: 0, f_handle: [0; MAX_HANDLE_SZ] };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `raw` is a file_handle whose handle_bytes says how much room
+    // follows; the path is a valid empty C string; mount_id is writable.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            &mut raw as *mut RawFileHandle,
+            &mut mount_id as *mut libc::c_int,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret)?;
+    let len = (raw.handle_bytes as usize).min(MAX_HANDLE_SZ);
+    Ok(FileHandle { handle_type: raw.handle_type, bytes: raw.f_handle[..len].to_vec() })
+}
+
+/// open_by_handle_at(root, handle, O_RDONLY|O_CLOEXEC); `root` may be a
+/// special value such as FD_NSFS_ROOT.
+pub fn open_by_handle(root: RawFd, handle: &FileHandle) -> Result<OwnedFd, Errno> {
+    let mut raw = RawFileHandle { handle_bytes: handle.bytes.len() as u32, handle_type: handle.handle_type, f_handle: [0; MAX_HANDLE_SZ] };
+    let len = handle.bytes.len().min(MAX_HANDLE_SZ);
+    raw.f_handle[..len].copy_from_slice(&handle.bytes[..len]);
+    // SAFETY: `raw` is a valid file_handle that lives across the call; the
+    // other arguments are integers.
+    let ret = unsafe { libc::syscall(libc::SYS_open_by_handle_at, root, &mut raw as *mut RawFileHandle, libc::O_RDONLY | libc::O_CLOEXEC) };
+    Errno::result(ret).map(|fd| own_fd(fd as RawFd))
+}
+
+/// `struct __user_cap_header_struct` of capget(2).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct` of capget(2).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two words.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Removes capability `cap` from the caller's effective and permitted
+/// sets (capset(2)); the rest stay.
+pub fn drop_capability(cap: u32) -> Result<(), Errno> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as version 3 requires,
+    // valid and writable for the call.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) })?;
+    let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+    data[word].effective &= !bit;
+    data[word].permitted &= !bit;
+    // SAFETY: as above; the kernel only reads the structures.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
+}
+
+/// Closes every fd from 3 up except those in `keep` (close_range(2),
+/// 5.9+; on older kernels one close(2) per open fd listed in /proc/self/fd).
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
+    keep.sort_unstable();
+    let mut first: RawFd = 3;
+    for fd in keep.iter().copied().chain(std::iter::once(RawFd::MAX)) {
+        if fd > first {
+            let last = if fd == RawFd::MAX { u32::MAX } else { (fd - 1) as u32 };
+            // SAFETY: closing fds that this freshly forked child does not
+            // use; nothing in it holds them (the caller keeps what it needs).
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last, 0u32) };
+            if ret == -1 {
+                close_listed(first, last);
+            }
+        }
+        first = fd.saturating_add(1);
+    }
+}
+
+fn close_listed(first: RawFd, last: u32) {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd: &RawFd| *fd >= first && (*fd as u32) <= last)
+        .collect();
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
 }

@@ -166,6 +166,7 @@ pub fn become_user(uid: u32, gid: u32) -> CaseResult {
     let (g, u) = (Gid::from_raw(gid), Uid::from_raw(uid));
     setresgid(g, g, g).op(Op::SetId)?;
     setresuid(u, u, u).op(Op::SetId)?;
+    crate::sys::set_dumpable().op(Op::SetId)?;
     Ok(())
 }
 

@@ -1,0 +1,473 @@
+//! namespaces(7), "The namespace lifetime" and "The /proc/[pid]/ns/
+//! directory": what keeps a namespace alive (N2, F1-F8).
+//!
+//! Aliveness is observed through the per-uid count under a limit set in a
+//! fresh user namespace ([`LimitObserver`]), on any kernel from 4.9, and
+//! where the kernel has nsfs file handles (6.18+) also through them; both
+//! must agree. A "kept alive" verdict is never read right after the last
+//! other reference goes: a control namespace whose last reference went
+//! afterwards is first seen released (releases of one kind are processed
+//! in order), so a subject that should have gone would be gone too.
+
+use std::time::Duration;
+
+use harness::observe::{Holder, LimitObserver, NsHandle};
+use harness::peer::{Peer, Spawn};
+use harness::probe::KernelVersion;
+use harness::{check, check_eq, note, Case, CaseError, CaseResult, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::common::must_fail;
+
+/// Per-case deadline: releases are polled for up to 3 s each.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How a subject namespace's last process is got rid of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    Exit,
+    Setns,
+}
+
+fn needs(kinds: &[Kind]) -> Requires {
+    Requires::kinds(kinds).kernel(4, 9).privilege(Privilege::Admin)
+}
+
+fn nsfs_handles() -> bool {
+    KernelVersion::running() >= KernelVersion::new(6, 18)
+}
+
+/// Every case of this topic.
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let max_since = kind.info().max_sysctl_since;
+        let req = move |kinds: &[Kind]| needs(kinds).kernel(max_since.major, max_since.minor);
+        out.push(
+            Case::new(
+                format!("lifetime.released_on_exit.{kind}"),
+                &["F1"],
+                format!("a {kind} namespace with no other reference is released when its last process exits"),
+                move || released_when_left(kind, Leave::Exit),
+            )
+            .requires(req(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+        if !matches!(kind, Kind::Pid | Kind::User) {
+            out.push(
+                Case::new(
+                    format!("lifetime.released_on_setns_leave.{kind}"),
+                    &["F1"],
+                    format!("a {kind} namespace with no other reference is released when its last process leaves with setns"),
+                    move || released_when_left(kind, Leave::Setns),
+                )
+                .requires(req(&[Kind::User, kind]))
+                .timeout(TIMEOUT),
+            );
+        }
+        out.push(
+            Case::new(
+                format!("lifetime.fd_keeps_alive.{kind}"),
+                &["N2", "F2", "F8"],
+                format!("an open /proc/[pid]/ns/{kind} keeps the namespace alive after its processes exit; closing it releases it"),
+                move || fd_keeps_alive(kind, true),
+            )
+            .requires(req(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+        out.push(
+            Case::new(
+                format!("lifetime.bind_mount_keeps_alive.{kind}"),
+                &["N2", "F2", "F8"],
+                format!("a bind mount of /proc/[pid]/ns/{kind} keeps the namespace alive after the fd is closed; unmounting releases it"),
+                move || bind_mount_keeps_alive(kind),
+            )
+            .requires(req(&[Kind::User, Kind::Mnt, kind]))
+            .timeout(TIMEOUT),
+        );
+        if kind != Kind::User {
+            out.push(
+                Case::new(
+                    format!("lifetime.owner_kept_alive.{kind}"),
+                    &["F4", "F8"],
+                    format!("a user namespace stays alive while it owns a {kind} namespace (NS_GET_USERNS reaches it)"),
+                    move || owner_kept_alive(kind),
+                )
+                .requires(req(&[Kind::User, kind]))
+                .timeout(TIMEOUT),
+            );
+        }
+    }
+    for kind in [Kind::Pid, Kind::User] {
+        out.push(
+            Case::new(
+                format!("lifetime.child_keeps_parent.{kind}"),
+                &["F3", "F8"],
+                format!("a {kind} namespace with a child namespace stays alive while the child lives (NS_GET_PARENT reaches it)"),
+                move || child_keeps_parent(kind),
+            )
+            .requires(needs(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+    }
+    out.push(
+        Case::new(
+            "lifetime.pid_for_children_keeps_alive",
+            &["F5", "F8"],
+            "a process that unshared CLONE_NEWPID keeps that pid namespace alive through pid_for_children before it has any child",
+            pid_for_children_keeps_alive,
+        )
+        .requires(needs(&[Kind::User, Kind::Pid]))
+        .timeout(TIMEOUT),
+    );
+    for (mount_it, id) in [(true, "lifetime.mqueue_mount_keeps_ipc"), (false, "lifetime.mount_ns_without_mqueue_releases_ipc")] {
+        let case = Case::new(
+            id,
+            &["F6", "F8"],
+            if mount_it {
+                "an mqueue mount (in a held mount namespace) keeps its ipc namespace alive; dropping the mount namespace releases it"
+            } else {
+                "control: a held mount namespace without an mqueue mount does not keep the ipc namespace alive"
+            },
+            move || pseudo_fs_mount_keeps(Kind::Ipc, mount_it),
+        )
+        .requires(needs(&[Kind::User, Kind::Mnt, Kind::Ipc]))
+        .timeout(TIMEOUT);
+        out.push(if mount_it { case.known_deviation(crate::known::MQUEUE_MOUNT_DOES_NOT_PIN_IPC) } else { case });
+    }
+    for (mount_it, id) in [(true, "lifetime.proc_mount_keeps_pid"), (false, "lifetime.mount_ns_without_proc_releases_pid")] {
+        out.push(
+            Case::new(
+                id,
+                &["F7", "F8"],
+                if mount_it {
+                    "a proc mount (in a held mount namespace) keeps its pid namespace alive after its last process exits"
+                } else {
+                    "control: a held mount namespace without a proc mount does not keep the pid namespace alive"
+                },
+                move || pseudo_fs_mount_keeps(Kind::Pid, mount_it),
+            )
+            .requires(needs(&[Kind::User, Kind::Mnt, Kind::Pid]))
+            .timeout(TIMEOUT),
+        );
+    }
+    out
+}
+
+/// The observers run against a deliberately kept or dropped reference:
+/// each must then report it (the case must fail).
+pub fn sabotaged() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in [Kind::Uts, Kind::Net, Kind::Ipc, Kind::Pid, Kind::User, Kind::Time] {
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.fd_dropped.{kind}"),
+                &["F2"],
+                format!("the {kind} fd is closed before the check: the observers must report the namespace released"),
+                move || must_fail(fd_keeps_alive(kind, false)),
+            )
+            .requires(needs(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.fd_kept.{kind}"),
+                &["F1"],
+                format!("an fd to the {kind} namespace is kept: the observer must report it not released"),
+                move || must_fail(released_despite_fd(kind)),
+            )
+            .requires(needs(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.handle_fd_kept.{kind}"),
+                &["F2"],
+                format!("the nsfs handle observer: an fd to the {kind} namespace is kept, yet its handle is expected to stop reopening"),
+                move || must_fail(handle_observer(kind, true)),
+            )
+            .requires(needs(&[Kind::User, kind]).kernel(6, 18))
+            .timeout(TIMEOUT),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.handle_fd_dropped.{kind}"),
+                &["F2"],
+                format!("the nsfs handle observer: the {kind} namespace is released, yet its handle is expected to reopen"),
+                move || must_fail(handle_observer(kind, false)),
+            )
+            .requires(needs(&[Kind::User, kind]).kernel(6, 18))
+            .timeout(TIMEOUT),
+        );
+    }
+    out
+}
+
+/// Sabotage of the nsfs handle observer: with `keep` the fd is kept and
+/// the handle is expected gone; without, the namespace is released (as the
+/// limit observer sees) and the handle is expected to reopen.
+fn handle_observer(kind: Kind, keep: bool) -> CaseResult {
+    let mut obs = LimitObserver::enter(kind, 1)?;
+    let (peer, entry) = subject(kind, 0)?;
+    let fd = NsFd::open_entry(peer.proc(), entry)?;
+    let handle = NsHandle::of(&fd)?;
+    finish(peer)?;
+    if keep {
+        handle.wait_gone("the subject namespace (an fd is deliberately kept)", Duration::from_millis(300))?;
+        drop(fd);
+    } else {
+        drop(fd);
+        obs.wait_released("the subject namespace")?;
+        check!(handle.reopen()?.is_some(), "the released namespace's nsfs handle no longer reopens");
+    }
+    Ok(())
+}
+
+/// A peer whose new `kind` namespace is the subject: for time, whose flag
+/// clone(2) cannot take, the peer unshares and the subject is its
+/// time_for_children. `extra` adds flags. Returns the peer and the entry
+/// naming the subject.
+fn subject(kind: Kind, extra: u64) -> Result<(Peer, &'static str), CaseError> {
+    subject_with(kind, extra, |ch| {
+        ch.ready()?;
+        ch.wait()
+    })
+}
+
+fn subject_with<F>(kind: Kind, extra: u64, body: F) -> Result<(Peer, &'static str), CaseError>
+where
+    F: FnOnce(&harness::peer::Channel) -> CaseResult,
+{
+    let mut spawn = if kind.info().legacy_clone { Spawn::clone(kind.flag() | extra) } else { Spawn::unshare(kind.flag() | extra) };
+    if (kind.flag() | extra) & Kind::User.flag() != 0 {
+        spawn = spawn.map_root();
+    }
+    let mut peer = spawn.spawn(body)?;
+    peer.wait_ready()?;
+    let entry = if kind.info().legacy_clone { kind.proc_name() } else { kind.info().for_children.unwrap_or(kind.proc_name()) };
+    Ok((peer, entry))
+}
+
+/// Lets a peer go and reaps it (its references go with it).
+fn finish(mut peer: Peer) -> CaseResult {
+    peer.go()?;
+    peer.join()
+}
+
+/// The control: a second namespace whose last reference goes after the
+/// subject's; once it is seen released, a subject without references would
+/// have been released too.
+fn control(kind: Kind) -> Result<Holder, CaseError> {
+    Holder::create(kind)?.map_err(|e| CaseError::fail(format!("creating the control {kind} namespace: {e:?}")))
+}
+
+fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
+    // Leaving with setns needs a namespace to go back to that we may join:
+    // one of our own, made in the observer's user namespace (it counts).
+    let own = u64::from(leave == Leave::Setns);
+    let mut obs = LimitObserver::enter(kind, 1 + own)?;
+    let (mut peer, entry) = match leave {
+        Leave::Exit => subject(kind, 0)?,
+        Leave::Setns => {
+            harness::sys::unshare(kind.flag())?;
+            let back = NsFd::open_entry(Proc::Myself, kind.info().for_children.unwrap_or(kind.proc_name()))?;
+            subject_with(kind, 0, move |ch| {
+                ch.ready()?;
+                ch.wait()?;
+                back.setns(kind.flag())?;
+                ch.ready()?;
+                ch.wait()
+            })?
+        }
+    };
+    // The second observer: a handle taken through a short-lived fd.
+    let handle = if nsfs_handles() { Some(NsHandle::of(NsFd::open_entry(peer.proc(), entry)?)?) } else { None };
+    obs.expect_full("the subject namespace while its process is in it")?;
+    if let Some(h) = &handle {
+        check!(h.reopen()?.is_some(), "the subject's nsfs handle does not reopen while its process is in it");
+    }
+    let latency = match leave {
+        Leave::Exit => {
+            finish(peer)?;
+            obs.wait_released("the subject namespace after its last process exited")?
+        }
+        Leave::Setns => {
+            peer.go()?;
+            peer.wait_ready()?;
+            let t = obs.wait_released("the subject namespace after its last process left with setns")?;
+            finish(peer)?;
+            t
+        }
+    };
+    if let Some(h) = &handle {
+        h.wait_gone("the subject namespace, released as the limit observer saw", Duration::from_secs(3))?;
+    }
+    note(format!("release_latency_ms.{kind}"), format!("{:.3}", latency.as_secs_f64() * 1000.0));
+    Ok(())
+}
+
+/// `keep` false is the sabotage: the fd is closed before the checks.
+fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
+    let mut obs = LimitObserver::enter(kind, 2)?;
+    let (peer, entry) = subject(kind, 0)?;
+    let fd = NsFd::open_entry(peer.proc(), entry)?;
+    let id = fd.id();
+    let handle = if nsfs_handles() { Some(NsHandle::of(&fd)?) } else { None };
+    let ctl = control(kind)?;
+    finish(peer)?;
+    // The sabotage closes the fd here, before the control goes.
+    let fd = keep.then_some(fd);
+    ctl.release()?;
+    obs.wait_released("the control namespace")?;
+    obs.expect_full("the subject namespace held only by an open fd")?;
+    if let Some(h) = &handle {
+        let reopened = h.reopen()?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
+        check_eq!(NsId::of_fd(&reopened)?, id, "namespace reopened from its nsfs handle");
+    }
+    drop(fd);
+    let t = obs.wait_released("the subject namespace after its fd was closed")?;
+    if let Some(h) = &handle {
+        h.wait_gone("the subject namespace after its fd was closed", Duration::from_secs(3))?;
+    }
+    note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
+    Ok(())
+}
+
+/// Sabotage of F1: an fd is kept, yet the namespace is expected released.
+fn released_despite_fd(kind: Kind) -> CaseResult {
+    let obs = LimitObserver::enter(kind, 1)?;
+    let mut obs = obs.with_deadline(Duration::from_millis(300));
+    let (peer, entry) = subject(kind, 0)?;
+    let fd = NsFd::open_entry(peer.proc(), entry)?;
+    finish(peer)?;
+    obs.wait_released("the subject namespace (an fd is deliberately kept)")?;
+    drop(fd);
+    Ok(())
+}
+
+fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
+    // Our own mount namespace for the bind mount counts too when the
+    // subject is a mount namespace.
+    let own_mnt = u64::from(kind == Kind::Mnt);
+    let mut obs = LimitObserver::enter(kind, 2 + own_mnt)?;
+    harness::sys::unshare(Kind::Mnt.flag())?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+    let target = "/tmp/nsverify-bind";
+    std::fs::write(target, "").setup("creating the bind mount target")?;
+    let (peer, entry) = subject(kind, 0)?;
+    let fd = NsFd::open_entry(peer.proc(), entry)?;
+    let source = peer.proc().ns_path(entry);
+    mount(Some(&source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+    check_eq!(stat_id(target)?, fd.id(), "st_dev/st_ino of the bind mount of {}", source.display());
+    let ctl = control(kind)?;
+    finish(peer)?;
+    // Each other reference goes in turn: the process, then the fd.
+    drop(fd);
+    ctl.release()?;
+    obs.wait_released("the control namespace")?;
+    obs.expect_full("the subject namespace held only by a bind mount")?;
+    umount2(target, MntFlags::MNT_DETACH)?;
+    let t = obs.wait_released("the subject namespace after the bind mount was removed")?;
+    note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
+    Ok(())
+}
+
+fn stat_id(path: &str) -> Result<NsId, nix::errno::Errno> {
+    let st = nix::sys::stat::stat(path)?;
+    Ok(NsId { dev: st.st_dev, ino: st.st_ino })
+}
+
+fn owner_kept_alive(kind: Kind) -> CaseResult {
+    let mut obs = LimitObserver::enter(Kind::User, 2)?;
+    let (peer, entry) = subject(kind, Kind::User.flag())?;
+    let owner = NsId::of(peer.proc(), Kind::User)?;
+    let owned = NsFd::open_entry(peer.proc(), entry)?;
+    let ctl = control(Kind::User)?;
+    finish(peer)?;
+    ctl.release()?;
+    obs.wait_released("the control user namespace")?;
+    obs.expect_full(&format!("the user namespace owning a {kind} namespace held by an fd"))?;
+    check_eq!(owned.user_ns()?.id(), owner, "NS_GET_USERNS of the held {kind} namespace");
+    drop(owned);
+    obs.wait_released(&format!("the user namespace after its {kind} namespace was released"))?;
+    Ok(())
+}
+
+fn child_keeps_parent(kind: Kind) -> CaseResult {
+    let mut obs = LimitObserver::enter(kind, 3)?;
+    let (peer, _) = subject_with(kind, 0, move |ch| {
+        // The child namespace, made by a process inside the parent one.
+        let inner = subject(kind, 0)?;
+        ch.ready()?;
+        ch.wait()?;
+        drop(inner);
+        Ok(())
+    })?;
+    let parent_id = NsId::of(peer.proc(), kind)?;
+    // The inner peer's pid as this process sees it.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", peer.pid())).setup("reading the peer's children")?;
+    let inner: i32 =
+        children.split_whitespace().next().and_then(|p| p.parse().ok()).ok_or_else(|| CaseError::broken("the peer has no child"))?;
+    let child_ns = NsFd::open(Proc::Pid(inner), kind)?;
+    harness::check_ne!(child_ns.id(), parent_id, "the child {kind} namespace");
+    let ctl = control(kind)?;
+    finish(peer)?;
+    ctl.release()?;
+    obs.wait_released("the control namespace")?;
+    obs.expect_full(&format!("the parent {kind} namespace whose child namespace is held by an fd"))?;
+    check_eq!(child_ns.parent()?.id(), parent_id, "NS_GET_PARENT of the held child {kind} namespace");
+    drop(child_ns);
+    obs.wait_released("the child namespace after its fd was closed")?;
+    obs.wait_released("the parent namespace after its child was released")?;
+    Ok(())
+}
+
+fn pid_for_children_keeps_alive() -> CaseResult {
+    let mut obs = LimitObserver::enter(Kind::Pid, 2)?;
+    let mut peer = Spawn::unshare(Kind::Pid.flag()).spawn(|ch| {
+        ch.ready()?;
+        ch.wait()
+    })?;
+    peer.wait_ready()?;
+    control(Kind::Pid)?.release()?;
+    obs.wait_released("the control pid namespace")?;
+    obs.expect_full("the pid namespace referenced only by pid_for_children of a process with no child")?;
+    finish(peer)?;
+    obs.wait_released("the pid namespace after the process exited")?;
+    Ok(())
+}
+
+/// F6 (ipc, mqueue) and F7 (pid, proc): a peer in new `kind` and mount
+/// namespaces mounts the filesystem that refers to `kind` (unless
+/// `mount_it` is false, the control), then exits; its mount namespace is
+/// held by an fd.
+fn pseudo_fs_mount_keeps(kind: Kind, mount_it: bool) -> CaseResult {
+    let mut obs = LimitObserver::enter(kind, 2)?;
+    let (fstype, dir) = if kind == Kind::Ipc { ("mqueue", "/tmp/mq") } else { ("proc", "/tmp/proc") };
+    let (peer, _) = subject_with(kind, Kind::Mnt.flag(), move |ch| {
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+        std::fs::create_dir(dir).setup("creating the mount point")?;
+        if mount_it {
+            mount(Some(fstype), dir, Some(fstype), MsFlags::empty(), None::<&str>)?;
+        }
+        ch.ready()?;
+        ch.wait()
+    })?;
+    let mnt = NsFd::open(peer.proc(), Kind::Mnt)?;
+    let ctl = control(kind)?;
+    finish(peer)?;
+    ctl.release()?;
+    obs.wait_released("the control namespace")?;
+    if mount_it {
+        obs.expect_full(&format!("the {kind} namespace referred to by a {fstype} mount"))?;
+        drop(mnt);
+        obs.wait_released(&format!("the {kind} namespace after its {fstype} mount went with its mount namespace"))?;
+    } else {
+        // Without the mount, the held mount namespace does not hold it.
+        obs.wait_released(&format!("the {kind} namespace with no {fstype} mount"))?;
+        drop(mnt);
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Observers of whether namespaces are alive.
+//!
+//! - [`LimitObserver`]: namespaces count against their creator's
+//!   `/proc/sys/user/max_<kind>_namespaces` for as long as they exist
+//!   (namespaces(7)). With the limit set to the number of namespaces we
+//!   expect alive, one more create failing with ENOSPC means they are all
+//!   alive, and a create succeeding means one was released. Works from 4.9,
+//!   as any user, inside a fresh user namespace.
+//! - [`NsHandle`]: nsfs file handles (6.18+): a handle taken from a namespace
+//!   fd reopens with open_by_handle_at(FD_NSFS_ROOT) while the namespace
+//!   lives, and fails with ESTALE or ENOENT once it is gone.
+//!
+//! Several kinds are released asynchronously after their last reference
+//! goes (net through cleanup_net, ipc through free_ipc, pid and user after
+//! RCU grace periods), so release is observed by polling with a deadline.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::case::{CaseError, CaseResult};
+use crate::error::{Op, OpContext, SysError};
+use crate::kind::Kind;
+use crate::limits::LimitGuard;
+use crate::peer::{Peer, Spawn};
+use crate::sys;
+use crate::userns;
+
+/// Longest wait for an asynchronous release before it counts as not
+/// happening (cleanup_net under load has been seen near 0.3 s).
+pub const RELEASE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A process holding one namespace of `kind` that it created with
+/// unshare(2) (for pid and time: through `*_for_children`); dropping it
+/// kills the process and so drops its reference.
+pub struct Holder {
+    peer: Peer,
+}
+
+impl Holder {
+    /// Creates and holds one namespace of `kind` in a new child that keeps
+    /// no inherited fd (so it pins nothing else). `Ok(Err)` carries the
+    /// errno of a refused unshare (ENOSPC at the limit).
+    pub fn create(kind: Kind) -> Result<Result<Holder, Errno>, CaseError> {
+        let mut peer = Spawn::unshare(kind.flag()).close_inherited_fds().spawn(|ch| {
+            ch.ready()?;
+            ch.wait()
+        })?;
+        match peer.wait_ready() {
+            Ok(()) => Ok(Ok(Holder { peer })),
+            Err(e) => match e.errno() {
+                Some(errno) if e.outcome == crate::Outcome::Fail => Ok(Err(errno)),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// The holding process.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Lets the holder exit and reaps it.
+    pub fn release(mut self) -> CaseResult {
+        self.peer.go()?;
+        self.peer.join()
+    }
+}
+
+/// Watches the count of `kind` namespaces of our uid against a limit set in
+/// a user namespace of ours.
+pub struct LimitObserver {
+    kind: Kind,
+    limit: u64,
+    deadline: Duration,
+    holders: Vec<Holder>,
+    _guard: LimitGuard,
+}
+
+impl LimitObserver {
+    /// Moves the calling (single-threaded) process into a fresh user
+    /// namespace, where it has CAP_SYS_RESOURCE, and sets
+    /// `max_<kind>_namespaces` there to `limit`. Namespaces the case creates
+    /// from now on count against it (and its ancestors' limits).
+    pub fn enter(kind: Kind, limit: u64) -> Result<LimitObserver, CaseError> {
+        userns::enter_fresh().map_err(|e| CaseError::from(e).context("entering a fresh user namespace for the limit observer"))?;
+        LimitObserver::here(kind, limit)
+    }
+
+    /// Sets `max_<kind>_namespaces` of the caller's current user namespace
+    /// to `limit` (the caller must have CAP_SYS_RESOURCE there).
+    pub fn here(kind: Kind, limit: u64) -> Result<LimitObserver, CaseError> {
+        let guard = LimitGuard::set(kind, limit)?;
+        Ok(LimitObserver { kind, limit, deadline: RELEASE_DEADLINE, holders: Vec::new(), _guard: guard })
+    }
+
+    /// Changes how long [`LimitObserver::wait_released`] polls (sabotage
+    /// runs, where nothing is released, need not wait the full deadline).
+    pub fn with_deadline(mut self, deadline: Duration) -> LimitObserver {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The kind observed.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The limit set.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Tries to create one more namespace and, if that works, keeps it held
+    /// (so the count only grows by our own doing). `Ok(true)`: created;
+    /// `Ok(false)`: ENOSPC, the count is at the limit. Any other errno is a
+    /// failure.
+    pub fn try_hold(&mut self) -> Result<bool, CaseError> {
+        match Holder::create(self.kind)? {
+            Ok(h) => {
+                self.holders.push(h);
+                Ok(true)
+            }
+            Err(Errno::ENOSPC) => Ok(false),
+            Err(e) => Err(SysError::new(Op::Unshare(self.kind.flag()), e).into()),
+        }
+    }
+
+    /// Fails unless one more create fails with ENOSPC now: every namespace
+    /// counted is alive. `what` names them.
+    #[track_caller]
+    pub fn expect_full(&mut self, what: &str) -> CaseResult {
+        let loc = std::panic::Location::caller();
+        if self.try_hold()? {
+            return Err(CaseError::at(
+                crate::Outcome::Fail,
+                format!(
+                    "{what}: expected alive (one more {} create fails with ENOSPC at limit {}), but a create succeeded: released",
+                    self.kind, self.limit
+                ),
+                None,
+                loc,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Polls until one more create succeeds (a namespace was released, its
+    /// count freed), up to the deadline ([`RELEASE_DEADLINE`] unless
+    /// changed); returns how long it took.
+    /// The namespace created by the successful probe stays held.
+    #[track_caller]
+    pub fn wait_released(&mut self, what: &str) -> Result<Duration, CaseError> {
+        let loc = std::panic::Location::caller();
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if self.try_hold()? {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > self.deadline {
+                return Err(CaseError::at(
+                    crate::Outcome::Fail,
+                    format!(
+                        "{what}: expected released (count of {} freed), still at limit {} after {:?}",
+                        self.kind, self.limit, self.deadline
+                    ),
+                    None,
+                    loc,
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Releases every namespace the observer's probes hold.
+    pub fn drop_holders(&mut self) -> CaseResult {
+        for h in self.holders.drain(..) {
+            h.release()?;
+        }
+        Ok(())
+    }
+}
+
+/// `FD_NSFS_ROOT` of `<linux/fcntl.h>` (6.18): the root of nsfs for
+/// open_by_handle_at(2).
+pub const FD_NSFS_ROOT: i32 = -10003;
+
+/// An nsfs file handle (6.18+) of a namespace.
+#[derive(Debug, Clone)]
+pub struct NsHandle {
+    handle: sys::FileHandle,
+}
+
+impl NsHandle {
+    /// name_to_handle_at(fd, "", AT_EMPTY_PATH) on a namespace fd.
+    pub fn of(fd: impl AsFd) -> Result<NsHandle, SysError> {
+        let handle = sys::name_to_handle(fd.as_fd()).op(Op::Plumbing("name_to_handle_at on an nsfs fd"))?;
+        Ok(NsHandle { handle })
+    }
+
+    /// Reopens the namespace: `Ok(Some(fd))` while it lives, `Ok(None)` once
+    /// it is gone (ESTALE or ENOENT), other errnos as errors.
+    pub fn reopen(&self) -> Result<Option<OwnedFd>, SysError> {
+        match sys::open_by_handle(FD_NSFS_ROOT, &self.handle) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::ESTALE) | Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(SysError::new(Op::Plumbing("open_by_handle_at(FD_NSFS_ROOT)"), e)),
+        }
+    }
+
+    /// Polls until the handle no longer reopens, up to `deadline`.
+    #[track_caller]
+    pub fn wait_gone(&self, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
+        let loc = std::panic::Location::caller();
+        let start = Instant::now();
+        loop {
+            if self.reopen()?.is_none() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > deadline {
+                let msg = format!("{what}: expected gone, but its nsfs file handle still reopens after {deadline:?}");
+                return Err(CaseError::at(crate::Outcome::Fail, msg, None, loc));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
