@@ -29,6 +29,9 @@ use harness::Kind;
 /// Operations whose criterion median is checked against a minimal loop.
 const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", "unshare_repeated/uts", "setns/net"];
 
+/// Skip reason of benchmarks left out by criterion's FILTER.
+const FILTERED: &str = "not run: excluded by the command-line filter";
+
 /// Settings read from the environment.
 struct Settings {
     quick: bool,
@@ -160,7 +163,9 @@ struct Suite {
 
 impl Suite {
     fn skip(&mut self, id: String, reason: String) {
-        eprintln!("nsverify-bench: {id} skipped: {reason}");
+        if !reason.starts_with(FILTERED) {
+            eprintln!("nsverify-bench: {id} skipped: {reason}");
+        }
         self.skipped.push(Skipped { id, reason });
     }
 
@@ -176,7 +181,7 @@ impl Suite {
     fn run_bench(&mut self, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, bench: &Bench) {
         let id = bench.id();
         if !self.selected(&id) {
-            return self.skip(id, "not run: excluded by the command-line filter".into());
+            return self.skip(id, FILTERED.into());
         }
         let calibration = self.helper.borrow_mut().measure(bench.op, calibration_iters(bench.op));
         let calibration = match calibration {
@@ -212,7 +217,7 @@ impl Suite {
         });
         let samples = samples.borrow().clone();
         if samples.is_empty() {
-            return self.skip(id, "not run: excluded by the command-line filter".into());
+            return self.skip(id, FILTERED.into());
         }
         if let Some(why) = failure.borrow_mut().take() {
             self.skip(id.clone(), format!("failed during measurement: {why}"));
@@ -260,7 +265,7 @@ impl Suite {
         for kind in ops::ASYNC_TEARDOWN {
             let id = format!("teardown/{kind}");
             if !self.selected(&id) {
-                self.skip(id, "not run: excluded by the command-line filter".into());
+                self.skip(id, FILTERED.into());
                 continue;
             }
             eprintln!("nsverify-bench: {id}: {} burst(s) of {}", self.settings.bursts, self.settings.burst_count);

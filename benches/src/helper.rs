@@ -10,12 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use harness::case::{CaseError, CaseResult};
+use harness::case::{CaseError, CaseResult, Outcome};
 use harness::error::{Op, OpContext};
-use harness::limits::{self, LimitGuard};
+use harness::observe::LimitObserver;
 use harness::peer::{self, Channel, Peer, Spawn};
 use harness::sys::{self, CloneCall, WaitTarget};
-use harness::{userns, Errno, Kind, NsFd};
+use harness::{userns, Kind, NsFd};
 use nix::unistd::{getegid, geteuid};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,9 @@ use crate::report::Privilege;
 /// fresh child takes over: the kernel stops at 32 levels (ENOSPC), and the
 /// helper may itself be one level down.
 const USER_NEST_CHUNK: u64 = 24;
+
+/// Longest wait for a teardown backlog between benchmarks.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What went wrong talking to or inside the helper.
 #[derive(Debug, thiserror::Error)]
@@ -325,33 +328,26 @@ fn setns_toggle(kind: Kind, iters: u64) -> Result<u64, CaseError> {
     ns
 }
 
-/// Whether one more namespace of `kind` can be created now: a fresh child
-/// tries unshare(2). ENOSPC means the count is at the limit.
-fn can_create(kind: Kind) -> Result<bool, CaseError> {
-    let errno: Option<i32> = peer::in_child(move || Ok(sys::unshare(kind.flag()).err().map(|e| e as i32)))?;
-    match errno.map(Errno::from_raw) {
-        None => Ok(true),
-        Some(Errno::ENOSPC) => Ok(false),
-        Some(e) => Err(harness::error::SysError::new(Op::Unshare(kind.flag()), e).into()),
-    }
+/// Whether a wait on the observer ended by its deadline rather than by
+/// an error of the machinery.
+fn timed_out(e: &CaseError) -> bool {
+    e.outcome == Outcome::Fail && e.errno().is_none()
 }
 
-/// Polls until no namespace of `kind` counted in the caller's user
-/// namespace is left: with the limit at 1, a creation succeeds only then.
-/// Failed probes create nothing. Returns (ms waited, complete).
+/// Polls (with the harness's limit observer, limit 1, in the caller's user
+/// namespace) until a namespace of `kind` can be created again: until the
+/// count, which includes those pending release, is back to zero. Returns
+/// (ms since `since`, whether it happened before the deadline).
 fn wait_until_none_counted(kind: Kind, since: Instant, deadline: Duration) -> Result<(f64, bool), CaseError> {
-    let _limit = LimitGuard::set(kind, 1)?;
-    loop {
-        if can_create(kind)? {
-            return Ok((since.elapsed().as_secs_f64() * 1e3, true));
-        }
-        if since.elapsed() > deadline {
-            return Ok((since.elapsed().as_secs_f64() * 1e3, false));
-        }
-        // Polling with a deadline: cleanup runs from a kernel workqueue that
-        // nothing in user space can wait on.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let mut observer = LimitObserver::here(kind, 1)?.with_deadline(deadline);
+    let complete = match observer.wait_released("the teardown backlog") {
+        Ok(_) => true,
+        Err(e) if timed_out(&e) => false,
+        Err(e) => return Err(e),
+    };
+    let ms = since.elapsed().as_secs_f64() * 1e3;
+    observer.drop_holders()?;
+    Ok((ms, complete))
 }
 
 /// Drains the backlog of `kind` left by earlier benchmarks. In a fresh
@@ -364,7 +360,7 @@ fn drain(kind: Kind) -> Result<Drained, CaseError> {
     let start = Instant::now();
     // The marker: created and released by a child (its exit queues it).
     peer::in_child(move || Ok(sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?))?;
-    let (ms, complete) = wait_until_none_counted(kind, start, Duration::from_secs(10))?;
+    let (ms, complete) = wait_until_none_counted(kind, start, DRAIN_DEADLINE)?;
     Ok(Drained { ms, complete })
 }
 
@@ -375,10 +371,9 @@ fn drain(kind: Kind) -> Result<Drained, CaseError> {
 /// backlog), so the answer and the backlog are off by at most the number of
 /// bisection steps.
 fn count_pending(kind: Kind, upper: u64) -> Result<u64, CaseError> {
-    let probe = |limit: u64| -> Result<bool, CaseError> {
-        limits::write(kind, limit)?;
-        can_create(kind)
-    };
+    // A probe: one more create at `limit` works iff the count is below it.
+    // The observer's holder is released when the observer goes.
+    let probe = |limit: u64| -> Result<bool, CaseError> { LimitObserver::here(kind, limit)?.try_hold() };
     // Invariant: a creation fails at limit `lo - 1` (count >= lo - 1) and succeeds at `hi`.
     let mut hi = 1u64;
     while !probe(hi)? {
@@ -403,9 +398,9 @@ fn count_pending(kind: Kind, upper: u64) -> Result<u64, CaseError> {
 /// user namespace, then the pending count and the time to drain it, both
 /// observed through the namespace limit (ENOSPC) of that user namespace.
 fn burst(kind: Kind, count: u64) -> Result<Burst, CaseError> {
-    userns::enter_fresh()?;
     let upper = count + 1024;
-    let _limit = LimitGuard::set(kind, upper)?;
+    // A fresh user namespace where our creations alone count, limit above the burst.
+    let _observer = LimitObserver::enter(kind, upper)?;
     let t = Instant::now();
     clone_loop(kind.flag(), CloneCall::Clone, count)?;
     let elapsed = t.elapsed();
