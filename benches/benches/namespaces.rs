@@ -29,6 +29,9 @@ use harness::Kind;
 /// Operations whose criterion median is checked against a minimal loop.
 const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", "unshare_repeated/uts", "setns/net"];
 
+/// Batches of the minimal loop per fidelity check (half before criterion, half after).
+const FIDELITY_BATCHES: u32 = 10;
+
 /// Skip reason of benchmarks left out by criterion's FILTER.
 const FILTERED: &str = "not run: excluded by the command-line filter";
 
@@ -194,6 +197,9 @@ impl Suite {
             (self.settings.warm_up, self.settings.measurement)
         };
         group.warm_up_time(warm).measurement_time(measure);
+        let fidelity = self.args.benchmarking && FIDELITY.contains(&id.as_str());
+        let per_batch = suite::minimal_batch(&calibration, calibration_iters(bench.op), measure, self.settings.sample_size);
+        let before = if fidelity { Some(self.minimal_loop(bench.op, per_batch)) } else { None };
         let samples: Rc<RefCell<Vec<Sample>>> = Rc::default();
         let failure: Rc<RefCell<Option<String>>> = Rc::default();
         let (helper, op) = (self.helper.clone(), bench.op);
@@ -225,8 +231,10 @@ impl Suite {
             self.figures.extend(suite::figures_for(bench, suite::analysed(&samples, self.settings.sample_size)));
         }
         self.drain(&op.async_teardown());
-        if self.args.benchmarking && FIDELITY.contains(&id.as_str()) {
-            self.check_fidelity(bench, suite::analysed(&samples, self.settings.sample_size));
+        if let Some(before) = before {
+            let after = self.minimal_loop(op, per_batch);
+            let pooled = before.and_then(|mut b| after.map(|a| b.extend(a)).map(|()| b));
+            self.record_fidelity(&id, per_batch, pooled);
         }
     }
 
@@ -241,20 +249,22 @@ impl Suite {
         }
     }
 
-    /// The minimal loop: the same operation, batches of criterion's median
-    /// iteration count, timed by the helper with nothing of criterion around.
-    fn check_fidelity(&mut self, bench: &Bench, samples: &[Sample]) {
-        let id = bench.id();
+    /// The minimal loop: the same operation in batches as large as
+    /// criterion's average sample, timed by the helper with nothing of
+    /// criterion around. Half the batches run just before criterion's run
+    /// and half just after, so that drift of the machine hits both alike.
+    fn minimal_loop(&mut self, op: Operation, per_batch: u64) -> Result<Vec<benches::helper::Measured>, String> {
+        let batches = self.helper.borrow_mut().batches(op, per_batch, FIDELITY_BATCHES / 2).map_err(|e| e.to_string());
+        self.drain(&op.async_teardown());
+        batches
+    }
+
+    fn record_fidelity(&mut self, id: &str, per_batch: u64, batches: Result<Vec<benches::helper::Measured>, String>) {
         let Some(criterion_ns) = self.figures.iter().find(|f| f.id == id).map(|f| f.median) else { return };
-        let mut iters: Vec<u64> = samples.iter().map(|s| s.iters).collect();
-        iters.sort_unstable();
-        let per_batch = iters[iters.len() / 2].max(1);
-        let batches = self.helper.borrow_mut().batches(bench.op, per_batch, self.settings.sample_size.min(10) as u32);
-        self.drain(&bench.op.async_teardown());
-        match batches.as_deref().map(|b| suite::minimal_median(b, per_batch)) {
+        match batches.map(|b| suite::minimal_median(&b, per_batch)) {
             Ok(Some(minimal)) => {
-                let estimate = criterion_estimate(&self.criterion_dir, &id);
-                self.fidelity.push(suite::fidelity(&id, criterion_ns, minimal, estimate));
+                let estimate = criterion_estimate(&self.criterion_dir, id);
+                self.fidelity.push(suite::fidelity(id, criterion_ns, minimal, estimate));
             }
             Ok(None) => {}
             Err(e) => self.skip(format!("fidelity/{id}"), format!("minimal loop failed: {e}")),

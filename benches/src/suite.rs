@@ -67,6 +67,15 @@ pub fn figures_for(bench: &Bench, samples: &[Sample]) -> Vec<Figure> {
     out
 }
 
+/// Iterations per batch of the minimal loop: criterion's average sample
+/// for the measurement `budget` (linear sampling takes d, 2d, ... n·d
+/// iterations, together about the budget), from a calibration run of
+/// `calibration_iters` iterations.
+pub fn minimal_batch(calibration: &Measured, calibration_iters: u64, budget: Duration, sample_size: usize) -> u64 {
+    let per_iter = calibration.measured_ns.max(1) as f64 / calibration_iters.max(1) as f64;
+    (budget.as_nanos() as f64 / sample_size.max(1) as f64 / per_iter).round().max(1.0) as u64
+}
+
 /// The median per operation of the minimal loop's batches, ns.
 pub fn minimal_median(batches: &[Measured], iters: u64) -> Option<f64> {
     let values: Vec<f64> = batches.iter().map(|m| m.measured_ns as f64 / iters.max(1) as f64).collect();
@@ -231,6 +240,13 @@ mod tests {
         let nominal = Duration::from_secs(1);
         assert_eq!(scaled_budget(nominal, &Measured { measured_ns: 10, wall_ns: 1000, ..Measured::default() }), Duration::from_millis(10));
         assert_eq!(scaled_budget(nominal, &Measured { measured_ns: 10, wall_ns: 10, ..Measured::default() }), nominal);
+    }
+
+    #[test]
+    fn minimal_batch_matches_criterions_average_sample() {
+        let calibration = Measured { measured_ns: 8 * 100_000, ..Measured::default() };
+        assert_eq!(minimal_batch(&calibration, 8, Duration::from_secs(1), 10), 1000);
+        assert_eq!(minimal_batch(&calibration, 8, Duration::from_nanos(1), 10), 1);
     }
 
     #[test]
