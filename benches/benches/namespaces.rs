@@ -191,11 +191,10 @@ impl Suite {
             Ok(m) => m,
             Err(e) => return self.skip(id, format!("the operation fails here: {e}")),
         };
-        let (warm, measure) = if bench.op.has_hidden_cost() {
-            (suite::scaled_budget(self.settings.warm_up, &calibration), suite::scaled_budget(self.settings.measurement, &calibration))
-        } else {
-            (self.settings.warm_up, self.settings.measurement)
-        };
+        // Criterion sizes its loops from the wall time of each iter_custom
+        // call, so untimed work per iteration (a fresh child's fork) costs
+        // iterations, not wall time: the budgets need no scaling.
+        let (warm, measure) = (self.settings.warm_up, self.settings.measurement);
         group.warm_up_time(warm).measurement_time(measure);
         let fidelity = self.args.benchmarking && FIDELITY.contains(&id.as_str());
         let per_batch = suite::minimal_batch(&calibration, calibration_iters(bench.op), measure, self.settings.sample_size);

@@ -47,12 +47,6 @@ impl Operation {
         };
         Kind::in_flags(flags).into_iter().filter(|k| ASYNC_TEARDOWN.contains(k)).collect()
     }
-
-    /// Whether the loop has cost outside the timed part (a fork per
-    /// iteration, id maps): criterion's time budget is scaled for it.
-    pub fn has_hidden_cost(self) -> bool {
-        matches!(self, Operation::UnshareFresh { .. } | Operation::UnshareRepeated { kind: Kind::User })
-    }
 }
 
 /// Kinds whose namespaces the kernel frees from a workqueue after the last

@@ -69,10 +69,10 @@ pub fn figures_for(bench: &Bench, samples: &[Sample]) -> Vec<Figure> {
 
 /// Iterations per batch of the minimal loop: criterion's average sample
 /// for the measurement `budget` (linear sampling takes d, 2d, ... n·d
-/// iterations, together about the budget), from a calibration run of
-/// `calibration_iters` iterations.
+/// iterations, together about the budget in wall time), from a calibration
+/// run of `calibration_iters` iterations.
 pub fn minimal_batch(calibration: &Measured, calibration_iters: u64, budget: Duration, sample_size: usize) -> u64 {
-    let per_iter = calibration.measured_ns.max(1) as f64 / calibration_iters.max(1) as f64;
+    let per_iter = calibration.wall_ns.max(1) as f64 / calibration_iters.max(1) as f64;
     (budget.as_nanos() as f64 / sample_size.max(1) as f64 / per_iter).round().max(1.0) as u64
 }
 
@@ -115,17 +115,6 @@ pub fn add_ratios(figures: &mut [Figure]) {
     for f in figures.iter_mut().filter(|f| f.unit == Unit::Ns) {
         f.ratio_to_fork = Some(f.median / fork);
     }
-}
-
-/// Scales criterion's time budget (`nominal`, in reported time) so that the
-/// wall time spent stays near `nominal` when each iteration also costs
-/// untimed work: criterion sizes its loops from the time it is told.
-pub fn scaled_budget(nominal: Duration, calibration: &Measured) -> Duration {
-    if calibration.measured_ns == 0 || calibration.wall_ns <= calibration.measured_ns {
-        return nominal;
-    }
-    let ratio = calibration.measured_ns as f64 / calibration.wall_ns as f64;
-    Duration::from_secs_f64((nominal.as_secs_f64() * ratio).max(1e-4))
 }
 
 fn fmt_value(unit: Unit, v: f64) -> String {
@@ -236,15 +225,8 @@ mod tests {
     }
 
     #[test]
-    fn budget_scales_with_hidden_cost() {
-        let nominal = Duration::from_secs(1);
-        assert_eq!(scaled_budget(nominal, &Measured { measured_ns: 10, wall_ns: 1000, ..Measured::default() }), Duration::from_millis(10));
-        assert_eq!(scaled_budget(nominal, &Measured { measured_ns: 10, wall_ns: 10, ..Measured::default() }), nominal);
-    }
-
-    #[test]
     fn minimal_batch_matches_criterions_average_sample() {
-        let calibration = Measured { measured_ns: 8 * 100_000, ..Measured::default() };
+        let calibration = Measured { measured_ns: 8 * 1000, wall_ns: 8 * 100_000, ..Measured::default() };
         assert_eq!(minimal_batch(&calibration, 8, Duration::from_secs(1), 10), 1000);
         assert_eq!(minimal_batch(&calibration, 8, Duration::from_nanos(1), 10), 1);
     }
