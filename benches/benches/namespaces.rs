@@ -29,7 +29,7 @@ use harness::Kind;
 /// Operations whose criterion median is checked against a minimal loop.
 const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", "unshare_repeated/uts", "setns/net"];
 
-/// Batches of the minimal loop per fidelity check (half before criterion, half after).
+/// Batches of the minimal loop per fidelity check.
 const FIDELITY_BATCHES: u32 = 10;
 
 /// Skip reason of benchmarks left out by criterion's FILTER.
@@ -144,9 +144,8 @@ fn parse_args() -> Args {
     Args { benchmarking: has("--bench") && !has("--test") && !has("--list") && !has("--profile-time"), filter }
 }
 
-/// Iterations for the calibration run that checks an operation works here
-/// and measures its untimed overhead.
-fn calibration_iters(op: Operation) -> u64 {
+/// Iterations for the probe run that checks an operation works here.
+fn probe_iters(op: Operation) -> u64 {
     match op {
         Operation::NullSyscall => 10_000,
         Operation::SetnsToggle { .. } => 1000,
@@ -186,19 +185,17 @@ impl Suite {
         if !self.selected(&id) {
             return self.skip(id, FILTERED.into());
         }
-        let calibration = self.helper.borrow_mut().measure(bench.op, calibration_iters(bench.op));
-        let calibration = match calibration {
-            Ok(m) => m,
-            Err(e) => return self.skip(id, format!("the operation fails here: {e}")),
-        };
+        // A short probe run first: an operation the kernel refuses here is
+        // skipped with its errno instead of failing inside criterion.
+        let probe = self.helper.borrow_mut().measure(bench.op, probe_iters(bench.op));
+        if let Err(e) = probe {
+            return self.skip(id, format!("the operation fails here: {e}"));
+        }
         // Criterion sizes its loops from the wall time of each iter_custom
         // call, so untimed work per iteration (a fresh child's fork) costs
         // iterations, not wall time: the budgets need no scaling.
         let (warm, measure) = (self.settings.warm_up, self.settings.measurement);
         group.warm_up_time(warm).measurement_time(measure);
-        let fidelity = self.args.benchmarking && FIDELITY.contains(&id.as_str());
-        let per_batch = suite::minimal_batch(&calibration, calibration_iters(bench.op), measure, self.settings.sample_size);
-        let before = if fidelity { Some(self.minimal_loop(bench.op, per_batch)) } else { None };
         let samples: Rc<RefCell<Vec<Sample>>> = Rc::default();
         let failure: Rc<RefCell<Option<String>>> = Rc::default();
         let (helper, op) = (self.helper.clone(), bench.op);
@@ -230,10 +227,10 @@ impl Suite {
             self.figures.extend(suite::figures_for(bench, suite::analysed(&samples, self.settings.sample_size)));
         }
         self.drain(&op.async_teardown());
-        if let Some(before) = before {
-            let after = self.minimal_loop(op, per_batch);
-            let pooled = before.and_then(|mut b| after.map(|a| b.extend(a)).map(|()| b));
-            self.record_fidelity(&id, per_batch, pooled);
+        if self.args.benchmarking && FIDELITY.contains(&id.as_str()) {
+            let per_batch = suite::median_iters(suite::analysed(&samples, self.settings.sample_size));
+            let batches = self.minimal_loop(op, per_batch);
+            self.record_fidelity(&id, per_batch, batches);
         }
     }
 
@@ -249,11 +246,10 @@ impl Suite {
     }
 
     /// The minimal loop: the same operation in batches as large as
-    /// criterion's average sample, timed by the helper with nothing of
-    /// criterion around. Half the batches run just before criterion's run
-    /// and half just after, so that drift of the machine hits both alike.
+    /// criterion's median sample, timed by the helper with nothing of
+    /// criterion around, right after criterion's run (and a drain).
     fn minimal_loop(&mut self, op: Operation, per_batch: u64) -> Result<Vec<benches::helper::Measured>, String> {
-        let batches = self.helper.borrow_mut().batches(op, per_batch, FIDELITY_BATCHES / 2).map_err(|e| e.to_string());
+        let batches = self.helper.borrow_mut().batches(op, per_batch, FIDELITY_BATCHES).map_err(|e| e.to_string());
         self.drain(&op.async_teardown());
         batches
     }

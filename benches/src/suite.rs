@@ -1,8 +1,6 @@
 //! From the helper's samples to the report's figures: medians, parts,
 //! ratios to the fork baseline, teardown bursts and fidelity.
 
-use std::time::Duration;
-
 use harness::Kind;
 
 use crate::helper::{Burst, Measured};
@@ -67,13 +65,12 @@ pub fn figures_for(bench: &Bench, samples: &[Sample]) -> Vec<Figure> {
     out
 }
 
-/// Iterations per batch of the minimal loop: criterion's average sample
-/// for the measurement `budget` (linear sampling takes d, 2d, ... n·d
-/// iterations, together about the budget in wall time), from a calibration
-/// run of `calibration_iters` iterations.
-pub fn minimal_batch(calibration: &Measured, calibration_iters: u64, budget: Duration, sample_size: usize) -> u64 {
-    let per_iter = calibration.wall_ns.max(1) as f64 / calibration_iters.max(1) as f64;
-    (budget.as_nanos() as f64 / sample_size.max(1) as f64 / per_iter).round().max(1.0) as u64
+/// The median iteration count of `samples` (at least 1): the batch size
+/// of the minimal loop, so that its batches look like criterion's samples.
+pub fn median_iters(samples: &[Sample]) -> u64 {
+    let mut iters: Vec<u64> = samples.iter().map(|s| s.iters).collect();
+    iters.sort_unstable();
+    iters.get(iters.len() / 2).copied().unwrap_or(1).max(1)
 }
 
 /// The median per operation of the minimal loop's batches, ns.
@@ -225,10 +222,10 @@ mod tests {
     }
 
     #[test]
-    fn minimal_batch_matches_criterions_average_sample() {
-        let calibration = Measured { measured_ns: 8 * 1000, wall_ns: 8 * 100_000, ..Measured::default() };
-        assert_eq!(minimal_batch(&calibration, 8, Duration::from_secs(1), 10), 1000);
-        assert_eq!(minimal_batch(&calibration, 8, Duration::from_nanos(1), 10), 1);
+    fn median_iteration_count() {
+        let samples: Vec<Sample> = [5, 1, 3].iter().map(|&iters| Sample { iters, measured: m(1, None) }).collect();
+        assert_eq!(median_iters(&samples), 3);
+        assert_eq!(median_iters(&[]), 1);
     }
 
     #[test]
