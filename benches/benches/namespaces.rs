@@ -105,6 +105,8 @@ fn criterion_estimate(dir: &Path, id: &str) -> Option<f64> {
 /// benchmark once as a test. Also the FILTER argument, if any.
 struct Args {
     benchmarking: bool,
+    /// `--list`: criterion only prints the ids; nothing is run.
+    listing: bool,
     filter: Option<String>,
 }
 
@@ -141,7 +143,7 @@ fn parse_args() -> Args {
         }
         i += 1;
     }
-    Args { benchmarking: has("--bench") && !has("--test") && !has("--list") && !has("--profile-time"), filter }
+    Args { benchmarking: has("--bench") && !has("--test") && !has("--list") && !has("--profile-time"), listing: has("--list"), filter }
 }
 
 /// Iterations for the probe run that checks an operation works here.
@@ -187,9 +189,11 @@ impl Suite {
         }
         // A short probe run first: an operation the kernel refuses here is
         // skipped with its errno instead of failing inside criterion.
-        let probe = self.helper.borrow_mut().measure(bench.op, probe_iters(bench.op));
-        if let Err(e) = probe {
-            return self.skip(id, format!("the operation fails here: {e}"));
+        if !self.args.listing {
+            let probe = self.helper.borrow_mut().measure(bench.op, probe_iters(bench.op));
+            if let Err(e) = probe {
+                return self.skip(id, format!("the operation fails here: {e}"));
+            }
         }
         // Criterion sizes its loops from the wall time of each iter_custom
         // call, so untimed work per iteration (a fresh child's fork) costs
