@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use benches::helper::{self, Helper};
-use benches::ops::{self, Bench, Operation, GROUPS};
+use benches::ops::{self, Bench, Operation, FORK_ID, GROUPS};
 use benches::report::{self, Report, Run, Skipped};
 use benches::suite::{self, Sample};
 use criterion::Criterion;
@@ -163,6 +163,8 @@ struct Suite {
     skipped: Vec<Skipped>,
     fidelity: Vec<report::Fidelity>,
     criterion_dir: PathBuf,
+    /// Criterion's median sample size of the fork baseline.
+    fork_batch: Option<u64>,
 }
 
 impl Suite {
@@ -231,6 +233,9 @@ impl Suite {
             self.figures.extend(suite::figures_for(bench, suite::analysed(&samples, self.settings.sample_size)));
         }
         self.drain(&op.async_teardown());
+        if id == FORK_ID {
+            self.fork_batch = Some(suite::median_iters(suite::analysed(&samples, self.settings.sample_size)));
+        }
         if self.args.benchmarking && FIDELITY.contains(&id.as_str()) {
             let per_batch = suite::median_iters(suite::analysed(&samples, self.settings.sample_size));
             let batches = self.minimal_loop(op, per_batch);
@@ -267,6 +272,37 @@ impl Suite {
             }
             Ok(None) => {}
             Err(e) => self.skip(format!("fidelity/{id}"), format!("minimal loop failed: {e}")),
+        }
+    }
+
+    /// The fork baseline again at the end of the run, by the minimal loop
+    /// with the batch size criterion used: its ratio to the first fork
+    /// figure shows how much the machine drifted during the run (ratios of
+    /// later benchmarks are only as good as that).
+    fn fork_at_end(&mut self, fork_batch: Option<u64>) {
+        let id = format!("{FORK_ID}_at_end");
+        let Some(per_batch) = fork_batch else {
+            return self.skip(id, "baseline/fork did not run".into());
+        };
+        match self.minimal_loop(Operation::Clone { flags: 0, clone3: false }, per_batch) {
+            Ok(batches) => {
+                let values: Vec<f64> = batches.iter().map(|m| m.measured_ns as f64 / per_batch as f64).collect();
+                if let Some(s) = benches::stats::summarize(&values) {
+                    self.figures.push(report::Figure {
+                        id,
+                        what: "the fork baseline again at the end of the run (minimal loop): drift of the machine".into(),
+                        unit: report::Unit::Ns,
+                        median: s.median,
+                        ci_low: s.ci_low,
+                        ci_high: s.ci_high,
+                        ratio_to_fork: None,
+                        samples: s.samples,
+                        iterations: per_batch * s.samples as u64,
+                        source: report::Source::Minimal,
+                    });
+                }
+            }
+            Err(e) => self.skip(id, format!("minimal loop failed: {e}")),
         }
     }
 
@@ -334,6 +370,7 @@ fn run() -> anyhow::Result<()> {
         skipped: Vec::new(),
         fidelity: Vec::new(),
         criterion_dir: criterion_dir.clone(),
+        fork_batch: None,
         settings,
         args,
     };
@@ -350,6 +387,8 @@ fn run() -> anyhow::Result<()> {
     }
     if suite.args.benchmarking {
         suite.teardown();
+        let fork_batch = suite.fork_batch;
+        suite.fork_at_end(fork_batch);
     }
     let Suite { settings, args, helper, mut figures, skipped, fidelity, .. } = suite;
     let helper = Rc::try_unwrap(helper).map_err(|_| anyhow::anyhow!("helper still borrowed"))?.into_inner();

@@ -154,6 +154,8 @@ pub enum Source {
     Split,
     /// A one-shot teardown burst.
     Teardown,
+    /// The helper's minimal loop, without criterion (`baseline/fork_at_end`).
+    Minimal,
 }
 
 /// One measured figure.
