@@ -1,0 +1,443 @@
+//! `cargo bench -p nsverify-benches`: criterion benchmarks of clone, unshare
+//! and setns for every namespace kind, timed by a single-threaded helper,
+//! plus teardown bursts, a fidelity check, and one JSON report per run.
+//!
+//! Environment (see benches/README.md):
+//! - `NSVERIFY_BENCH_QUICK=1`: 10 samples, short budgets (the suite in
+//!   about a minute and a half).
+//! - `NSVERIFY_BENCH_REPORT=path`: where to write the JSON report (default
+//!   `<target>/nsverify-bench/<uname -r>.json`, with a `.md` beside it).
+//! - `NSVERIFY_BENCH_CPU=n`: pin the helper to CPU n.
+//! - `NSVERIFY_BENCH_USERNS=1`: measure in a fresh user namespace even as root.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use benches::helper::{self, Helper};
+use benches::ops::{self, Bench, Operation, FORK_ID, GROUPS};
+use benches::report::{self, Report, Run, Skipped};
+use benches::suite::{self, Sample};
+use criterion::Criterion;
+use harness::probe::KernelVersion;
+use harness::trace::Snapshot;
+use harness::Kind;
+
+/// Operations whose criterion median is checked against a minimal loop.
+const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", "unshare_repeated/uts", "setns/net"];
+
+/// Batches of the minimal loop per fidelity check.
+const FIDELITY_BATCHES: u32 = 10;
+
+/// Skip reason of benchmarks left out by criterion's FILTER.
+const FILTERED: &str = "not run: excluded by the command-line filter";
+
+/// Settings read from the environment.
+struct Settings {
+    quick: bool,
+    sample_size: usize,
+    warm_up: Duration,
+    measurement: Duration,
+    bursts: u32,
+    burst_count: u64,
+    report: Option<PathBuf>,
+    helper: helper::Options,
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Settings> {
+        let quick = env_flag("NSVERIFY_BENCH_QUICK");
+        let cpu = match std::env::var("NSVERIFY_BENCH_CPU") {
+            Ok(v) => Some(v.parse().with_context(|| format!("NSVERIFY_BENCH_CPU={v:?} is not a CPU number"))?),
+            Err(_) => None,
+        };
+        let (sample_size, warm_up, measurement, bursts, burst_count) = if quick {
+            (10, Duration::from_millis(300), Duration::from_millis(900), 1, 300)
+        } else {
+            (50, Duration::from_secs(2), Duration::from_secs(5), 3, 1000)
+        };
+        Ok(Settings {
+            quick,
+            sample_size,
+            warm_up,
+            measurement,
+            bursts,
+            burst_count,
+            report: std::env::var_os("NSVERIFY_BENCH_REPORT").map(PathBuf::from),
+            helper: helper::Options { user_namespace: env_flag("NSVERIFY_BENCH_USERNS"), cpu },
+        })
+    }
+}
+
+/// Criterion's output directory, found as criterion finds it, so that our
+/// report lands beside it and its estimates can be read back.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    let from_cargo = std::env::var_os("CARGO").and_then(|cargo| {
+        let out = std::process::Command::new(cargo).args(["metadata", "--format-version", "1", "--no-deps"]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(PathBuf::from(v.get("target_directory")?.as_str()?))
+    });
+    from_cargo.unwrap_or_else(|| PathBuf::from("target")).join("criterion")
+}
+
+/// Criterion's own median (`new/estimates.json`), ns, where present.
+fn criterion_estimate(dir: &Path, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("median")?.get("point_estimate")?.as_f64()
+}
+
+/// Criterion's mode from the command line: `cargo bench` passes `--bench`;
+/// `cargo test --benches` passes nothing and criterion then runs each
+/// benchmark once as a test. Also the FILTER argument, if any.
+struct Args {
+    benchmarking: bool,
+    /// `--list`: criterion only prints the ids; nothing is run.
+    listing: bool,
+    filter: Option<String>,
+}
+
+fn parse_args() -> Args {
+    const WITH_VALUE: [&str; 17] = [
+        "-s",
+        "--save-baseline",
+        "-b",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--plotting-backend",
+        "--output-format",
+        "--profile-time",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let mut filter = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if WITH_VALUE.contains(&a.as_str()) || a == "-c" || a == "--color" {
+            i += 1;
+        } else if !a.starts_with('-') && filter.is_none() {
+            filter = Some(a.clone());
+        }
+        i += 1;
+    }
+    Args { benchmarking: has("--bench") && !has("--test") && !has("--list") && !has("--profile-time"), listing: has("--list"), filter }
+}
+
+/// Iterations for the probe run that checks an operation works here.
+fn probe_iters(op: Operation) -> u64 {
+    match op {
+        Operation::NullSyscall => 10_000,
+        Operation::SetnsToggle { .. } => 1000,
+        _ => 8,
+    }
+}
+
+struct Suite {
+    settings: Settings,
+    args: Args,
+    helper: Rc<RefCell<Helper>>,
+    figures: Vec<report::Figure>,
+    skipped: Vec<Skipped>,
+    fidelity: Vec<report::Fidelity>,
+    criterion_dir: PathBuf,
+    /// Criterion's median sample size of the fork baseline.
+    fork_batch: Option<u64>,
+}
+
+impl Suite {
+    fn skip(&mut self, id: String, reason: String) {
+        if !reason.starts_with(FILTERED) {
+            eprintln!("nsverify-bench: {id} skipped: {reason}");
+        }
+        self.skipped.push(Skipped { id, reason });
+    }
+
+    /// Whether criterion's FILTER (a regex) may select `id`: a plain
+    /// substring is decided here, anything else is left to criterion.
+    fn selected(&self, id: &str) -> bool {
+        match &self.args.filter {
+            Some(f) if !f.contains(|c: char| "\\.*+?()[]{}|^$".contains(c)) => id.contains(f.as_str()),
+            _ => true,
+        }
+    }
+
+    fn run_bench(&mut self, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, bench: &Bench) {
+        let id = bench.id();
+        if !self.selected(&id) {
+            return self.skip(id, FILTERED.into());
+        }
+        // A short probe run first: an operation the kernel refuses here is
+        // skipped with its errno instead of failing inside criterion.
+        if !self.args.listing {
+            let probe = self.helper.borrow_mut().measure(bench.op, probe_iters(bench.op));
+            if let Err(e) = probe {
+                return self.skip(id, format!("the operation fails here: {e}"));
+            }
+        }
+        // Criterion sizes its loops from the wall time of each iter_custom
+        // call, so untimed work per iteration (a fresh child's fork) costs
+        // iterations, not wall time: the budgets need no scaling.
+        let (warm, measure) = (self.settings.warm_up, self.settings.measurement);
+        group.warm_up_time(warm).measurement_time(measure);
+        let samples: Rc<RefCell<Vec<Sample>>> = Rc::default();
+        let failure: Rc<RefCell<Option<String>>> = Rc::default();
+        let (helper, op) = (self.helper.clone(), bench.op);
+        let (s, f) = (samples.clone(), failure.clone());
+        group.bench_function(bench.name.as_str(), move |b| {
+            b.iter_custom(|iters| {
+                if f.borrow().is_some() {
+                    return Duration::from_nanos(1);
+                }
+                match helper.borrow_mut().measure(op, iters) {
+                    Ok(measured) => {
+                        s.borrow_mut().push(Sample { iters, measured });
+                        Duration::from_nanos(measured.measured_ns.max(1))
+                    }
+                    Err(e) => {
+                        *f.borrow_mut() = Some(e.to_string());
+                        Duration::from_nanos(1)
+                    }
+                }
+            })
+        });
+        let samples = samples.borrow().clone();
+        if samples.is_empty() {
+            return self.skip(id, FILTERED.into());
+        }
+        if let Some(why) = failure.borrow_mut().take() {
+            self.skip(id.clone(), format!("failed during measurement: {why}"));
+        } else if self.args.benchmarking {
+            self.figures.extend(suite::figures_for(bench, suite::analysed(&samples, self.settings.sample_size)));
+        }
+        self.drain(&op.async_teardown());
+        if id == FORK_ID {
+            self.fork_batch = Some(suite::median_iters(suite::analysed(&samples, self.settings.sample_size)));
+        }
+        if self.args.benchmarking && FIDELITY.contains(&id.as_str()) {
+            let per_batch = suite::median_iters(suite::analysed(&samples, self.settings.sample_size));
+            let batches = self.minimal_loop(op, per_batch);
+            self.record_fidelity(&id, per_batch, batches);
+        }
+    }
+
+    fn drain(&mut self, kinds: &[Kind]) {
+        if kinds.is_empty() {
+            return;
+        }
+        match self.helper.borrow_mut().drain(kinds) {
+            Ok(d) if !d.complete => eprintln!("nsverify-bench: {kinds:?} backlog still pending after {:.0} ms", d.ms),
+            Ok(_) => {}
+            Err(e) => eprintln!("nsverify-bench: draining {kinds:?}: {e}"),
+        }
+    }
+
+    /// The minimal loop: the same operation in batches as large as
+    /// criterion's median sample, timed by the helper with nothing of
+    /// criterion around, right after criterion's run (and a drain).
+    fn minimal_loop(&mut self, op: Operation, per_batch: u64) -> Result<Vec<benches::helper::Measured>, String> {
+        let batches = self.helper.borrow_mut().batches(op, per_batch, FIDELITY_BATCHES).map_err(|e| e.to_string());
+        self.drain(&op.async_teardown());
+        batches
+    }
+
+    fn record_fidelity(&mut self, id: &str, per_batch: u64, batches: Result<Vec<benches::helper::Measured>, String>) {
+        let Some(criterion_ns) = self.figures.iter().find(|f| f.id == id).map(|f| f.median) else { return };
+        match batches.map(|b| suite::minimal_median(&b, per_batch)) {
+            Ok(Some(minimal)) => {
+                let estimate = criterion_estimate(&self.criterion_dir, id);
+                self.fidelity.push(suite::fidelity(id, criterion_ns, minimal, estimate));
+            }
+            Ok(None) => {}
+            Err(e) => self.skip(format!("fidelity/{id}"), format!("minimal loop failed: {e}")),
+        }
+    }
+
+    /// The fork baseline again at the end of the run, by the minimal loop
+    /// with the batch size criterion used: its ratio to the first fork
+    /// figure shows how much the machine drifted during the run (ratios of
+    /// later benchmarks are only as good as that).
+    fn fork_at_end(&mut self, fork_batch: Option<u64>) {
+        let id = format!("{FORK_ID}_at_end");
+        let Some(per_batch) = fork_batch else {
+            return self.skip(id, "baseline/fork did not run".into());
+        };
+        match self.minimal_loop(Operation::Clone { flags: 0, clone3: false }, per_batch) {
+            Ok(batches) => {
+                let values: Vec<f64> = batches.iter().map(|m| m.measured_ns as f64 / per_batch as f64).collect();
+                if let Some(s) = benches::stats::summarize(&values) {
+                    self.figures.push(report::Figure {
+                        id,
+                        what: "the fork baseline again at the end of the run (minimal loop): drift of the machine".into(),
+                        unit: report::Unit::Ns,
+                        median: s.median,
+                        ci_low: s.ci_low,
+                        ci_high: s.ci_high,
+                        ratio_to_fork: None,
+                        samples: s.samples,
+                        iterations: per_batch * s.samples as u64,
+                        source: report::Source::Minimal,
+                    });
+                }
+            }
+            Err(e) => self.skip(id, format!("minimal loop failed: {e}")),
+        }
+    }
+
+    fn teardown(&mut self) {
+        for kind in ops::ASYNC_TEARDOWN {
+            let id = format!("teardown/{kind}");
+            if !self.selected(&id) {
+                self.skip(id, FILTERED.into());
+                continue;
+            }
+            eprintln!("nsverify-bench: {id}: {} burst(s) of {}", self.settings.bursts, self.settings.burst_count);
+            let mut bursts = Vec::new();
+            for _ in 0..self.settings.bursts {
+                let burst = self.helper.borrow_mut().burst(kind, self.settings.burst_count);
+                match burst {
+                    Ok(b) => bursts.push(b),
+                    Err(e) => {
+                        self.skip(id.clone(), format!("burst failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            if bursts.iter().any(|b| !b.drained) {
+                eprintln!("nsverify-bench: {id}: a backlog did not drain before the deadline");
+            }
+            self.figures.extend(suite::burst_figures(kind, self.settings.burst_count, &bursts));
+        }
+    }
+}
+
+fn default_report_path(criterion_dir: &Path, release: &str) -> PathBuf {
+    criterion_dir.parent().unwrap_or(Path::new(".")).join("nsverify-bench").join(format!("{release}.json"))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nsverify-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let started_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let settings = Settings::from_env()?;
+    let load_at_start = benches::machine::load_average();
+    let args = parse_args();
+    let before = Snapshot::take();
+    // Fork the helper first, while this process is small and single-threaded.
+    let helper = Helper::start(settings.helper).context("starting the measuring helper")?;
+    let privilege = helper.privilege();
+    let criterion_dir = criterion_dir();
+    let mut criterion = Criterion::default().without_plots().output_directory(&criterion_dir);
+    if settings.quick {
+        criterion = criterion.nresamples(20_000);
+    }
+    let mut criterion = criterion.configure_from_args();
+    let (benches, skips) = ops::catalogue(KernelVersion::running());
+    let mut suite = Suite {
+        helper: Rc::new(RefCell::new(helper)),
+        figures: Vec::new(),
+        skipped: Vec::new(),
+        fidelity: Vec::new(),
+        criterion_dir: criterion_dir.clone(),
+        fork_batch: None,
+        settings,
+        args,
+    };
+    for s in skips {
+        suite.skip(s.id, s.reason);
+    }
+    for name in GROUPS {
+        let mut group = criterion.benchmark_group(name);
+        group.sample_size(suite.settings.sample_size);
+        for bench in benches.iter().filter(|b| b.group == name) {
+            suite.run_bench(&mut group, bench);
+        }
+        group.finish();
+    }
+    if suite.args.benchmarking {
+        suite.teardown();
+        let fork_batch = suite.fork_batch;
+        suite.fork_at_end(fork_batch);
+    }
+    let Suite { settings, args, helper, mut figures, skipped, fidelity, .. } = suite;
+    let helper = Rc::try_unwrap(helper).map_err(|_| anyhow::anyhow!("helper still borrowed"))?.into_inner();
+    helper.stop().context("stopping the measuring helper")?;
+    let leftovers = Snapshot::take().differences(&before);
+    for l in &leftovers {
+        eprintln!("nsverify-bench: left behind: {l}");
+    }
+    criterion.final_summary();
+    if !args.benchmarking {
+        if !leftovers.is_empty() {
+            bail!("the run left {} trace(s) behind", leftovers.len());
+        }
+        return Ok(());
+    }
+    suite::add_ratios(&mut figures);
+    let kernel = benches::machine::kernel();
+    let path = settings.report.clone().unwrap_or_else(|| default_report_path(&criterion_dir, &kernel.release));
+    let report = Report {
+        format: report::FORMAT.into(),
+        version: report::VERSION,
+        kernel,
+        machine: benches::machine::machine(),
+        run: Run {
+            privilege,
+            quick: settings.quick,
+            started_unix,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            sample_size: settings.sample_size,
+            helper_cpu: settings.helper.cpu,
+            drain_method: "after each benchmark creating net or ipc namespaces: a marker namespace released in a fresh user \
+                           namespace, polled with the limit at 1 until creation no longer fails with ENOSPC"
+                .into(),
+            load_average: [load_at_start, benches::machine::load_average()],
+        },
+        figures,
+        skipped,
+        fidelity,
+        leftovers,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, report.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    let table = suite::markdown(&report);
+    std::fs::write(path.with_extension("md"), &table).with_context(|| format!("writing {}", path.with_extension("md").display()))?;
+    println!("\n{table}\nnsverify-bench: report written to {} ({:.0} s)", path.display(), report.run.wall_seconds);
+    if !report.leftovers.is_empty() {
+        bail!("the run left {} trace(s) behind", report.leftovers.len());
+    }
+    Ok(())
+}
