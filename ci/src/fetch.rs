@@ -1,7 +1,8 @@
 //! Kernels into the cache: Debian packages fetched with `apt-get download`
 //! through a private apt configuration (its own sources, lists and package
 //! cache under the cache directory, an empty dpkg status), so the host's apt
-//! sources and package state are never touched and nothing is installed.
+//! sources and package state are never read or touched and nothing is
+//! installed. The host's apt.conf.d still applies (proxies, validity checks).
 //!
 //! Cache layout (`<cache>/kernels/<name>/`): `bzImage`, `vmlinux` (when the
 //! payload could be decompressed), `config`, `kernel.json` (what was fetched:
@@ -92,29 +93,33 @@ impl Apt {
         Apt { dir: cache.join("apt"), source, suites, lock: Mutex::new(false) }
     }
 
+    /// Options for every apt command (`-o`, applied after the host's
+    /// apt.conf.d, whose proxy and validity settings are kept): every
+    /// directory apt reads sources from or writes state to is in the cache.
     fn options(&self) -> Vec<String> {
         let d = self.dir.display();
         [
-            "Dir::Etc::SourceList=/dev/null".to_string(),
-            format!("Dir::Etc::SourceParts={d}/sources.list.d"),
-            "Dir::Etc::Preferences=/dev/null".into(),
-            format!("Dir::Etc::PreferencesParts={d}/preferences.d"),
-            format!("Dir::Etc::Parts={d}/apt.conf.d"),
-            format!("Dir::State={d}/state"),
-            format!("Dir::State::Lists={d}/lists"),
-            "Dir::State::status=/dev/null".into(),
-            format!("Dir::Cache={d}/cache"),
-            "APT::Architectures=amd64".into(),
-            "APT::Sandbox::User=root".into(),
-            "Acquire::Languages=none".into(),
-            "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".into(),
-            "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false".into(),
-            "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false".into(),
-            "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false".into(),
-            "Acquire::Retries=3".into(),
+            ("Dir::Etc::SourceList", "/dev/null".to_string()),
+            ("Dir::Etc::SourceParts", format!("{d}/sources.list.d")),
+            ("Dir::Etc::Preferences", "/dev/null".into()),
+            ("Dir::Etc::PreferencesParts", format!("{d}/preferences.d")),
+            ("Dir::State", format!("{d}/state")),
+            ("Dir::State::Lists", format!("{d}/lists")),
+            ("Dir::State::status", "/dev/null".into()),
+            ("Dir::Cache", format!("{d}/cache")),
+            ("Dir::Cache::pkgcache", "pkgcache.bin".into()),
+            ("Dir::Cache::srcpkgcache", "srcpkgcache.bin".into()),
+            ("APT::Architectures", "amd64".into()),
+            ("APT::Sandbox::User", "root".into()),
+            ("Acquire::Languages", "none".into()),
+            ("Acquire::IndexTargets::deb::DEP-11::DefaultEnabled", "false".into()),
+            ("Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled", "false".into()),
+            ("Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled", "false".into()),
+            ("Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled", "false".into()),
+            ("Acquire::Retries", "3".into()),
         ]
         .into_iter()
-        .flat_map(|o| ["-o".to_string(), o])
+        .flat_map(|(k, v)| ["-o".to_string(), format!("{k}={v}")])
         .collect()
     }
 
@@ -135,7 +140,7 @@ impl Apt {
         if *updated {
             return Ok(());
         }
-        for sub in ["sources.list.d", "preferences.d", "apt.conf.d", "state/lists/partial", "lists/partial", "cache/archives/partial"] {
+        for sub in ["sources.list.d", "preferences.d", "state/lists/partial", "lists/partial", "cache/archives/partial"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
         let (security, main): (Vec<&String>, Vec<&String>) = self.suites.iter().partition(|s| s.ends_with("-security"));

@@ -105,6 +105,9 @@ struct RunArgs {
     /// Guest RAM in MiB.
     #[arg(long, default_value_t = 1024)]
     memory: u32,
+    /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
+    #[arg(long)]
+    cpus: Option<u32>,
     /// Multiplies every case deadline (NSVERIFY_TIMEOUT_SCALE); default 4 under TCG, 1 under KVM.
     #[arg(long)]
     timeout_scale: Option<f64>,
@@ -494,7 +497,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     let (accel, why) = vm::choose_accel(args.accel);
     let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, entries.len());
-    let cpus = (cpus_host / jobs).max(1) as u32;
+    let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
     let scale = args.timeout_scale.unwrap_or(if accel == Accel::Tcg { 4.0 } else { 1.0 });
     println!(
         "nsverify-vm: {} kernel(s), {jobs} at a time, {cpus} vCPU and {} MiB each; accel {accel} ({why}); case deadlines x{scale}",

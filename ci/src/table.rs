@@ -214,7 +214,7 @@ impl Table {
             let _ = writeln!(out, "{}kernel {}: {}", if md { "- " } else { "" }, k.name, k.error.as_deref().unwrap_or(""));
             let tail = k.vm.as_ref().map(|v| v.console_tail.clone()).unwrap_or_default();
             if !tail.is_empty() {
-                let _ = writeln!(out, "{}last console lines:", if md { "  " } else { "  " });
+                out.push_str("  last console lines:\n");
                 if md {
                     out.push_str("  ```\n");
                 }
