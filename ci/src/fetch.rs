@@ -84,13 +84,15 @@ pub struct Apt {
     dir: PathBuf,
     source: AptSource,
     suites: Vec<String>,
-    lock: Mutex<bool>,
+    /// None until `apt-get update` ran; then what it complained about (one
+    /// broken suite must not stop the kernels of the others).
+    lock: Mutex<Option<String>>,
 }
 
 impl Apt {
     /// A private apt under `cache/apt` that knows `suites`.
     pub fn new(cache: &Path, source: AptSource, suites: Vec<String>) -> Apt {
-        Apt { dir: cache.join("apt"), source, suites, lock: Mutex::new(false) }
+        Apt { dir: cache.join("apt"), source, suites, lock: Mutex::new(None) }
     }
 
     /// Options for every apt command (`-o`, applied after the host's
@@ -136,8 +138,8 @@ impl Apt {
     }
 
     /// Writes the sources and runs `apt-get update`, once per process.
-    fn update(&self, updated: &mut bool) -> Result<()> {
-        if *updated {
+    fn update(&self, updated: &mut Option<String>) -> Result<()> {
+        if updated.is_some() {
             return Ok(());
         }
         for sub in ["sources.list.d", "preferences.d", "state/lists/partial", "lists/partial", "cache/archives/partial"] {
@@ -156,8 +158,10 @@ impl Apt {
             }
         }
         std::fs::write(self.dir.join("sources.list.d/nsverify.sources"), sources)?;
-        self.run("apt-get", &["-q", "update"], &self.dir).context("apt-get update of the private kernel sources")?;
-        *updated = true;
+        *updated = Some(match self.run("apt-get", &["-q", "update"], &self.dir) {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e:#}"),
+        });
         Ok(())
     }
 
@@ -169,7 +173,19 @@ impl Apt {
         let mut todo = vec![format!("{package}/{suite}")];
         let mut found: Vec<Package> = Vec::new();
         while let Some(spec) = todo.pop() {
-            let text = self.run("apt-cache", &["show", &spec], &self.dir).with_context(|| format!("{spec} is not in the archive"))?;
+            let not_found = || {
+                let complaints = updated.as_deref().unwrap_or_default();
+                let about_suite: Vec<&str> = complaints.lines().filter(|l| l.contains(&format!(" {suite} "))).collect();
+                if about_suite.is_empty() {
+                    format!("{spec} is not in the archive")
+                } else {
+                    format!("{spec} is not in the archive; apt-get update said: {}", about_suite.join(" "))
+                }
+            };
+            let text = self.run("apt-cache", &["show", &spec], &self.dir).with_context(not_found)?;
+            if text.trim().is_empty() {
+                bail!("{}", not_found());
+            }
             let fields = first_stanza(&text);
             let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
             let name = get("Package");

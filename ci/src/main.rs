@@ -123,6 +123,9 @@ struct RunArgs {
     /// Extra KEY=VALUE for the guest's environment (repeatable), e.g. RUST_BACKTRACE=1.
     #[arg(long)]
     guest_env: Vec<String>,
+    /// Extra kernel command line, appended after nsverify's own (e.g. "mitigations=off").
+    #[arg(long, default_value = "")]
+    append: String,
     /// Output directory: per-kernel results, matrix.md, matrix.json.
     #[arg(long, default_value_os_t = repo_root().join("target/nsverify-vm/out"))]
     out: PathBuf,
@@ -186,19 +189,23 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Table { results, kernels, out } => {
             let (entries, unknown) = matrix.select(&kernels);
             report_unknown(&unknown, &matrix);
-            let loaded: Vec<Loaded> = entries
+            let mut loaded: Vec<Loaded> = entries
                 .iter()
                 .map(|e| {
                     let dir = results.join(&e.name);
                     table::load(&dir).unwrap_or_else(|err| missing(e, &format!("no usable result: {err:#}")))
                 })
                 .collect();
+            loaded.extend(unknown_results(&unknown));
             finish_table(&loaded, out.as_deref().unwrap_or(&results), !unknown.is_empty())
         }
     }
 }
 
 fn describe(k: &KernelEntry) -> String {
+    if k.suite.is_none() && k.path.is_none() {
+        return String::new();
+    }
     match k.origin(&repo_root()) {
         Origin::Debian { suite, package } => format!("{suite}/{package}"),
         Origin::Local { bzimage, .. } => format!("self-built {}", bzimage.display()),
@@ -216,6 +223,19 @@ fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path) -> Apt {
     let mut suites: Vec<String> = entries.iter().filter_map(|e| e.suite.clone()).collect();
     suites.dedup();
     Apt::new(cache, matrix.apt.clone(), suites)
+}
+
+/// Results for names that are not in the matrix, so the table shows them.
+fn unknown_results(unknown: &[String]) -> Vec<Loaded> {
+    unknown
+        .iter()
+        .map(|u| {
+            let mut l = missing(&KernelEntry { name: u.clone(), suite: None, package: None, path: None, config: None }, "");
+            l.result.origin = "(not in the matrix)".into();
+            l.result.error = Some(format!("kernel {u:?} is not in the kernel matrix file"));
+            l
+        })
+        .collect()
 }
 
 /// A result for a kernel that produced none.
@@ -527,6 +547,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
             cpus,
             boot_timeout: Duration::from_secs(args.boot_timeout),
             timeout: Duration::from_secs(args.timeout),
+            append: args.append.clone(),
         },
         initramfs,
         progress: Progress { started, lock: Mutex::new(()) },
@@ -544,7 +565,8 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
             });
         }
     });
-    let loaded: Vec<Loaded> = results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect();
+    let mut loaded: Vec<Loaded> = results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect();
+    loaded.extend(unknown_results(&unknown));
     let code = finish_table(&loaded, &args.out, !unknown.is_empty())?;
     println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
     Ok(code)

@@ -94,6 +94,8 @@ pub struct VmConfig {
     pub boot_timeout: Duration,
     /// Deadline for the whole VM.
     pub timeout: Duration,
+    /// Extra kernel command line.
+    pub append: String,
 }
 
 /// What the guest sent back for one run.
@@ -218,8 +220,10 @@ fn qemu_command(cfg: &VmConfig, kernel: &Path, initramfs: &Path, console: &Path)
         .arg(kernel)
         .arg("-initrd")
         .arg(initramfs)
-        // panic=-1 with -no-reboot: a guest panic ends QEMU at once.
-        .args(["-append", "console=ttyS0 panic=-1 quiet loglevel=4"])
+        // panic=-1 with -no-reboot: a guest panic ends QEMU at once. A verbose
+        // console costs nothing measurable and makes a stalled boot diagnosable.
+        .arg("-append")
+        .arg(format!("console=ttyS0 panic=-1 loglevel=7 {}", cfg.append).trim_end())
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     c
