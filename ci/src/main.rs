@@ -528,8 +528,10 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         Some(p) => p.clone(),
         None => build_case_binary()?,
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let initramfs = build_initramfs(&args, &case_bin, scale, &args.out)?;
+    let work = args.out.join("initramfs");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let initramfs = build_initramfs(&args, &case_bin, scale, &work)?;
     println!(
         "nsverify-vm: case binary {}; initramfs {} ({:.1} MB)",
         case_bin.display(),
