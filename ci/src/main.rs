@@ -112,8 +112,11 @@ struct RunArgs {
     #[arg(long)]
     timeout_scale: Option<f64>,
     /// The case binary (default: built with `cargo test -p nsverify-cases --test cases --no-run`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "release")]
     case_bin: Option<PathBuf>,
+    /// Build the case binary with `--release` (about half the guest time under TCG).
+    #[arg(long)]
+    release: bool,
     /// Bench binary to run as root in each guest after the cases (the benches hook).
     #[arg(long)]
     bench_bin: Option<PathBuf>,
@@ -279,9 +282,10 @@ fn finish_table(loaded: &[Loaded], out: &Path, unknown_kernels: bool) -> Result<
 }
 
 /// Builds the case binary the way `.ci/run` does and returns its path.
-fn build_case_binary() -> Result<PathBuf> {
+fn build_case_binary(release: bool) -> Result<PathBuf> {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "-p", "nsverify-cases", "--test", "cases", "--no-run", "--message-format=json"])
+        .args(release.then_some("--release"))
         .current_dir(repo_root())
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -526,7 +530,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     );
     let case_bin = match &args.case_bin {
         Some(p) => p.clone(),
-        None => build_case_binary()?,
+        None => build_case_binary(args.release)?,
     };
     let work = args.out.join("initramfs");
     let _ = std::fs::remove_dir_all(&work);
