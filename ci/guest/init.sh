@@ -2,9 +2,10 @@
 # /init of the nsverify VM initramfs (built by ci/src/initramfs.rs).
 #
 # Runs the case binary as root, then as uid/gid 65534, then the optional
-# bench binary, and powers off. Console (ttyS0): kernel messages and the
-# runs' output, for humans. Results channel (ttyS1, raw): only this script
-# writes there, in lines the host parses (ci/src/vm.rs):
+# bench binary (benches/README.md, "Standalone"), and powers off.
+# Console (ttyS0): kernel messages and the runs' output, for humans.
+# Results channel (ttyS1, raw): only this script writes there, in lines the
+# host parses (ci/src/vm.rs):
 #   @@NSVERIFY phase <name> [detail]     progress, host-side phase machine
 #   @@NSVERIFY exit <run> <code>         exit code of a run
 #   @@NSVERIFY file <name> <bytes>       followed by exactly <bytes> bytes
@@ -44,12 +45,14 @@ run() {
 	say phase "$name"
 	rm -f "/tmp/$name.jsonl"
 	{
-		cd /tmp && NSVERIFY_REPORT="/tmp/$name.jsonl" NSVERIFY_BENCH_OUT="/tmp/$name.json" "$@" 2>&1
+		cd /tmp && NSVERIFY_REPORT="/tmp/$name.jsonl" NSVERIFY_BENCH_REPORT="/tmp/$name.json" \
+			CRITERION_HOME=/tmp/criterion "$@" 2>&1
 		echo $? >"/tmp/$name.rc"
 	} | tee "/tmp/$name.out"
 	say exit "$name" "$(cat "/tmp/$name.rc")"
 	send_file "$name.jsonl" "/tmp/$name.jsonl"
 	send_file "$name.json" "/tmp/$name.json"
+	send_file "$name.md" "/tmp/$name.md"
 	send_file "$name.out" "/tmp/$name.out"
 }
 

@@ -117,10 +117,16 @@ struct RunArgs {
     /// Build the case binary with `--release` (about half the guest time under TCG).
     #[arg(long)]
     release: bool,
-    /// Bench binary to run as root in each guest after the cases (the benches hook).
+    /// Also run the benches in each guest, as root after the cases: builds
+    /// `cargo bench -p nsverify-benches --bench namespaces --no-run` and runs it
+    /// with `--bench` in quick mode (NSVERIFY_BENCH_QUICK=1; override with
+    /// --guest-env). Give a larger --timeout: benches under TCG take minutes.
+    #[arg(long)]
+    benches: bool,
+    /// A bench executable to run instead of building one (implies --benches).
     #[arg(long)]
     bench_bin: Option<PathBuf>,
-    /// Argument for the bench binary (repeatable).
+    /// Arguments for the bench executable (repeatable; default `--bench`).
     #[arg(long, allow_hyphen_values = true)]
     bench_arg: Vec<String>,
     /// Extra KEY=VALUE for the guest's environment (repeatable), e.g. RUST_BACKTRACE=1.
@@ -281,27 +287,44 @@ fn finish_table(loaded: &[Loaded], out: &Path, unknown_kernels: bool) -> Result<
     })
 }
 
-/// Builds the case binary the way `.ci/run` does and returns its path.
-fn build_case_binary(release: bool) -> Result<PathBuf> {
+/// Runs `cargo <args> --no-run --message-format=json` in the repository and
+/// returns the executable of the target named `name` of kind `kind`.
+fn cargo_executable(args: &[&str], name: &str, kind: &str) -> Result<PathBuf> {
+    let shown = format!("cargo {} --no-run", args.join(" "));
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "-p", "nsverify-cases", "--test", "cases", "--no-run", "--message-format=json"])
-        .args(release.then_some("--release"))
+        .args(args)
+        .args(["--no-run", "--message-format=json"])
         .current_dir(repo_root())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .context("running cargo test --no-run")?;
+        .with_context(|| format!("running {shown}"))?;
     if !out.status.success() {
-        bail!("cargo test -p nsverify-cases --test cases --no-run failed ({})", out.status);
+        bail!("{shown} failed ({})", out.status);
     }
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if m["reason"] == "compiler-artifact" && m["target"]["name"] == "cases" {
+        if m["reason"] == "compiler-artifact" && m["target"]["name"] == name && m["target"]["kind"] == serde_json::json!([kind]) {
             if let Some(exe) = m["executable"].as_str() {
                 return Ok(PathBuf::from(exe));
             }
         }
     }
-    bail!("cargo test --no-run reported no executable for the `cases` test")
+    bail!("{shown} reported no executable for the {kind} target `{name}`")
+}
+
+/// Builds the case binary the way `.ci/run` does and returns its path.
+fn build_case_binary(release: bool) -> Result<PathBuf> {
+    let mut args = vec!["test", "-p", "nsverify-cases", "--test", "cases"];
+    if release {
+        args.push("--release");
+    }
+    cargo_executable(&args, "cases", "test")
+}
+
+/// Builds the bench executable (benches/README.md, "Standalone").
+fn build_bench_binary() -> Result<PathBuf> {
+    cargo_executable(&["bench", "-p", "nsverify-benches", "--bench", "namespaces"], "namespaces", "bench")
+        .context("building the benches (is the nsverify-benches crate in the workspace?)")
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
@@ -314,7 +337,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Assembles the initramfs shared by every kernel (it needs no modules).
-fn build_initramfs(args: &RunArgs, case_bin: &Path, scale: f64, work: &Path) -> Result<PathBuf> {
+fn build_initramfs(args: &RunArgs, case_bin: &Path, bench_bin: Option<&Path>, scale: f64, work: &Path) -> Result<PathBuf> {
     let mut fs = initramfs::Initramfs::new();
     let busybox = find_in_path("busybox").context("busybox not found (apt-get install busybox-static)")?;
     if !initramfs::shared_libraries(&busybox)?.is_empty() {
@@ -331,11 +354,13 @@ fn build_initramfs(args: &RunArgs, case_bin: &Path, scale: f64, work: &Path) -> 
     for (run, _) in RUNS {
         fs.file(&format!("/nsverify/{run}.args"), case_args.clone().into_bytes(), 0o644);
     }
-    if let Some(bench) = &args.bench_bin {
-        fs.executable("/nsverify/bench", &initramfs::without_debug_info(bench, work)?)?;
-        fs.file("/nsverify/bench.args", args.bench_arg.iter().map(|a| format!("{a}\n")).collect::<String>().into_bytes(), 0o644);
-    }
     let mut env = format!("export NSVERIFY_TIMEOUT_SCALE={}\n", shell_quote(&scale.to_string()));
+    if let Some(bench) = bench_bin {
+        fs.executable("/nsverify/bench", &initramfs::without_debug_info(bench, work)?)?;
+        let bench_args = if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() };
+        fs.file("/nsverify/bench.args", bench_args.iter().map(|a| format!("{a}\n")).collect::<String>().into_bytes(), 0o644);
+        env += "export NSVERIFY_BENCH_QUICK=1\n";
+    }
     for kv in &args.guest_env {
         let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         else {
@@ -535,7 +560,12 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     let work = args.out.join("initramfs");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let initramfs = build_initramfs(&args, &case_bin, scale, &work)?;
+    let bench_bin = match (&args.bench_bin, args.benches) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(build_bench_binary()?),
+        (None, false) => None,
+    };
+    let initramfs = build_initramfs(&args, &case_bin, bench_bin.as_deref(), scale, &work)?;
     println!(
         "nsverify-vm: case binary {}; initramfs {} ({:.1} MB)",
         case_bin.display(),
@@ -557,7 +587,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         },
         initramfs,
         progress: Progress { started, lock: Mutex::new(()) },
-        bench: args.bench_bin.is_some(),
+        bench: bench_bin.is_some(),
     };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Loaded>>> = Mutex::new(vec![None; entries.len()]);
