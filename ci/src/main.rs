@@ -492,12 +492,12 @@ fn judge(loaded: &mut Loaded, dir: &Path, bench: bool) {
                 continue;
             }
             match std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) {
-                Ok(text) => match parse_report(&text) {
+                Ok(text) => match table::parse_report(&text) {
                     Ok(records) => {
-                        failed |= records.iter().any(|x| matches!(x.outcome, harness::Outcome::Fail | harness::Outcome::Broken));
+                        failed |= records.iter().any(table::Record::fails_run);
                         loaded.reports.insert(run.to_string(), records);
                     }
-                    Err(e) => problems.push(format!("{run}.jsonl is not a valid report: {e}")),
+                    Err(e) => problems.push(format!("{run}.jsonl is not a valid report: {e:#}")),
                 },
                 Err(_) => problems.push(format!("{run} run sent no report")),
             }
@@ -513,14 +513,6 @@ fn judge(loaded: &mut Loaded, dir: &Path, bench: bool) {
     } else {
         Status::Passed
     };
-}
-
-fn parse_report(text: &str) -> Result<Vec<harness::report::Record>> {
-    let records = harness::report::parse_jsonl(text).map_err(anyhow::Error::msg)?;
-    if records.is_empty() {
-        bail!("empty");
-    }
-    Ok(records)
 }
 
 /// What every worker shares.

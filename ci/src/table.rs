@@ -7,12 +7,52 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use harness::report::{parse_jsonl, Record};
 use harness::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::fetch::Package;
 use crate::vm::VmOutcome;
+
+/// The fields of a report line (harness::report::Record) the table needs.
+/// Read leniently: newer harnesses add fields, and `known_deviation` (a
+/// failure the project documents as a kernel deviating from its man page,
+/// which does not fail the run) is absent from older ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Case id.
+    pub id: String,
+    /// pass, fail, skip, broken.
+    pub outcome: Outcome,
+    /// Why (empty for a pass).
+    #[serde(default)]
+    pub reason: String,
+    /// The documented deviation, for a failure that is one.
+    #[serde(default)]
+    pub known_deviation: Option<String>,
+}
+
+impl Record {
+    /// A failure or broken case that fails the run (not a known deviation).
+    pub fn fails_run(&self) -> bool {
+        match self.outcome {
+            Outcome::Broken => true,
+            Outcome::Fail => self.known_deviation.is_none(),
+            Outcome::Pass | Outcome::Skip => false,
+        }
+    }
+}
+
+/// Parses a JSON-lines report; an empty one is an error.
+pub fn parse_report(text: &str) -> Result<Vec<Record>> {
+    let records = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
+        .collect::<Result<Vec<Record>>>()?;
+    anyhow::ensure!(!records.is_empty(), "empty report");
+    Ok(records)
+}
 
 /// The runs the guest makes, in column order: name and column label.
 pub const RUNS: [(&str, &str); 2] = [("root", "root"), ("unprivileged", "uid 65534")];
@@ -87,7 +127,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     let mut reports = BTreeMap::new();
     for (run, _) in RUNS {
         if let Ok(text) = std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) {
-            let records = parse_jsonl(&text).map_err(|e| anyhow::anyhow!("{}/{run}.jsonl: {e}", dir.display()))?;
+            let records = parse_report(&text).with_context(|| format!("{}/{run}.jsonl", dir.display()))?;
             reports.insert(run.to_string(), records);
         }
     }
@@ -99,6 +139,8 @@ pub fn load(dir: &Path) -> Result<Loaded> {
 pub struct Cell {
     /// pass, fail, skip, broken.
     pub outcome: Outcome,
+    /// A failure documented as a kernel deviation (shown as `dev`).
+    pub known_deviation: bool,
     /// Index into [`Table::reasons`] (1-based in renderings), if any.
     pub reason: Option<usize>,
 }
@@ -133,13 +175,18 @@ impl Table {
                     if !ids.contains(&r.id) {
                         ids.push(r.id.clone());
                     }
-                    let reason = (!r.reason.trim().is_empty()).then(|| {
-                        reasons.iter().position(|x| *x == r.reason).unwrap_or_else(|| {
-                            reasons.push(r.reason.clone());
+                    let text = match &r.known_deviation {
+                        Some(d) if r.outcome == Outcome::Fail => format!("known deviation: {d} (observed: {})", r.reason),
+                        _ => r.reason.clone(),
+                    };
+                    let reason = (!text.trim().is_empty()).then(|| {
+                        reasons.iter().position(|x| *x == text).unwrap_or_else(|| {
+                            reasons.push(text);
                             reasons.len() - 1
                         })
                     });
-                    cells.insert((r.id.clone(), col), Cell { outcome: r.outcome, reason });
+                    let known_deviation = r.outcome == Outcome::Fail && r.known_deviation.is_some();
+                    cells.insert((r.id.clone(), col), Cell { outcome: r.outcome, known_deviation, reason });
                 }
             }
         }
@@ -169,6 +216,7 @@ impl Table {
             Some(c) => {
                 let word = match c.outcome {
                     Outcome::Pass => "pass",
+                    Outcome::Fail if c.known_deviation => "dev",
                     Outcome::Fail => "FAIL",
                     Outcome::Skip => "skip",
                     Outcome::Broken => "BROKEN",
@@ -312,16 +360,16 @@ mod tests {
     use super::*;
 
     fn rec(id: &str, outcome: Outcome, reason: &str) -> Record {
-        Record {
-            id: id.into(),
-            claims: vec![],
-            outcome,
-            reason: reason.into(),
-            location: None,
-            kernel: "k".into(),
-            duration_ms: 1.0,
-            output: String::new(),
-        }
+        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None }
+    }
+
+    #[test]
+    fn reports_from_older_and_newer_harnesses_parse() {
+        let old = r#"{"id":"a","claims":[],"outcome":"fail","reason":"r","kernel":"k","duration_ms":1}"#;
+        let new = r#"{"id":"a","claims":[],"outcome":"fail","reason":"r","kernel":"k","duration_ms":1,"known_deviation":"d","notes":[["x","1"]]}"#;
+        assert!(parse_report(old).unwrap()[0].fails_run());
+        assert!(!parse_report(new).unwrap()[0].fails_run());
+        assert!(parse_report("\n").is_err());
     }
 
     fn kernel(name: &str, status: Status) -> KernelResult {
