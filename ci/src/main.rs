@@ -83,6 +83,9 @@ enum Cmd {
         /// Where to write matrix.md and matrix.json (default: RESULTS).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print every row, not only those with something other than pass.
+        #[arg(long)]
+        full_table: bool,
     },
 }
 
@@ -141,6 +144,9 @@ struct RunArgs {
     /// Ignore the kernel cache: fetch the archive's current builds.
     #[arg(long)]
     refresh: bool,
+    /// Print every row of the table, not only those with something other than pass.
+    #[arg(long)]
+    full_table: bool,
     /// Arguments for the case binary, as for `cargo test --test cases -- ARGS` (filters, --exact, --skip, ...).
     #[arg(last = true)]
     case_args: Vec<String>,
@@ -195,7 +201,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(code)
         }
         Cmd::Run(args) => run(&matrix, &cli.cache_dir, args),
-        Cmd::Table { results, kernels, out } => {
+        Cmd::Table { results, kernels, out, full_table } => {
             let (entries, unknown) = matrix.select(&kernels);
             report_unknown(&unknown, &matrix);
             let mut loaded: Vec<Loaded> = entries
@@ -206,7 +212,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 })
                 .collect();
             loaded.extend(unknown_results(&unknown));
-            finish_table(&loaded, out.as_deref().unwrap_or(&results), !unknown.is_empty())
+            finish_table(&loaded, out.as_deref().unwrap_or(&results), !unknown.is_empty(), full_table)
         }
     }
 }
@@ -270,9 +276,9 @@ fn missing(e: &KernelEntry, why: &str) -> Loaded {
 }
 
 /// Prints the table, writes matrix.md and matrix.json, returns the exit code.
-fn finish_table(loaded: &[Loaded], out: &Path, unknown_kernels: bool) -> Result<u8> {
+fn finish_table(loaded: &[Loaded], out: &Path, unknown_kernels: bool, full: bool) -> Result<u8> {
     let table = Table::build(loaded);
-    println!("\n{}", table.terminal());
+    println!("\n{}", table.terminal(full));
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("matrix.md"), table.markdown())?;
     std::fs::write(out.join("matrix.json"), serde_json::to_string_pretty(&table)? + "\n")?;
@@ -595,7 +601,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     });
     let mut loaded: Vec<Loaded> = results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect();
     loaded.extend(unknown_results(&unknown));
-    let code = finish_table(&loaded, &args.out, !unknown.is_empty())?;
+    let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
     println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
     Ok(code)
 }

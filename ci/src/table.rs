@@ -280,17 +280,18 @@ impl Table {
         out
     }
 
-    /// Plain-text rendering for the terminal.
-    pub fn terminal(&self) -> String {
-        self.render(false)
+    /// Plain-text rendering for the terminal; unless `full`, rows that pass
+    /// in every column are counted instead of listed.
+    pub fn terminal(&self, full: bool) -> String {
+        self.render(false, full)
     }
 
-    /// Markdown rendering (the artifact).
+    /// Markdown rendering (the artifact), every row.
     pub fn markdown(&self) -> String {
-        self.render(true)
+        self.render(true, true)
     }
 
-    fn render(&self, md: bool) -> String {
+    fn render(&self, md: bool, full: bool) -> String {
         let mut out = String::new();
         if md {
             out.push_str("# nsverify: case x kernel matrix\n\n");
@@ -298,9 +299,18 @@ impl Table {
         out.push_str(&self.kernel_lines(md));
         out.push('\n');
         let head: Vec<String> = std::iter::once("case".to_string()).chain(self.columns.iter().map(|(k, r)| format!("{k} {r}"))).collect();
+        let all_pass = |cells: &[Option<Cell>]| cells.iter().all(|c| c.as_ref().is_some_and(|c| c.outcome == Outcome::Pass));
+        let shown: Vec<&(String, Vec<Option<Cell>>)> = self.rows.iter().filter(|(_, cells)| full || !all_pass(cells)).collect();
         let rows: Vec<Vec<String>> =
-            self.rows.iter().map(|(id, cells)| std::iter::once(id.clone()).chain(cells.iter().map(Self::cell_text)).collect()).collect();
+            shown.iter().map(|(id, cells)| std::iter::once(id.clone()).chain(cells.iter().map(Self::cell_text)).collect()).collect();
         grid(&mut out, &head, &rows, md);
+        if shown.len() < self.rows.len() {
+            let _ = writeln!(
+                out,
+                "... and {} more cases that pass in every column (--full-table or matrix.md lists them)",
+                self.rows.len() - shown.len()
+            );
+        }
         if !self.reasons.is_empty() {
             out.push_str(if md { "\n## Reasons\n\n" } else { "\nreasons:\n" });
             for (i, r) in self.reasons.iter().enumerate() {
@@ -392,19 +402,19 @@ mod tests {
 
     #[test]
     fn differences_and_reasons_show() {
-        let old = Loaded {
-            result: kernel("5.10", Status::Passed),
-            reports: BTreeMap::from([("root".to_string(), vec![rec("a", Outcome::Pass, ""), rec("b", Outcome::Skip, "needs Linux 5.6")])]),
+        let both = |b: Record| {
+            let a = rec("a", Outcome::Pass, "");
+            BTreeMap::from([("root".to_string(), vec![a.clone(), b.clone()]), ("unprivileged".to_string(), vec![a, b])])
         };
-        let new = Loaded {
-            result: kernel("sid", Status::CasesFailed),
-            reports: BTreeMap::from([("root".to_string(), vec![rec("a", Outcome::Pass, ""), rec("b", Outcome::Fail, "expected ENOENT")])]),
-        };
+        let old = Loaded { result: kernel("5.10", Status::Passed), reports: both(rec("b", Outcome::Skip, "needs Linux 5.6")) };
+        let new = Loaded { result: kernel("sid", Status::CasesFailed), reports: both(rec("b", Outcome::Fail, "expected ENOENT")) };
         let broken = Loaded { result: kernel("6.1", Status::Infrastructure), reports: BTreeMap::new() };
         let t = Table::build(&[old, new, broken]);
         assert_eq!(t.columns.len(), 4, "6.1 has no report, so no column");
         assert_eq!(t.differing_rows().len(), 1, "only b differs");
-        let text = t.terminal();
+        let text = t.terminal(true);
+        assert!(!t.terminal(false).contains("\na "), "all-pass rows are folded");
+        assert!(t.terminal(false).contains("1 more cases"));
         assert!(text.contains("skip[1]") && text.contains("FAIL[2]"), "{text}");
         assert!(text.contains("kernel 6.1: download failed"), "{text}");
         let md = t.markdown();
