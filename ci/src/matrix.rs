@@ -58,6 +58,22 @@ pub enum Origin {
 }
 
 impl KernelEntry {
+    /// "suite/package" or "self-built <path>", for listings.
+    pub fn describe(&self, root: &Path) -> String {
+        if self.suite.is_none() && self.path.is_none() {
+            return "(not in the matrix)".into();
+        }
+        match self.origin(root) {
+            Origin::Debian { suite, package } => format!("{suite}/{package}"),
+            Origin::Local { bzimage, .. } => format!("self-built {}", bzimage.display()),
+        }
+    }
+
+    /// An entry for a name that is not in the matrix (reported, never run).
+    pub fn unknown(name: &str) -> KernelEntry {
+        KernelEntry { name: name.into(), suite: None, package: None, path: None, config: None }
+    }
+
     /// Where this kernel comes from; paths are resolved against `root`.
     pub fn origin(&self, root: &Path) -> Origin {
         match (&self.suite, &self.path) {

@@ -111,6 +111,27 @@ pub struct KernelResult {
     pub error: Option<String>,
 }
 
+impl KernelResult {
+    /// A result with nothing known yet but the kernel's name and origin.
+    pub fn new(name: &str, origin: &str) -> KernelResult {
+        KernelResult {
+            name: name.into(),
+            origin: origin.into(),
+            version: None,
+            release: None,
+            packages: vec![],
+            config: None,
+            accel: "-".into(),
+            boot_image: None,
+            cached: None,
+            fetch_s: None,
+            vm: None,
+            status: Status::Infrastructure,
+            error: None,
+        }
+    }
+}
+
 /// A kernel's result with the reports of its runs.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -383,21 +404,10 @@ mod tests {
     }
 
     fn kernel(name: &str, status: Status) -> KernelResult {
-        KernelResult {
-            name: name.into(),
-            origin: "sid/linux-image-amd64".into(),
-            version: None,
-            release: None,
-            packages: vec![],
-            config: None,
-            accel: "tcg".into(),
-            boot_image: None,
-            cached: None,
-            fetch_s: None,
-            vm: None,
-            status,
-            error: (status == Status::Infrastructure).then(|| "download failed".into()),
-        }
+        let mut k = KernelResult::new(name, "sid/linux-image-amd64");
+        k.status = status;
+        k.error = (status == Status::Infrastructure).then(|| "download failed".into());
+        k
     }
 
     #[test]
