@@ -339,17 +339,26 @@ impl Table {
             }
         }
         let diff = self.differing_rows();
-        out.push_str(if md { "\n## Differences between kernels\n\n" } else { "\ndifferences between kernels: " });
-        if diff.is_empty() {
-            out.push_str("none\n");
-        } else {
-            if !md {
-                out.push('\n');
+        if md {
+            out.push_str("\n## Differences between kernels\n\n");
+            if diff.is_empty() {
+                out.push_str("none\n");
             }
-            for (id, cells) in diff {
+            for (id, cells) in &diff {
                 let cols: Vec<String> =
-                    self.columns.iter().zip(cells).map(|((k, r), c)| format!("{k}/{r}={}", Self::cell_text(c))).collect();
-                let _ = writeln!(out, "{}{id}: {}", if md { "- " } else { "  " }, cols.join(" "));
+                    self.columns.iter().zip(cells).map(|((k, r), c)| format!("{k} {r}: {}", Self::cell_text(c))).collect();
+                let _ = writeln!(out, "- `{id}`: {}", cols.join(", "));
+            }
+        } else {
+            // The rows are in the table above; name them only.
+            let ids: Vec<&str> = diff.iter().map(|(id, _)| id.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "\ndifferences between kernels: {}",
+                if ids.is_empty() { "none".into() } else { format!("{} case(s)", ids.len()) }
+            );
+            for id in ids {
+                let _ = writeln!(out, "  {id}");
             }
         }
         let problems = self.problems(md);
