@@ -42,8 +42,8 @@ install_host_tools() {
 }
 
 run_driver() {
-  cargo build -q -p nsverify-ci
-  exec target/debug/nsverify-vm run "$@"
+  # cargo run, not target/debug/...: honours CARGO_TARGET_DIR.
+  exec cargo run -q -p nsverify-ci -- run "$@"
 }
 
 install_host_tools
