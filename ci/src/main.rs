@@ -1,0 +1,343 @@
+//! `nsverify-vm`: runs nsverify's case suite inside QEMU VMs, one per kernel
+//! of the matrix in `ci/kernels.toml`, and builds the case x kernel table.
+//! See ci/README.md. Exit codes: see [`EXIT_CODES`].
+
+mod bzimage;
+mod fetch;
+mod initramfs;
+mod matrix;
+mod payload;
+mod run;
+mod table;
+mod vm;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use fetch::Apt;
+use matrix::{KernelEntry, Matrix};
+use payload::{repo_root, Payload};
+use run::{Progress, RunContext};
+use table::{KernelResult, Loaded, Status, Table};
+use vm::{Accel, VmConfig};
+
+/// Every case passed or was skipped on every kernel.
+const EXIT_PASSED: u8 = 0;
+/// Some case failed (or was broken) on some kernel; the infrastructure worked.
+const EXIT_CASES_FAILED: u8 = 1;
+// 2: bad command line (clap's own exit code).
+/// Infrastructure failure on some kernel: unknown kernel name, download,
+/// boot, hang, guest or result transfer. Takes precedence over 1.
+const EXIT_INFRASTRUCTURE: u8 = 3;
+
+const EXIT_CODES: &str = "Exit codes: 0 all cases passed or skipped on every kernel; \
+1 a case failed or was broken on some kernel; 2 bad command line; \
+3 infrastructure failure (unknown kernel, download, boot, hang, lost results) on some kernel, even if cases also failed.";
+
+#[derive(Parser)]
+#[command(name = "nsverify-vm", version, about = "Run nsverify's case suite in QEMU VMs across the kernel matrix", after_help = EXIT_CODES)]
+struct Cli {
+    /// The kernel matrix data file.
+    #[arg(long, global = true, default_value_os_t = repo_root().join("ci/kernels.toml"))]
+    kernels_file: PathBuf,
+    /// Kernel cache (downloaded kernels, private apt state).
+    #[arg(long, global = true, env = "NSVERIFY_VM_CACHE", default_value_os_t = repo_root().join("target/nsverify-vm/cache"))]
+    cache_dir: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the kernels of the matrix (--json: the GitHub Actions job matrix).
+    List {
+        /// Print `{"kernel": [names]}` for a GitHub `strategy.matrix`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download kernels into the cache without booting them.
+    Fetch {
+        /// Kernels by name (default: all).
+        kernels: Vec<String>,
+        /// Ignore the cache: fetch the archive's current builds.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Fetch, boot and run the case suite under each kernel; print the table.
+    Run(RunArgs),
+    /// Build the table from per-kernel result directories (e.g. CI artifacts).
+    Table {
+        /// Directory holding one `<kernel>/` result directory per kernel.
+        results: PathBuf,
+        /// Kernels expected (default: all in the matrix); missing ones count as infrastructure failures.
+        kernels: Vec<String>,
+        /// Where to write matrix.md and matrix.json (default: RESULTS).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print every row, not only those with something other than pass.
+        #[arg(long)]
+        full_table: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Kernels by name (default: all in the matrix).
+    kernels: Vec<String>,
+    /// VMs at once (default: the number of CPUs).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Seconds allowed per kernel, boot to poweroff.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Seconds allowed from QEMU start until the guest's /init runs.
+    #[arg(long, default_value_t = 60)]
+    boot_timeout: u64,
+    /// auto: KVM only where /dev/kvm is writable and the CPU has vmx/svm.
+    #[arg(long, value_enum, default_value_t = Accel::Auto, env = "VM_ACCEL")]
+    accel: Accel,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory: u32,
+    /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
+    #[arg(long)]
+    cpus: Option<u32>,
+    /// Multiplies every case deadline (NSVERIFY_TIMEOUT_SCALE); default 4 under TCG, 1 under KVM.
+    #[arg(long)]
+    timeout_scale: Option<f64>,
+    /// The case binary (default: built with `cargo test -p nsverify-cases --test cases --no-run`).
+    #[arg(long, conflicts_with = "release")]
+    case_bin: Option<PathBuf>,
+    /// Build the case binary with `--release` (about half the guest time under TCG).
+    #[arg(long)]
+    release: bool,
+    /// Also run the benches in each guest, as root after the cases: builds
+    /// `cargo bench -p nsverify-benches --bench namespaces --no-run` and runs it
+    /// with `--bench` in quick mode (NSVERIFY_BENCH_QUICK=1; override with
+    /// --guest-env). Give a larger --timeout: benches under TCG take minutes.
+    #[arg(long)]
+    benches: bool,
+    /// A bench executable to run instead of building one (implies --benches).
+    #[arg(long)]
+    bench_bin: Option<PathBuf>,
+    /// Arguments for the bench executable (repeatable; default `--bench`).
+    #[arg(long, allow_hyphen_values = true)]
+    bench_arg: Vec<String>,
+    /// Extra KEY=VALUE for the guest's environment (repeatable), e.g. RUST_BACKTRACE=1.
+    #[arg(long)]
+    guest_env: Vec<String>,
+    /// Extra kernel command line, appended after nsverify's own (e.g. "mitigations=off").
+    #[arg(long, default_value = "")]
+    append: String,
+    /// Output directory: per-kernel results, matrix.md, matrix.json.
+    #[arg(long, default_value_os_t = repo_root().join("target/nsverify-vm/out"))]
+    out: PathBuf,
+    /// Ignore the kernel cache: fetch the archive's current builds.
+    #[arg(long)]
+    refresh: bool,
+    /// Print every row of the table, not only those with something other than pass.
+    #[arg(long)]
+    full_table: bool,
+    /// Arguments for the case binary, as for `cargo test --test cases -- ARGS` (filters, --exact, --skip, ...).
+    #[arg(last = true)]
+    case_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("nsverify-vm: error: {e:#}");
+            ExitCode::from(EXIT_INFRASTRUCTURE)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    let matrix = Matrix::load(&cli.kernels_file)?;
+    match cli.command {
+        Cmd::List { json } => {
+            if json {
+                let names: Vec<&str> = matrix.kernels.iter().map(|k| k.name.as_str()).collect();
+                println!("{}", serde_json::json!({ "kernel": names }));
+            } else {
+                for k in &matrix.kernels {
+                    println!("{:<10} {}", k.name, k.describe(&repo_root()));
+                }
+            }
+            Ok(EXIT_PASSED)
+        }
+        Cmd::Fetch { kernels, refresh } => {
+            let (entries, unknown) = matrix.select(&kernels);
+            report_unknown(&unknown, &matrix);
+            let apt = apt_for(&matrix, &entries, &cli.cache_dir);
+            let mut code = if unknown.is_empty() { EXIT_PASSED } else { EXIT_INFRASTRUCTURE };
+            for e in &entries {
+                match fetch::ensure_kernel(e, &cli.cache_dir, &repo_root(), &apt, refresh) {
+                    Ok((k, s)) => println!(
+                        "{}: {} {} ({}) in {s:.1}s -> {}",
+                        k.name,
+                        if k.fetched_now { "fetched" } else { "cached" },
+                        k.version,
+                        k.release,
+                        k.dir.display()
+                    ),
+                    Err(err) => {
+                        eprintln!("{}: fetch failed: {err:#}", e.name);
+                        code = EXIT_INFRASTRUCTURE;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Cmd::Run(args) => run(&matrix, &cli.cache_dir, args),
+        Cmd::Table { results, kernels, out, full_table } => {
+            let (entries, unknown) = matrix.select(&kernels);
+            report_unknown(&unknown, &matrix);
+            let mut loaded: Vec<Loaded> = entries
+                .iter()
+                .map(|e| {
+                    let dir = results.join(&e.name);
+                    table::load(&dir).unwrap_or_else(|err| missing(e, &format!("no usable result: {err:#}")))
+                })
+                .collect();
+            loaded.extend(unknown_results(&unknown));
+            finish_table(&loaded, out.as_deref().unwrap_or(&results), !unknown.is_empty(), full_table)
+        }
+    }
+}
+
+fn report_unknown(unknown: &[String], matrix: &Matrix) {
+    let known: Vec<&str> = matrix.kernels.iter().map(|k| k.name.as_str()).collect();
+    for u in unknown {
+        eprintln!("nsverify-vm: kernel {u:?} is not in the matrix (known: {}); the other kernels still run", known.join(", "));
+    }
+}
+
+fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path) -> Apt {
+    let mut suites: Vec<String> = entries.iter().filter_map(|e| e.suite.clone()).collect();
+    suites.sort();
+    suites.dedup();
+    Apt::new(cache, matrix.apt.clone(), suites)
+}
+
+/// Results for names that are not in the matrix, so the table shows them.
+fn unknown_results(unknown: &[String]) -> Vec<Loaded> {
+    unknown.iter().map(|u| missing(&KernelEntry::unknown(u), &format!("kernel {u:?} is not in the kernel matrix file"))).collect()
+}
+
+/// A result for a kernel that produced none.
+fn missing(e: &KernelEntry, why: &str) -> Loaded {
+    let mut result = KernelResult::new(&e.name, &e.describe(&repo_root()));
+    result.error = Some(why.into());
+    Loaded { result, reports: Default::default() }
+}
+
+/// Prints the table, writes matrix.md and matrix.json, returns the exit code.
+fn finish_table(loaded: &[Loaded], out: &Path, unknown_kernels: bool, full: bool) -> Result<u8> {
+    let table = Table::build(loaded);
+    println!("\n{}", table.terminal(full));
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("matrix.md"), table.markdown())?;
+    std::fs::write(out.join("matrix.json"), serde_json::to_string_pretty(&table)? + "\n")?;
+    println!("wrote {0}/matrix.md and {0}/matrix.json", out.display());
+    let worst = loaded.iter().map(|l| l.result.status).max().unwrap_or(Status::Passed);
+    Ok(if unknown_kernels || worst == Status::Infrastructure {
+        EXIT_INFRASTRUCTURE
+    } else if worst == Status::CasesFailed {
+        EXIT_CASES_FAILED
+    } else {
+        EXIT_PASSED
+    })
+}
+
+fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
+    let started = Instant::now();
+    let (entries, unknown) = matrix.select(&args.kernels);
+    report_unknown(&unknown, matrix);
+    if entries.is_empty() {
+        eprintln!("nsverify-vm: no kernel to run");
+        return Ok(EXIT_INFRASTRUCTURE);
+    }
+    let (accel, why) = vm::choose_accel(args.accel);
+    let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, entries.len());
+    let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
+    let scale = args.timeout_scale.unwrap_or(if accel == Accel::Tcg { 4.0 } else { 1.0 });
+    println!(
+        "nsverify-vm: {} kernel(s), {jobs} at a time, {cpus} vCPU and {} MiB each; accel {accel} ({why}); case deadlines x{scale}",
+        entries.len(),
+        args.memory
+    );
+    let payload = Payload {
+        case_bin: match &args.case_bin {
+            Some(p) => p.clone(),
+            None => payload::build_case_binary(args.release)?,
+        },
+        case_args: args.case_args.clone(),
+        bench: match (&args.bench_bin, args.benches) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => Some(payload::build_bench_binary()?),
+            (None, false) => None,
+        }
+        .map(|b| (b, if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() })),
+        timeout_scale: scale,
+        guest_env: args.guest_env.clone(),
+    };
+    let work = args.out.join("initramfs");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let initramfs = payload.build_initramfs(&work)?;
+    println!(
+        "nsverify-vm: case binary {}; initramfs {} ({:.1} MB)",
+        payload.case_bin.display(),
+        initramfs.display(),
+        std::fs::metadata(&initramfs)?.len() as f64 / 1e6
+    );
+    let ctx = RunContext {
+        out: args.out.clone(),
+        cache: cache.to_path_buf(),
+        apt: apt_for(matrix, &entries, cache),
+        refresh: args.refresh,
+        vm: VmConfig {
+            accel,
+            memory_mb: args.memory,
+            cpus,
+            boot_timeout: Duration::from_secs(args.boot_timeout),
+            timeout: Duration::from_secs(args.timeout),
+            append: args.append.clone(),
+        },
+        initramfs,
+        progress: Progress::new(started),
+        bench: payload.bench.is_some(),
+    };
+    let mut loaded = run::run_matrix(&entries, &ctx, jobs);
+    loaded.extend(unknown_results(&unknown));
+    let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
+    println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trailing_arguments_go_to_the_case_binary() {
+        let cli = Cli::try_parse_from(["nsverify-vm", "run", "5.10", "sid", "--", "--exact", "create.clone.uts"]).unwrap();
+        let Cmd::Run(args) = cli.command else { panic!() };
+        assert_eq!(args.kernels, ["5.10", "sid"]);
+        assert_eq!(args.case_args, ["--exact", "create.clone.uts"]);
+    }
+}

@@ -1,0 +1,235 @@
+//! The matrix run: workers take kernels in order, each fetching, booting
+//! and judging one kernel at a time; per-kernel results land in
+//! `<out>/<name>/result.json` next to the files the guest sent.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::fetch::{self, Apt};
+use crate::matrix::KernelEntry;
+use crate::payload::repo_root;
+use crate::table::{self, KernelResult, Loaded, Status, RUNS};
+use crate::vm::{self, VmConfig};
+
+/// Progress lines, stamped with the time since the run started.
+pub struct Progress {
+    started: Instant,
+    lock: Mutex<()>,
+}
+
+impl Progress {
+    /// Starts the clock.
+    pub fn new(started: Instant) -> Progress {
+        Progress { started, lock: Mutex::new(()) }
+    }
+
+    fn say(&self, kernel: &str, msg: &str) {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        println!("[{:6.1}s] {kernel}: {msg}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// What every worker shares.
+pub struct RunContext {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Kernel cache.
+    pub cache: PathBuf,
+    /// The private apt.
+    pub apt: Apt,
+    /// Ignore the cache.
+    pub refresh: bool,
+    /// QEMU settings.
+    pub vm: VmConfig,
+    /// The initramfs every kernel boots.
+    pub initramfs: PathBuf,
+    /// Progress output.
+    pub progress: Progress,
+    /// Whether the guest runs benches too.
+    pub bench: bool,
+}
+
+/// Runs every entry, `jobs` at a time; results in entry order.
+pub fn run_matrix(entries: &[KernelEntry], ctx: &RunContext, jobs: usize) -> Vec<Loaded> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Loaded>>> = Mutex::new(vec![None; entries.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(entry) = entries.get(i) else { break };
+                let loaded = run_kernel(entry, ctx);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(loaded);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+}
+
+/// Fetches, boots and judges one kernel; writes `<out>/<name>/result.json`.
+fn run_kernel(entry: &KernelEntry, ctx: &RunContext) -> Loaded {
+    let dir = ctx.out.join(&entry.name);
+    let say = |m: &str| ctx.progress.say(&entry.name, m);
+    let mut result = KernelResult::new(&entry.name, &entry.describe(&repo_root()));
+    result.accel = ctx.vm.accel.to_string();
+    if let Err(e) = boot_kernel(entry, ctx, &dir, &mut result) {
+        result.error.get_or_insert(format!("{e:#}"));
+    }
+    let mut loaded = Loaded { result, reports: Default::default() };
+    judge(&mut loaded, &dir, ctx.bench);
+    let r = &loaded.result;
+    let written = std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(std::fs::write(dir.join("result.json"), serde_json::to_string_pretty(r)? + "\n")?));
+    if let Err(e) = written {
+        say(&format!("could not write result.json: {e:#}"));
+    }
+    match &r.error {
+        Some(e) => {
+            say(&format!("INFRASTRUCTURE FAILURE: {e}"));
+            for l in r.vm.as_ref().map(|v| v.console_tail.as_slice()).unwrap_or_default() {
+                say(&format!("  console| {l}"));
+            }
+        }
+        None => say(&format!(
+            "{} in {:.1}s (boot to result; /init at {:.1}s)",
+            r.status.word(),
+            r.vm.as_ref().map_or(0.0, |v| v.total_s),
+            r.vm.as_ref().and_then(|v| v.boot_s).unwrap_or(0.0)
+        )),
+    }
+    loaded
+}
+
+/// The fetch and VM phases, filling in `result`; an `Err` is an
+/// infrastructure failure.
+fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut KernelResult) -> Result<()> {
+    let say = |m: &str| ctx.progress.say(&entry.name, m);
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (kernel, seconds) = fetch::ensure_kernel(entry, &ctx.cache, &repo_root(), &ctx.apt, ctx.refresh).context("fetch failed")?;
+    result.cached = Some(!kernel.fetched_now);
+    result.fetch_s = Some(seconds);
+    result.version = Some(kernel.version.clone());
+    result.release = Some(kernel.release.clone());
+    result.packages = kernel.packages.clone();
+    say(&if kernel.fetched_now {
+        format!("fetched {} ({}) in {seconds:.1}s", kernel.version, kernel.release)
+    } else {
+        format!("from cache: {} ({})", kernel.version, kernel.release)
+    });
+    if let Some(cfg) = kernel.config() {
+        std::fs::copy(cfg, dir.join("config"))?;
+        result.config = Some("config".into());
+    }
+    let (image, what) = vm::boot_image(ctx.vm.accel, kernel.bzimage(), kernel.vmlinux(), kernel.pvh);
+    result.boot_image = Some(what.into());
+    say(&format!("booting {what} under {}", ctx.vm.accel));
+    let outcome = vm::run_vm(&ctx.vm, &image, &ctx.initramfs, dir, &|m| say(m))?;
+    if let Some(guest) = outcome.guest_release.as_ref().filter(|g| !g.is_empty() && **g != kernel.release) {
+        say(&format!("note: the guest reports {guest}, the image header said {}", kernel.release));
+        result.release = Some(guest.clone());
+    }
+    result.error = outcome.error.clone();
+    result.vm = Some(outcome);
+    Ok(())
+}
+
+/// Loads the runs' reports and decides the kernel's status: infrastructure
+/// if anything is missing (a report, an exit code, an exit code other than
+/// 0 or 101), cases-failed if a run exited 101 or a record fails the run.
+fn judge(loaded: &mut Loaded, dir: &Path, bench: bool) {
+    let r = &mut loaded.result;
+    let mut problems = Vec::new();
+    let mut failed = false;
+    if r.error.is_none() {
+        let runs = r.vm.as_ref().map(|v| v.runs.clone()).unwrap_or_default();
+        for run in RUNS.iter().map(|(n, _)| *n).chain(bench.then_some("bench")) {
+            match runs.get(run).and_then(|x| x.exit) {
+                Some(0) => {}
+                Some(101) if run != "bench" => failed = true,
+                Some(code) => {
+                    let out = std::fs::read_to_string(dir.join(format!("{run}.out"))).unwrap_or_default();
+                    let tail: Vec<&str> = out.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+                    problems.push(format!("{run} run exited with {code} (not 0 or 101): {}", tail.join(" / ")));
+                }
+                None => problems.push(format!("{run} run sent no exit code")),
+            }
+            if run == "bench" {
+                continue;
+            }
+            match std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) {
+                Ok(text) => match table::parse_report(&text) {
+                    Ok(records) => {
+                        failed |= records.iter().any(table::Record::fails_run);
+                        loaded.reports.insert(run.to_string(), records);
+                    }
+                    Err(e) => problems.push(format!("{run}.jsonl is not a valid report: {e:#}")),
+                },
+                Err(_) => problems.push(format!("{run} run sent no report")),
+            }
+        }
+        if !problems.is_empty() {
+            r.error = Some(problems.join("; "));
+        }
+    }
+    r.status = if r.error.is_some() {
+        Status::Infrastructure
+    } else if failed {
+        Status::CasesFailed
+    } else {
+        Status::Passed
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::{Phase, RunResult, VmOutcome};
+
+    fn finished(runs: &[(&str, i32)]) -> Loaded {
+        let mut result = KernelResult::new("k", "sid/linux-image-amd64");
+        result.vm = Some(VmOutcome {
+            phase: Phase::Done,
+            guest_release: None,
+            boot_s: Some(1.0),
+            total_s: 2.0,
+            runs: runs.iter().map(|(n, c)| (n.to_string(), RunResult { exit: Some(*c), at_s: 1.0 })).collect(),
+            error: None,
+            console_tail: vec![],
+        });
+        Loaded { result, reports: Default::default() }
+    }
+
+    #[test]
+    fn verdicts_from_exit_codes_and_reports() {
+        let dir = std::env::temp_dir().join(format!("nsverify-judge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line =
+            |o: &str| format!("{{\"id\":\"a\",\"claims\":[],\"outcome\":\"{o}\",\"reason\":\"\",\"kernel\":\"k\",\"duration_ms\":1}}\n");
+        std::fs::write(dir.join("root.jsonl"), line("pass")).unwrap();
+        std::fs::write(dir.join("unprivileged.jsonl"), line("fail")).unwrap();
+
+        let mut l = finished(&[("root", 0), ("unprivileged", 101)]);
+        judge(&mut l, &dir, false);
+        assert_eq!(l.result.status, Status::CasesFailed);
+
+        let mut l = finished(&[("root", 0), ("unprivileged", 127)]);
+        judge(&mut l, &dir, false);
+        assert_eq!(l.result.status, Status::Infrastructure, "127 is not a verdict");
+
+        let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
+        judge(&mut l, &dir, true);
+        assert!(l.result.error.as_deref().unwrap().contains("bench run sent no exit code"));
+
+        std::fs::remove_file(dir.join("unprivileged.jsonl")).unwrap();
+        let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
+        judge(&mut l, &dir, false);
+        assert!(l.result.error.as_deref().unwrap().contains("unprivileged run sent no report"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One command for the VM kernel matrix: installs the host tools it needs
+# (idempotently), builds the driver and runs it. Arguments go to
+# `nsverify-vm run` (kernel names, --jobs, ..., then `--` case arguments).
+#   ci/vm-matrix.sh                 # every kernel in ci/kernels.toml
+#   ci/vm-matrix.sh 5.10 sid        # a subset
+#   ci/vm-matrix.sh sid -- --exact create.clone.uts
+# Exit codes (the driver's): 0 green, 1 a case failed, 2 usage, 3 infrastructure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian/Ubuntu packages providing each command the driver runs.
+declare -A PROVIDER=(
+  [qemu-system-x86_64]=qemu-system-x86
+  [busybox]=busybox-static
+  [setpriv]=util-linux
+  [apt-get]=apt
+  [dpkg-deb]=dpkg
+  [xz]=xz-utils
+  [zstd]=zstd
+  [objcopy]=binutils
+  [timeout]=coreutils
+)
+
+install_host_tools() {
+  local missing=() cmd
+  for cmd in "${!PROVIDER[@]}"; do
+    command -v "$cmd" >/dev/null || missing+=("${PROVIDER[$cmd]}")
+  done
+  # A dynamically linked busybox cannot be init in the guest.
+  if command -v busybox >/dev/null && ldd "$(command -v busybox)" >/dev/null 2>&1; then
+    missing+=(busybox-static)
+  fi
+  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+  if ((${#missing[@]})); then
+    echo "vm-matrix: installing ${missing[*]}"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+run_driver() {
+  # cargo run, not target/debug/...: honours CARGO_TARGET_DIR.
+  exec cargo run -q -p nsverify-ci -- run "$@"
+}
+
+install_host_tools
+run_driver "$@"
