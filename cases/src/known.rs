@@ -7,4 +7,5 @@
 /// an mqueue filesystem" among what keeps an IPC namespace alive.
 pub const MQUEUE_MOUNT_DOES_NOT_PIN_IPC: &str = "namespaces(7) says an mqueue mount keeps its IPC namespace alive, but the \
 mqueue superblock holds no reference to it: put_ipc_ns() clears the superblock's s_fs_info when the last reference \
-goes (ipc/namespace.c), so the namespace is released with its last process while the mount remains (seen on 6.18.44)";
+goes (ipc/namespace.c), so the namespace is released with its last process while the mount remains (seen on 5.10.262, \
+6.12.118, 6.18.44 and 7.2.13; 6.1.192 keeps it)";

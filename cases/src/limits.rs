@@ -18,7 +18,7 @@ use harness::peer::{call, Spawn};
 use harness::probe::{cap_set, has_cap, Cap, KernelVersion};
 use harness::sys;
 use harness::userns::{self, IdMap, IdRange, MapFile};
-use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsId, Privilege, Requires, Setup};
+use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, Privilege, Requires, Setup};
 
 use crate::common::must_fail;
 
@@ -39,10 +39,6 @@ const LEVELS: usize = 4;
 /// refuses a parent whose level is above 32 (since 3.11), so 33 levels can
 /// be created; user_namespaces(7) speaks of "32 nested levels".
 const NESTING_DEPTH: u32 = 33;
-
-/// `PROC_USER_INIT_INO` of `<linux/proc_ns.h>` (3.8+): st_ino of the
-/// initial user namespace.
-const INITIAL_USER_NS_INO: u64 = 0xEFFF_FFFD;
 
 /// The uids (and gids) mapped into the per-uid case's user namespace.
 const PER_UID: [u32; 3] = [0, 1, 2];
@@ -642,11 +638,8 @@ fn no_leak_on_error(kind: Kind, leak: bool) -> CaseResult {
 // ---- nesting depth ----------------------------------------------------------
 
 fn not_in_initial_userns() -> Option<String> {
-    match NsId::current(Kind::User) {
-        Ok(id) if id.ino == INITIAL_USER_NS_INO => None,
-        Ok(_) => Some("the suite runs inside a user namespace: nesting depth is counted from the initial one".into()),
-        Err(e) => Some(format!("cannot stat /proc/self/ns/user: {e}")),
-    }
+    (!harness::probe::in_initial_user_ns())
+        .then(|| "the suite runs inside a user namespace: nesting depth is counted from the initial one".into())
 }
 
 /// Nests user namespaces from the initial one until the kernel refuses;

@@ -216,6 +216,10 @@ fn user_threaded() -> CaseResult {
         check_eq!(NsId::current(Kind::User)?, before, "user namespace after the refused setns");
         drop(tx);
         let _ = thread.join();
+        // join() returns when the thread clears its tid, before the kernel
+        // drops its hold on the address space; the thread is gone from the
+        // thread group (Threads: 1) only after that.
+        wait_single_threaded()?;
         // Single-threaded again, the same call succeeds.
         fd.setns(Kind::User.flag())?;
         check_eq!(NsId::current(Kind::User)?, fd.id(), "user namespace after setns from one thread");
@@ -223,4 +227,19 @@ fn user_threaded() -> CaseResult {
     })?;
     peer.go()?;
     peer.join()
+}
+
+/// Polls /proc/self/status until the caller is the only thread, up to 2 s.
+fn wait_single_threaded() -> CaseResult {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        if status.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"]) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > until {
+            return Err(harness::CaseError::broken("the second thread is still in the thread group 2 s after join"));
+        }
+        std::thread::yield_now();
+    }
 }

@@ -1,35 +1,41 @@
-//! Isolation: every case body runs in a fresh, single-threaded re-execution
-//! of the test binary, in its own process group, dying with its parent,
-//! under a deadline. The verdict comes back over a pipe; on the deadline the
-//! whole group is killed and the case is broken.
+//! Isolation: every case body runs in a fresh, single-threaded process, in
+//! its own process group, dying with its parent, under a deadline. The
+//! verdict comes back over a pipe; on the deadline the whole group is killed
+//! and the case is broken.
+//!
+//! The processes come from a fork server (the zygote): a process forked
+//! from `main` before any thread exists, holding the case table. For each
+//! case a runner thread sends it the case id with the verdict pipe and the
+//! output file (SCM_RIGHTS); the zygote forks the case child with
+//! CLONE_PARENT, so that the child is the runner's own child, to wait for,
+//! kill with its group and reap. A fork costs far less than re-executing
+//! the test binary (under emulation, milliseconds against tens).
 
 use std::fs::File;
+use std::io::{IoSlice, IoSliceMut};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use nix::unistd::Pid;
 
 use crate::case::{Case, CaseError, CaseResult, Outcome, Privilege};
 use crate::sys::{self, Exit, WaitTarget};
 
-/// Environment variable naming the case a re-executed child must run.
-pub const CHILD_ENV: &str = "NSVERIFY_CHILD_CASE";
 /// Multiplies every deadline (for slow machines such as emulated VMs).
 pub const TIMEOUT_SCALE_ENV: &str = "NSVERIFY_TIMEOUT_SCALE";
 
-/// The fd on which a child writes its verdict.
-const VERDICT_FD: RawFd = 3;
 /// Most bytes of a child's output kept for the report.
 const OUTPUT_LIMIT: u64 = 16 * 1024;
 
@@ -94,8 +100,8 @@ pub fn deadline(case: &Case) -> Duration {
     case.timeout.mul_f64(scale)
 }
 
-/// Runs `case` in a re-executed child of this test binary and collects the
-/// verdict. Safe to call from any thread.
+/// Runs `case` in a child forked by the zygote (see [`start_zygote`]) and
+/// collects the verdict. Safe to call from any thread.
 pub fn run_isolated(case: &Case) -> Finished {
     let started = Instant::now();
     match spawn_and_wait(case, started) {
@@ -107,35 +113,8 @@ pub fn run_isolated(case: &Case) -> Finished {
 fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
     let (verdict_r, verdict_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let output = memfd_create("nsverify-case-output", MFdFlags::MFD_CLOEXEC)?;
-    let exe = std::env::current_exe().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
-    let mut cmd = Command::new(exe);
-    cmd.env(CHILD_ENV, &case.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(output.try_clone().map_err(|_| Errno::EMFILE)?))
-        .stderr(Stdio::from(output.try_clone().map_err(|_| Errno::EMFILE)?));
-    let w = verdict_w.as_raw_fd();
-    // SAFETY: the closure runs between fork and exec in the child and calls
-    // only async-signal-safe functions (dup2, fcntl, setpgid, prctl) on
-    // integers; it allocates nothing and touches no lock.
-    unsafe {
-        cmd.pre_exec(move || {
-            if w == VERDICT_FD {
-                if libc::fcntl(w, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(w, VERDICT_FD) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::setpgid(0, 0) == -1 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let pid = ZYGOTE.get().ok_or(Errno::ESRCH)?.fork_case(&case.id, &verdict_w, &output)?;
     drop(verdict_w);
-    drop(cmd);
-    let pid = Pid::from_raw(child.id() as i32);
     CASE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pid.as_raw());
 
     let limit = deadline(case);
@@ -284,20 +263,123 @@ pub(crate) fn close_verdict_fd() {
 /// Message and location of the last panic in this process.
 static PANIC: Mutex<Option<(String, String)>> = Mutex::new(None);
 
-/// Child side: if this process is a re-executed case child, runs the case
-/// named by [`CHILD_ENV`] from `cases`, writes the verdict and exits.
-/// Returns only in the parent. Must be called before any thread exists.
-pub fn child_main_if_requested(cases: &[Case]) {
-    let Ok(id) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    std::env::remove_var(CHILD_ENV);
-    // SAFETY: fd 3 was set up by our parent's pre_exec as the verdict pipe;
-    // nothing else in this fresh process owns it.
-    let mut verdict = unsafe { File::from_raw_fd(VERDICT_FD) };
-    let _ = fcntl(&verdict, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    CHILD_VERDICT_FD.store(VERDICT_FD, Ordering::SeqCst);
+/// The fork server of this process, once started.
+static ZYGOTE: OnceLock<Zygote> = OnceLock::new();
 
+/// The runner's handle on the zygote.
+struct Zygote {
+    /// Requests go out and pids come back over this socket; one request at a
+    /// time, so that each reply is the requester's.
+    sock: Mutex<Option<OwnedFd>>,
+    pid: Pid,
+}
+
+impl Zygote {
+    /// Asks the zygote to fork the child of case `id`; returns its pid.
+    fn fork_case(&self, id: &str, verdict: &OwnedFd, output: &OwnedFd) -> Result<Pid, Errno> {
+        let guard = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        let sock = guard.as_ref().ok_or(Errno::ESRCH)?;
+        let fds = [verdict.as_raw_fd(), output.as_raw_fd()];
+        sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(id.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)?;
+        let mut reply = [0u8; 8];
+        let n = loop {
+            match recv(sock.as_raw_fd(), &mut reply, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        if n != reply.len() {
+            return Err(Errno::EPIPE);
+        }
+        match i64::from_ne_bytes(reply) {
+            pid if pid > 0 => Ok(Pid::from_raw(pid as i32)),
+            errno => Err(Errno::from_raw(-errno as i32)),
+        }
+    }
+}
+
+/// Starts the fork server for `cases`. Must be called from `main` before
+/// any thread exists; the zygote and the case children it forks are then
+/// single-threaded.
+pub fn start_zygote(cases: &[Case]) -> Result<(), Errno> {
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    match sys::fork_with_flags(0, sys::CloneCall::Clone)? {
+        None => {
+            drop(ours);
+            zygote_loop(cases, theirs)
+        }
+        Some(pid) => {
+            drop(theirs);
+            let _ = ZYGOTE.set(Zygote { sock: Mutex::new(Some(ours)), pid });
+            Ok(())
+        }
+    }
+}
+
+/// Stops the fork server and reaps it (before the no-trace check).
+pub fn stop_zygote() {
+    if let Some(z) = ZYGOTE.get() {
+        drop(z.sock.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let _ = sys::wait_exit(WaitTarget::Pid(z.pid), false, false);
+    }
+}
+
+/// The zygote: forks a case child per request until the runner closes the
+/// socket (or dies: the zygote dies with it).
+fn zygote_loop(cases: &[Case], sock: OwnedFd) -> ! {
+    let _ = sys::die_with_parent();
+    loop {
+        let mut id = [0u8; 512];
+        let mut iov = [IoSliceMut::new(&mut id)];
+        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let (n, fds) = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            Err(_) => sys::exit_now(0),
+            Ok(msg) => {
+                let fds: Vec<OwnedFd> = msg
+                    .cmsgs()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| match c {
+                        ControlMessageOwned::ScmRights(fds) => Some(fds),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(sys::own_fd)
+                    .collect();
+                (msg.bytes, fds)
+            }
+        };
+        if n == 0 {
+            sys::exit_now(0);
+        }
+        let id = String::from_utf8_lossy(&id[..n]).into_owned();
+        let reply: i64 = match (<[OwnedFd; 2]>::try_from(fds), sys::fork_with_flags(libc::CLONE_PARENT as u64, sys::CloneCall::Clone)) {
+            (Ok([verdict, output]), Ok(None)) => case_child(cases, &id, verdict, output, sock.as_raw_fd()),
+            (Ok(_), Ok(Some(pid))) => i64::from(pid.as_raw()),
+            (Ok(_), Err(e)) => -(e as i64),
+            (Err(_), _) => -(Errno::EBADMSG as i64),
+        };
+        let _ = send(sock.as_raw_fd(), &reply.to_ne_bytes(), MsgFlags::empty());
+    }
+}
+
+/// A case child, forked by the zygote as the runner's child: its own
+/// process group, dying with the runner, output to `output`, the verdict
+/// to `verdict`.
+fn case_child(cases: &[Case], id: &str, verdict: OwnedFd, output: OwnedFd, zygote_sock: RawFd) -> ! {
+    let _ = nix::unistd::close(zygote_sock);
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = sys::die_with_parent();
+    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty());
+    if let Ok(null) = null {
+        let _ = nix::unistd::dup2_stdin(&null);
+    }
+    let _ = nix::unistd::dup2_stdout(&output);
+    let _ = nix::unistd::dup2_stderr(&output);
+    drop(output);
+    CHILD_VERDICT_FD.store(verdict.as_raw_fd(), Ordering::SeqCst);
+    let mut verdict = File::from(verdict);
     let result = match cases.iter().find(|c| c.id == id) {
         None => Err(CaseError::broken(format!("no case with id {id:?} in this binary"))),
         Some(case) => run_body(case),
@@ -311,7 +393,7 @@ pub fn child_main_if_requested(cases: &[Case]) {
     line.push('\n');
     let _ = verdict.write_all(line.as_bytes());
     let _ = std::io::stdout().flush();
-    std::process::exit(0);
+    sys::exit_now(0)
 }
 
 fn run_body(case: &Case) -> CaseResult {

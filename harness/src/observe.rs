@@ -14,7 +14,7 @@
 //! goes (net through cleanup_net, ipc through free_ipc, pid and user after
 //! RCU grace periods), so release is observed by polling with a deadline.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -23,6 +23,7 @@ use crate::case::{CaseError, CaseResult};
 use crate::error::{Op, OpContext, SysError};
 use crate::kind::Kind;
 use crate::limits::LimitGuard;
+use crate::nsid::NsId;
 use crate::peer::{Peer, Spawn, Via};
 use crate::sys;
 use crate::userns;
@@ -224,7 +225,7 @@ impl LimitObserver {
 pub const FD_NSFS_ROOT: i32 = -10003;
 
 /// An nsfs file handle (6.18+) of a namespace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NsHandle {
     handle: sys::FileHandle,
 }
@@ -236,23 +237,67 @@ impl NsHandle {
         Ok(NsHandle { handle })
     }
 
-    /// Reopens the namespace: `Ok(Some(fd))` while it lives, `Ok(None)` once
-    /// it is gone (ESTALE or ENOENT), other errnos as errors.
-    pub fn reopen(&self) -> Result<Option<OwnedFd>, SysError> {
+    /// Reopens the namespace in the calling process: `Ok(Some(id))` while it
+    /// lives, `Ok(None)` once it is gone (ESTALE or ENOENT), other errnos as
+    /// errors.
+    pub fn reopen(&self) -> Result<Option<NsId>, SysError> {
         match sys::open_by_handle(FD_NSFS_ROOT, &self.handle) {
-            Ok(fd) => Ok(Some(fd)),
+            Ok(fd) => NsId::of_fd(&fd).map(Some).op(Op::Plumbing("fstat of a reopened nsfs handle")),
             Err(Errno::ESTALE) | Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(SysError::new(Op::Plumbing("open_by_handle_at(FD_NSFS_ROOT)"), e)),
         }
     }
+}
 
-    /// Polls until the handle no longer reopens, up to `deadline`.
+/// The second observer: a process that reopens nsfs handles for the case.
+///
+/// It is started before the case moves into the limit observer's user
+/// namespace and stays in the suite's own namespaces, because decoding the
+/// handle of a namespace the caller is not in needs CAP_SYS_ADMIN in the
+/// initial user and pid namespaces since 6.19 (nsfs_fh_to_dentry():
+/// may_see_all_namespaces(); the refusal reaches the caller as ESTALE).
+pub struct HandleProber {
+    peer: Peer,
+}
+
+impl HandleProber {
+    /// Starts the prober where nsfs handles can observe this case's
+    /// namespaces: Linux 6.18 or newer and a privileged suite (effective uid
+    /// 0 with CAP_SYS_ADMIN, in the initial user namespace). `Ok(None)`
+    /// elsewhere: the cases then rely on the limit observer alone.
+    pub fn start() -> Result<Option<HandleProber>, CaseError> {
+        let usable = crate::probe::KernelVersion::running() >= crate::probe::KernelVersion::new(6, 18)
+            && crate::probe::is_privileged()
+            && crate::probe::in_initial_user_ns();
+        if !usable {
+            return Ok(None);
+        }
+        let peer = Spawn::fork().close_inherited_fds().spawn(|ch| loop {
+            match ch.recv::<Option<NsHandle>>()? {
+                None => return Ok(()),
+                Some(h) => ch.send(&h.reopen().map_err(|e| e.errno as i32))?,
+            }
+        })?;
+        Ok(Some(HandleProber { peer }))
+    }
+
+    /// Reopens `handle` in the prober: `Some(id)` while the namespace lives,
+    /// `None` once it is gone.
+    pub fn reopen(&mut self, handle: &NsHandle) -> Result<Option<NsId>, CaseError> {
+        self.peer.send(&Some(handle))?;
+        match self.peer.recv::<Result<Option<NsId>, i32>>()? {
+            Ok(id) => Ok(id),
+            Err(errno) => Err(SysError::new(Op::Plumbing("open_by_handle_at(FD_NSFS_ROOT) in the prober"), Errno::from_raw(errno)).into()),
+        }
+    }
+
+    /// Polls until `handle` no longer reopens, up to `deadline`.
     #[track_caller]
-    pub fn wait_gone(&self, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
+    pub fn wait_gone(&mut self, handle: &NsHandle, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
         let loc = std::panic::Location::caller();
         let start = Instant::now();
         loop {
-            if self.reopen()?.is_none() {
+            if self.reopen(handle)?.is_none() {
                 return Ok(start.elapsed());
             }
             if start.elapsed() > deadline {

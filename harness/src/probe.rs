@@ -127,6 +127,15 @@ pub fn unprivileged_userns_forbidden() -> Option<String> {
     None
 }
 
+/// `PROC_USER_INIT_INO` of `<linux/proc_ns.h>` (3.8+): st_ino of the
+/// initial user namespace.
+pub const INITIAL_USER_NS_INO: u64 = 0xEFFF_FFFD;
+
+/// Whether the caller is in the initial user namespace.
+pub fn in_initial_user_ns() -> bool {
+    crate::nsid::NsId::current(crate::kind::Kind::User).is_ok_and(|id| id.ino == INITIAL_USER_NS_INO)
+}
+
 /// Whether the process runs with effective uid 0 and CAP_SYS_ADMIN.
 pub fn is_privileged() -> bool {
     nix::unistd::geteuid().is_root() && has_cap(Cap::SYS_ADMIN)

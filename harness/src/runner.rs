@@ -128,13 +128,12 @@ pub fn validate_ids(cases: &[Case]) -> Result<(), String> {
     Ok(())
 }
 
-/// The `main` of a case binary: re-executed children run their case and
-/// exit; otherwise runs the trials selected by the command line with
+/// The `main` of a case binary: starts the fork server that case children
+/// come from, runs the trials selected by the command line with
 /// libtest-mimic, writes the requested reports and checks that the run left
-/// no trace.
+/// no trace. Must be called before any thread exists.
 pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     let cases = make_cases();
-    isolate::child_main_if_requested(&cases);
     if let Err(e) = validate_ids(&cases) {
         eprintln!("nsverify: {e}");
         return ExitCode::from(2);
@@ -144,6 +143,12 @@ pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     // Orphaned descendants of cases come back to us to be reaped.
     let _ = crate::sys::become_subreaper();
     let before = (!args.list).then(Snapshot::take);
+    if before.is_some() {
+        if let Err(e) = isolate::start_zygote(&cases) {
+            eprintln!("nsverify: cannot start the fork server for case children: {e}");
+            return ExitCode::from(2);
+        }
+    }
 
     let records: Arc<Mutex<Vec<(usize, Record)>>> = Arc::default();
     let cases: Vec<Arc<Case>> = cases.into_iter().map(Arc::new).collect();
@@ -189,6 +194,7 @@ pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     records.sort_by_key(|(i, _)| *i);
     let mut records: Vec<Record> = records.into_iter().map(|(_, r)| r).collect();
 
+    isolate::stop_zygote();
     let after = Snapshot::take();
     let differences = after.differences(&before);
     if !differences.is_empty() {

@@ -208,7 +208,7 @@ pub fn wait_exit(target: WaitTarget, peek: bool, nohang: bool) -> Result<Option<
 }
 
 /// A file handle of name_to_handle_at(2): type and opaque bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileHandle {
     /// `handle_type`.
     pub handle_type: i32,
