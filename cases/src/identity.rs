@@ -56,6 +56,26 @@ pub fn cases() -> Vec<Case> {
             .requires(req().privilege(Privilege::Admin)),
         );
     }
+    for kind in Kind::ALL {
+        out.push(
+            Case::new(
+                format!("identity.nsfs_handle.{kind}"),
+                &["N3"],
+                format!("an nsfs file handle of /proc/self/ns/{kind} reopens the same namespace (st_dev, st_ino) (6.18)"),
+                move || nsfs_handle_reopens(kind),
+            )
+            .requires(Requires::kinds(&[kind]).kernel(6, 18)),
+        );
+    }
+    out.push(
+        Case::new(
+            "identity.mntns_id",
+            &["N3"],
+            "NS_GET_MNTNS_ID gives one id to a mount namespace, seen the same by every member, and another to a new one (6.11)",
+            mntns_id,
+        )
+        .requires(Requires::kinds(&[Kind::Mnt]).kernel(6, 11).privilege(Privilege::Admin)),
+    );
     for info in KINDS.iter().filter(|i| i.for_children.is_some()) {
         let kind = info.kind;
         out.push(
@@ -261,5 +281,25 @@ fn for_children(kind: Kind) -> CaseResult {
     check_eq!(link.ino, fc.ino, "inode in the link text of {entry} vs st_ino");
     check_eq!(link.type_name.as_str(), kind.proc_name(), "type in the link text of {entry}");
     check_eq!(child, fc, "{kind} namespace of the first child after unshare");
+    Ok(())
+}
+
+/// A handle of a namespace the caller is in reopens without privilege.
+fn nsfs_handle_reopens(kind: Kind) -> CaseResult {
+    let fd = NsFd::current(kind)?;
+    let handle = harness::observe::NsHandle::of(&fd)?;
+    let reopened = handle.reopen()?.ok_or_else(|| harness::CaseError::fail("the handle of our own namespace does not reopen"))?;
+    check_eq!(reopened, fd.id(), "(st_dev, st_ino) of the namespace reopened from its nsfs handle");
+    Ok(())
+}
+
+fn mntns_id() -> CaseResult {
+    let ours = NsFd::current(Kind::Mnt)?.mntns_id()?;
+    let (same, other) = (
+        call(&Spawn::fork(), || Ok(NsFd::current(Kind::Mnt)?.mntns_id()?))?,
+        call(&Spawn::clone(Kind::Mnt.flag()), || Ok(NsFd::current(Kind::Mnt)?.mntns_id()?))?,
+    );
+    check_eq!(same, ours, "NS_GET_MNTNS_ID read by another member of our mount namespace");
+    check_ne!(other, ours, "NS_GET_MNTNS_ID of a new mount namespace");
     Ok(())
 }

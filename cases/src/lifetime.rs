@@ -278,10 +278,10 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
         }
     };
     // The second observer: a handle taken through a short-lived fd.
-    let handle = NsHandle::of(NsFd::open_entry(peer.proc(), entry)?)?;
+    let handle = prober.as_ref().map(|_| NsHandle::of(NsFd::open_entry(peer.proc(), entry)?)).transpose()?;
     obs.expect_full("the subject namespace while its process is in it")?;
-    if let Some(p) = &mut prober {
-        check!(p.reopen(&handle)?.is_some(), "the subject's nsfs handle does not reopen while its process is in it");
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        check!(p.reopen(h)?.is_some(), "the subject's nsfs handle does not reopen while its process is in it");
     }
     let latency = match leave {
         Leave::Exit => {
@@ -296,8 +296,8 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
             t
         }
     };
-    if let Some(p) = &mut prober {
-        p.wait_gone(&handle, "the subject namespace, released as the limit observer saw", Duration::from_secs(3))?;
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        p.wait_gone(h, "the subject namespace, released as the limit observer saw", Duration::from_secs(3))?;
     }
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", latency.as_secs_f64() * 1000.0));
     Ok(())
@@ -310,7 +310,7 @@ fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     let (peer, entry) = subject(kind, 0)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let id = fd.id();
-    let handle = NsHandle::of(&fd)?;
+    let handle = prober.as_ref().map(|_| NsHandle::of(&fd)).transpose()?;
     let ctl = control(kind)?;
     finish(peer)?;
     // The sabotage closes the fd here, before the control goes.
@@ -318,14 +318,14 @@ fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     ctl.release()?;
     obs.wait_released("the control namespace")?;
     obs.expect_full("the subject namespace held only by an open fd")?;
-    if let Some(p) = &mut prober {
-        let reopened = p.reopen(&handle)?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        let reopened = p.reopen(h)?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
         check_eq!(reopened, id, "namespace reopened from its nsfs handle");
     }
     drop(fd);
     let t = obs.wait_released("the subject namespace after its fd was closed")?;
-    if let Some(p) = &mut prober {
-        p.wait_gone(&handle, "the subject namespace after its fd was closed", Duration::from_secs(3))?;
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        p.wait_gone(h, "the subject namespace after its fd was closed", Duration::from_secs(3))?;
     }
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
     Ok(())

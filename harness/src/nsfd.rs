@@ -37,6 +37,11 @@ pub const NS_GET_NSTYPE: NsIoctl = NsIoctl { name: "NS_GET_NSTYPE", request: nsi
 /// NS_GET_OWNER_UID: the owner uid of a user namespace (4.11).
 pub const NS_GET_OWNER_UID: NsIoctl = NsIoctl { name: "NS_GET_OWNER_UID", request: nsio(4), since: KernelVersion::new(4, 11) };
 
+/// NS_GET_MNTNS_ID: the 64-bit id of a mount namespace, `_IOR(NSIO, 5,
+/// __u64)` (6.11; an `_IO` number during 6.11-rc was fixed before release).
+pub const NS_GET_MNTNS_ID: NsIoctl =
+    NsIoctl { name: "NS_GET_MNTNS_ID", request: (2 << 30) | (8 << 16) | nsio(5), since: KernelVersion::new(6, 11) };
+
 /// The four requests of ioctl_ns(2).
 pub const NS_IOCTLS: [NsIoctl; 4] = [NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE, NS_GET_OWNER_UID];
 
@@ -95,6 +100,11 @@ impl NsFd {
     /// NS_GET_NSTYPE: the raw CLONE_NEW* value.
     pub fn nstype(&self) -> Result<u64, SysError> {
         nstype(self.fd.as_fd())
+    }
+
+    /// NS_GET_MNTNS_ID: the unique id of a mount namespace (6.11+).
+    pub fn mntns_id(&self) -> Result<u64, SysError> {
+        sys::ioctl_read_u64(self.fd.as_fd(), NS_GET_MNTNS_ID.request).op(Op::IoctlNs(NS_GET_MNTNS_ID.name))
     }
 
     /// NS_GET_OWNER_UID: the owner's uid as seen in the caller's user namespace.

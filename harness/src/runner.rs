@@ -128,6 +128,32 @@ pub fn validate_ids(cases: &[Case]) -> Result<(), String> {
     Ok(())
 }
 
+/// Splits the command line into libtest-mimic's arguments and the name
+/// filters: libtest takes several filters (`cargo test -- a b`), libtest-mimic
+/// one, so the runner applies two or more itself (one goes to libtest-mimic,
+/// which then counts what it filtered out).
+pub fn parse_args(argv: impl IntoIterator<Item = String>) -> (Arguments, Vec<String>) {
+    const TAKES_VALUE: [&str; 7] = ["--skip", "--test-threads", "--logfile", "--color", "--format", "-Z", "--shuffle-seed"];
+    let mut rest = Vec::new();
+    let mut filters = Vec::new();
+    let mut argv = argv.into_iter();
+    rest.extend(argv.next());
+    while let Some(arg) = argv.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            rest.push(arg);
+            rest.extend(argv.next());
+        } else if arg.starts_with('-') {
+            rest.push(arg);
+        } else {
+            filters.push(arg);
+        }
+    }
+    if filters.len() == 1 {
+        rest.append(&mut filters);
+    }
+    (Arguments::from_iter(rest), filters)
+}
+
 /// The `main` of a case binary: starts the fork server that case children
 /// come from, runs the trials selected by the command line with
 /// libtest-mimic, writes the requested reports and checks that the run left
@@ -138,7 +164,7 @@ pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         eprintln!("nsverify: {e}");
         return ExitCode::from(2);
     }
-    let args = Arguments::from_args();
+    let (args, filters) = parse_args(std::env::args());
     let host = Arc::new(Host::probe());
     // Orphaned descendants of cases come back to us to be reaped.
     let _ = crate::sys::become_subreaper();
@@ -151,7 +177,8 @@ pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     }
 
     let records: Arc<Mutex<Vec<(usize, Record)>>> = Arc::default();
-    let cases: Vec<Arc<Case>> = cases.into_iter().map(Arc::new).collect();
+    let matches = |id: &str| filters.is_empty() || filters.iter().any(|f| if args.exact { id == f } else { id.contains(f.as_str()) });
+    let cases: Vec<Arc<Case>> = cases.into_iter().filter(|c| matches(&c.id)).map(Arc::new).collect();
     let trials = cases
         .iter()
         .enumerate()
@@ -263,5 +290,24 @@ fn print_summary(records: &[Record], host: &Host, secs: f64) {
     for r in records.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Broken)) {
         let label = if r.known_deviation.is_some() { "KNOWN DEVIATION".to_string() } else { r.outcome.to_string().to_uppercase() };
         println!("  {label} {}: {}", r.id, r.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> (Arguments, Vec<String>) {
+        parse_args(std::iter::once("bin").chain(args.iter().copied()).map(String::from))
+    }
+
+    #[test]
+    fn one_filter_goes_to_libtest_mimic_several_stay_ours() {
+        let (args, filters) = parse(&["identity."]);
+        assert_eq!((args.filter.as_deref(), filters.len()), (Some("identity."), 0));
+        let (args, filters) = parse(&["--skip", "net", "a", "--test-threads", "1", "b", "--exact"]);
+        assert_eq!(args.filter, None);
+        assert_eq!(filters, ["a", "b"]);
+        assert_eq!((args.skip, args.test_threads, args.exact), (vec!["net".to_string()], Some(1), true));
     }
 }

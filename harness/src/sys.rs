@@ -334,3 +334,11 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     Errno::result(ret).map(drop)
 }
+
+/// ioctl(2) with a request that writes a `__u64` (NS_GET_MNTNS_ID).
+pub fn ioctl_read_u64(fd: BorrowedFd<'_>, request: u64) -> Result<u64, Errno> {
+    let mut value: u64 = 0;
+    // SAFETY: `value` is a valid, writable u64 for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, &mut value as *mut u64) };
+    Errno::result(ret).map(|_| value)
+}
