@@ -70,6 +70,11 @@ pub struct Host {
     pub kernel: KernelVersion,
     /// Kinds whose `/proc/self/ns` entry exists (compiled in).
     pub kinds: [bool; 8],
+    /// Whether clone3(2) takes CLONE_NEWTIME: from 6.3 (a402f1e35313), and
+    /// earlier where a stable update carries the fix (Debian's 5.10.262 and
+    /// 6.1.192 do), so probed on older kernels rather than read off the
+    /// release.
+    pub clone3_newtime: bool,
 }
 
 impl Host {
@@ -79,12 +84,25 @@ impl Host {
         for k in Kind::ALL {
             kinds[k as usize] = std::path::Path::new(&format!("/proc/self/ns/{}", k.proc_name())).exists();
         }
-        Host { kernel: KernelVersion::running(), kinds }
+        let kernel = KernelVersion::running();
+        let clone3_newtime = kernel >= KernelVersion::new(6, 3) || (kinds[Kind::Time as usize] && Self::clone3_takes_newtime());
+        Host { kernel, kinds, clone3_newtime }
     }
 
     /// Whether the kernel is at least `major.minor`.
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         self.kernel >= KernelVersion::new(major, minor)
+    }
+
+    /// Probe: clone3(CLONE_NEWTIME) in a fresh user namespace succeeds (the
+    /// fix is in) or fails with EINVAL (it is not).
+    fn clone3_takes_newtime() -> bool {
+        let userns = harness::peer::Spawn::unshare(Kind::User.flag()).map_root();
+        harness::peer::call(&userns, || {
+            let created = harness::peer::Spawn::clone3(clone::NEWTIME).spawn(|_| Ok(()));
+            Ok(created.map(|p| p.join()).is_ok())
+        })
+        .unwrap_or(false)
     }
 
     /// The `CLONE_NEW*` flags this kernel knows (the kind exists in this
@@ -191,7 +209,7 @@ pub fn clone3(host: &Host, flags: u64, admin: bool) -> Expect {
     if flags & !(0xffff_ffff | high_known) != 0 {
         return einval;
     }
-    let newtime_ok = host.at_least(6, 3);
+    let newtime_ok = host.clone3_newtime;
     let signal_bits = flags & CSIGNAL & if newtime_ok { !NEWTIME } else { CSIGNAL };
     if signal_bits != 0 {
         return einval;
@@ -303,9 +321,16 @@ pub fn ioctl_recognised(host: &Host, request: u64) -> bool {
     if exact.iter().any(|(r, (a, b))| *r == request && host.at_least(*a, *b)) {
         return true;
     }
-    // NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV (6.12).
+    // NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV (6.12). 6.12
+    // dispatches them on the number alone, whatever the direction and size
+    // (6.12.118 answers EINVAL, not ENOTTY, to _IO(0xb7, 10) on a cgroup
+    // fd); 6.18 checks the whole request.
     let (dir, size, ty, nr) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff, request & 0xff);
-    request >> 32 == 0 && ty == 0xb7 && dir == IOC_READ && (10..=12).contains(&nr) && size >= 16 && host.at_least(6, 12)
+    let mnt_nr = request >> 32 == 0 && ty == 0xb7 && (10..=12).contains(&nr);
+    if mnt_nr && host.at_least(6, 12) && !host.at_least(6, 18) {
+        return true;
+    }
+    mnt_nr && dir == IOC_READ && size >= 16 && host.at_least(6, 12)
 }
 
 /// ioctl(nsfs fd, request, 0): ENOTTY unless the request is one of

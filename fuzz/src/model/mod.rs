@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use harness::observe::Holder;
 use harness::peer::Spawn;
-use harness::probe::KernelVersion;
 use harness::userns::{write_map_text, MapFile};
 use harness::{Case, CaseError, CaseResult, Errno, Kind, NsId, Proc, Requires};
 
@@ -213,7 +212,7 @@ fn drive(sc: &Scenario, cfg: &Config) -> Result<(u64, Tally), Failure> {
     for &k in &kinds {
         harness::limits::write(k, U0_OPEN).map_err(|e| Failure { broken: true, message: format!("U0 limit: {e}") })?;
     }
-    let clone3_newtime = KernelVersion::running() >= KernelVersion::new(6, 3);
+    let clone3_newtime = crate::table::Host::probe().clone3_newtime;
     let model = Model::new(&kinds, sc.room, clone3_newtime, cfg.wrong);
     let agent = spawn_agent(&kinds, &model, cfg.multi_uid)?;
     let mut d = Driver { cfg, model, agent, probes: Vec::new(), held: Default::default(), steps: 0, log: Vec::new(), tally: Tally::new() };
