@@ -322,15 +322,15 @@ pub fn ioctl_recognised(host: &Host, request: u64) -> bool {
         return true;
     }
     // NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV (6.12). 6.12
-    // dispatches them on the number alone, whatever the direction and size
-    // (6.12.118 answers EINVAL, not ENOTTY, to _IO(0xb7, 10) on a cgroup
-    // fd); 6.18 checks the whole request.
+    // dispatches them on the number alone, whatever the type, direction and
+    // size (6.12.118 answers EINVAL, not ENOTTY, to _IO(0xb7, 10) and to
+    // request 0x10a on a cgroup fd); 6.18 checks the whole request.
     let (dir, size, ty, nr) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff, request & 0xff);
-    let mnt_nr = request >> 32 == 0 && ty == 0xb7 && (10..=12).contains(&nr);
+    let mnt_nr = request >> 32 == 0 && (10..=12).contains(&nr);
     if mnt_nr && host.at_least(6, 12) && !host.at_least(6, 18) {
         return true;
     }
-    mnt_nr && dir == IOC_READ && size >= 16 && host.at_least(6, 12)
+    mnt_nr && ty == 0xb7 && dir == IOC_READ && size >= 16 && host.at_least(6, 12)
 }
 
 /// ioctl(nsfs fd, request, 0): ENOTTY unless the request is one of
