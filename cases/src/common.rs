@@ -1,7 +1,7 @@
 //! Helpers shared by the case files: ways to be in a new namespace.
 
 use harness::peer::{call, Spawn};
-use harness::{CaseError, CaseResult, Kind, Outcome};
+use harness::{check_ne, CaseError, CaseResult, Kind, NsId, Outcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -15,10 +15,18 @@ where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Result<T, CaseError>,
 {
+    // Before `f` changes anything, the process must really be in a new
+    // namespace: a kernel that ignored the flag would otherwise have `f`
+    // change the caller's (perhaps the host's) state.
+    let outside = NsId::current(kind)?;
+    let guarded = move || {
+        check_ne!(NsId::current(kind)?, outside, "{kind} namespace of the process meant to be in a new one");
+        f()
+    };
     if kind.info().legacy_clone {
-        call(&Spawn::clone(kind.flag() | extra), f)
+        call(&Spawn::clone(kind.flag() | extra), guarded)
     } else {
-        call(&Spawn::unshare(kind.flag() | extra), || call(&Spawn::fork(), f))
+        call(&Spawn::unshare(kind.flag() | extra), || call(&Spawn::fork(), guarded))
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use harness::observe::{HandleProber, Holder, LimitObserver, NsHandle};
+use harness::observe::{release_deadline, HandleProber, Holder, LimitObserver, NsHandle};
 use harness::peer::{Peer, Spawn};
 use harness::{check, check_eq, note, Case, CaseError, CaseResult, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -128,7 +128,14 @@ pub fn cases() -> Vec<Case> {
         )
         .requires(needs(&[Kind::User, Kind::Mnt, Kind::Ipc]))
         .timeout(TIMEOUT);
-        out.push(if mount_it { case.known_deviation(crate::known::MQUEUE_MOUNT_DOES_NOT_PIN_IPC) } else { case });
+        out.push(if mount_it {
+            case.known_deviation(
+                crate::known::MQUEUE_MOUNT_DOES_NOT_PIN_IPC,
+                "the ipc namespace referred to by a mqueue mount: expected alive",
+            )
+        } else {
+            case
+        });
     }
     for (mount_it, id) in [(true, "lifetime.proc_mount_keeps_pid"), (false, "lifetime.mount_ns_without_proc_releases_pid")] {
         out.push(
@@ -297,7 +304,7 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
         }
     };
     if let (Some(p), Some(h)) = (&mut prober, &handle) {
-        p.wait_gone(h, "the subject namespace, released as the limit observer saw", Duration::from_secs(3))?;
+        p.wait_gone(h, "the subject namespace, released as the limit observer saw", release_deadline())?;
     }
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", latency.as_secs_f64() * 1000.0));
     Ok(())
@@ -325,7 +332,7 @@ fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     drop(fd);
     let t = obs.wait_released("the subject namespace after its fd was closed")?;
     if let (Some(p), Some(h)) = (&mut prober, &handle) {
-        p.wait_gone(h, "the subject namespace after its fd was closed", Duration::from_secs(3))?;
+        p.wait_gone(h, "the subject namespace after its fd was closed", release_deadline())?;
     }
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
     Ok(())

@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use harness::limits;
-use harness::observe::{Holder, LimitObserver, RELEASE_DEADLINE};
+use harness::observe::{release_deadline, Holder, LimitObserver, RELEASE_DEADLINE};
 use harness::peer::{call, Spawn};
 use harness::probe::{cap_set, has_cap, Cap, KernelVersion};
 use harness::sys;
@@ -286,7 +286,7 @@ fn hold(kind: Kind, way: Create) -> Result<Result<Holder, Errno>, CaseError> {
 }
 
 /// Holds `n` namespaces of `kind` (below the limit), each create retried
-/// while it is refused with ENOSPC until [`RELEASE_DEADLINE`]: counts of
+/// while it is refused with ENOSPC until [`release_deadline`]: counts of
 /// namespaces released just before (net, ipc, user) are freed
 /// asynchronously. clone3(CLONE_NEWTIME) where the kernel refuses it
 /// outright is replaced by unshare, so that the count still grows by `n`.
@@ -301,7 +301,7 @@ fn fill(kind: Kind, way: Create, n: u64, what: &str) -> Result<Vec<Holder>, Case
         match hold(kind, way)? {
             Ok(peer) => held.push(peer),
             Err(e) if clone3_refuses_time(kind, way, e) => way = Create::Unshare,
-            Err(Errno::ENOSPC) if start.elapsed() < RELEASE_DEADLINE => {
+            Err(Errno::ENOSPC) if start.elapsed() < release_deadline() => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(5));
             }

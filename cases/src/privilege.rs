@@ -151,7 +151,10 @@ fn creator_controls(kind: Kind) -> CaseResult {
         _ => "set by the creator".to_string(),
     };
     let m = marker.clone();
+    let outside = NsId::current(kind)?;
     let mut creator = Spawn::clone(kind.flag()).spawn(move |ch| {
+        // Never change the caller's namespace: only a new one.
+        check_ne!(NsId::current(kind)?, outside, "{kind} namespace of the creator");
         match kind {
             Kind::Uts => nix::unistd::sethostname(P3_HOSTNAME)?,
             Kind::Net => std::fs::write("/proc/sys/net/ipv4/ip_default_ttl", P3_TTL)?,

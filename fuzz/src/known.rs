@@ -35,7 +35,7 @@ pub fn cases() -> Vec<Case> {
         mnt_ns_bind_newer,
     )
     .requires(Requires::kinds(&[Kind::Mnt]).privilege(Privilege::Admin))
-    .known_deviation(MNT_NS_LOOP_PER_CPU_IDS)
+    .known_deviation(MNT_NS_LOOP_PER_CPU_IDS, "")
     .timeout(Duration::from_secs(30))]
 }
 

@@ -30,9 +30,10 @@ pub struct Case {
     /// The deadline after which the case is killed and reported broken.
     pub timeout: Duration,
     /// A documented deviation of the kernel from the man page that this
-    /// case exposes: its failure is still reported as `fail`, marked with
-    /// this text, and does not fail the run (like kselftest's XFAIL).
-    pub known_deviation: Option<&'static str>,
+    /// case exposes: its failure at the named check is still reported as
+    /// `fail`, marked with the text, and does not fail the run (like
+    /// kselftest's XFAIL); any other failure fails as usual.
+    pub known_deviation: Option<KnownDeviation>,
     /// The body.
     pub body: Body,
 }
@@ -66,9 +67,10 @@ impl Case {
     }
 
     /// Marks the case as exposing a known kernel deviation (see
-    /// [`Case::known_deviation`]).
-    pub fn known_deviation(mut self, text: &'static str) -> Case {
-        self.known_deviation = Some(text);
+    /// [`Case::known_deviation`]): `failing_check` is the start of the
+    /// failure message the deviation produces.
+    pub fn known_deviation(mut self, text: &'static str, failing_check: &'static str) -> Case {
+        self.known_deviation = Some(KnownDeviation { text, failing_check });
         self
     }
 
@@ -76,6 +78,22 @@ impl Case {
     pub fn timeout(mut self, timeout: Duration) -> Case {
         self.timeout = timeout;
         self
+    }
+}
+
+/// A documented kernel deviation a case exposes, and the failure it makes.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownDeviation {
+    /// What the kernel does instead of what the man page says.
+    pub text: &'static str,
+    /// The start of the failure message this deviation produces.
+    pub failing_check: &'static str,
+}
+
+impl KnownDeviation {
+    /// Whether a failure with `reason` is this deviation.
+    pub fn explains(&self, reason: &str) -> bool {
+        reason.starts_with(self.failing_check)
     }
 }
 

@@ -36,10 +36,7 @@ impl Op {
     /// answer to the claim under test (so an undeclared errno is a failure),
     /// rather than plumbing (whose failure is a broken setup).
     pub fn is_namespace_operation(&self) -> bool {
-        matches!(
-            self,
-            Op::Clone(_) | Op::Unshare(_) | Op::Setns(_) | Op::IoctlNs(_) | Op::WriteIdMap(_) | Op::OpenNs(_) | Op::Limit(_) | Op::SetId
-        )
+        matches!(self, Op::Clone(_) | Op::Unshare(_) | Op::Setns(_) | Op::IoctlNs(_) | Op::WriteIdMap(_) | Op::OpenNs(_) | Op::Limit(_))
     }
 }
 

@@ -94,10 +94,15 @@ impl Finished {
     }
 }
 
+/// `d` scaled by `NSVERIFY_TIMEOUT_SCALE` (1 when unset or invalid).
+pub fn scaled(d: Duration) -> Duration {
+    let scale = std::env::var(TIMEOUT_SCALE_ENV).ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
+    d.mul_f64(scale)
+}
+
 /// The deadline of `case` after scaling by `NSVERIFY_TIMEOUT_SCALE`.
 pub fn deadline(case: &Case) -> Duration {
-    let scale = std::env::var(TIMEOUT_SCALE_ENV).ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
-    case.timeout.mul_f64(scale)
+    scaled(case.timeout)
 }
 
 /// Runs `case` in a child forked by the zygote (see [`start_zygote`]) and
@@ -116,18 +121,34 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
     let pid = ZYGOTE.get().ok_or(Errno::ESRCH)?.fork_case(&case.id, &verdict_w, &output)?;
     drop(verdict_w);
     CASE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pid.as_raw());
+    // Whatever happens below, the group is killed and what can be reaped is.
+    let guard = GroupGuard(pid);
+    let pidfd = sys::pidfd_open(pid)?;
 
     let limit = deadline(case);
-    let timed_out = !wait_until_exit(pid, started + limit)?;
+    let timed_out = !wait_until_exit(&pidfd, started + limit)?;
     if timed_out {
         let _ = killpg(pid, Signal::SIGKILL);
     }
-    // The leader is now a zombie (or dying): its pid, and so the group id,
-    // cannot be reused until we reap it. Kill what is left of the group.
-    sys::wait_exit(WaitTarget::Pid(pid), true, false)?;
+    // SIGKILLed or done, the leader exits at once unless the kernel holds
+    // it (uninterruptible sleep): bounded, so that a stuck case cannot hang
+    // the run.
+    if !wait_until_exit(&pidfd, Instant::now() + KILL_GRACE)? {
+        return Ok(Finished::broken(
+            format!("case child {pid} does not die after SIGKILL within {KILL_GRACE:?} (stuck in the kernel?)"),
+            started,
+            pid.as_raw(),
+        ));
+    }
+    // The leader is now a zombie: its pid, and so the group id, cannot be
+    // reused until we reap it. Kill what is left of the group, then reap.
     let _ = killpg(pid, Signal::SIGKILL);
-    let leader_exit = reap_group(pid)?;
-    let group_gone = wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
+    let leader_exit = reap_group(pid, Instant::now() + KILL_GRACE)?;
+    let group_gone = wait_group_gone(pid, Instant::now() + KILL_GRACE);
+    std::mem::forget(guard);
+    if group_gone {
+        CASE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != pid.as_raw());
+    }
 
     let verdict = read_verdict(verdict_r);
     let notes = verdict.as_ref().map(|v| v.notes.clone()).unwrap_or_default();
@@ -169,9 +190,23 @@ fn spawn_and_wait(case: &Case, started: Instant) -> Result<Finished, Errno> {
     Ok(finished)
 }
 
-/// Waits until `pid` exits or `until` passes; true if it exited.
-fn wait_until_exit(pid: Pid, until: Instant) -> Result<bool, Errno> {
-    let pidfd = sys::pidfd_open(pid)?;
+/// How long a SIGKILLed case may take to die and be reaped.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Kills a case's process group and reaps what it can when the runner
+/// leaves [`spawn_and_wait`] early.
+struct GroupGuard(Pid);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = killpg(self.0, Signal::SIGKILL);
+        let _ = reap_group(self.0, Instant::now() + KILL_GRACE);
+    }
+}
+
+/// Waits until the process of `pidfd` exits or `until` passes; true if it
+/// exited.
+fn wait_until_exit(pidfd: &OwnedFd, until: Instant) -> Result<bool, Errno> {
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -189,13 +224,19 @@ fn wait_until_exit(pid: Pid, until: Instant) -> Result<bool, Errno> {
 }
 
 /// Reaps every child of ours in process group `pgid` (the leader and any
-/// orphans reparented to us as subreaper); returns the leader's exit.
-fn reap_group(pgid: Pid) -> Result<Option<Exit>, Errno> {
+/// orphans reparented to us as subreaper) until none is left or `until`
+/// passes; returns the leader's exit.
+fn reap_group(pgid: Pid, until: Instant) -> Result<Option<Exit>, Errno> {
     let mut leader = None;
     loop {
-        match sys::wait_exit(WaitTarget::Pgid(pgid), false, false) {
-            Ok(Some((pid, exit))) if pid == pgid => leader = Some(exit),
-            Ok(_) => {}
+        match sys::wait_exit(WaitTarget::Pgid(pgid), false, true) {
+            Ok(Some((pid, exit))) => {
+                if pid == pgid {
+                    leader = Some(exit);
+                }
+            }
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_micros(200)),
+            Ok(None) => return Ok(leader),
             Err(Errno::ECHILD) => return Ok(leader),
             Err(e) => return Err(e),
         }
@@ -258,6 +299,13 @@ pub(crate) fn close_verdict_fd() {
     if fd >= 0 {
         let _ = nix::unistd::close(fd);
     }
+}
+
+/// The failure of a body (or peer) that panicked: the message and location
+/// the panic hook of the case child recorded.
+pub(crate) fn panic_failure() -> CaseError {
+    let (msg, loc) = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    CaseError { outcome: Outcome::Fail, message: format!("panicked: {msg}"), location: loc, errno: None }
 }
 
 /// Message and location of the last panic in this process.
@@ -364,6 +412,18 @@ fn zygote_loop(cases: &[Case], sock: OwnedFd) -> ! {
     }
 }
 
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str(" [...]");
+    }
+}
+
 /// A case child, forked by the zygote as the runner's child: its own
 /// process group, dying with the runner, output to `output`, the verdict
 /// to `verdict`.
@@ -384,7 +444,18 @@ fn case_child(cases: &[Case], id: &str, verdict: OwnedFd, output: OwnedFd, zygot
         None => Err(CaseError::broken(format!("no case with id {id:?} in this binary"))),
         Some(case) => run_body(case),
     };
-    let notes = std::mem::take(&mut *NOTES.lock().unwrap_or_else(|e| e.into_inner()));
+    // The runner reads the verdict after the child exits: keep it well
+    // under a pipe's capacity (64 KiB) so that writing it never blocks.
+    let result = result.map_err(|mut e| {
+        truncate(&mut e.message, 16 * 1024);
+        e
+    });
+    let mut notes = std::mem::take(&mut *NOTES.lock().unwrap_or_else(|e| e.into_inner()));
+    notes.truncate(64);
+    for (k, v) in &mut notes {
+        truncate(k, 256);
+        truncate(v, 256);
+    }
     let encoded = serde_json::to_string(&Verdict { result, notes });
     let mut line = encoded.unwrap_or_else(|e| {
         let broken = Verdict { result: Err(CaseError::broken(format!("encoding the verdict: {e}"))), notes: Vec::new() };
@@ -408,13 +479,8 @@ fn run_body(case: &Case) -> CaseResult {
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some((msg, loc));
     }));
     if case.requires.privilege == Privilege::Admin && !crate::probe::has_cap(crate::probe::Cap::SYS_ADMIN) {
-        crate::userns::enter_fresh().map_err(|e| CaseError::from(e).context("entering a user namespace to gain CAP_SYS_ADMIN"))?;
+        crate::userns::enter_fresh()
+            .map_err(|e| CaseError::broken(format!("setup failed: entering a user namespace to gain CAP_SYS_ADMIN: {e}")))?;
     }
-    match panic::catch_unwind(AssertUnwindSafe(|| (case.body)())) {
-        Ok(result) => result,
-        Err(_) => {
-            let (msg, loc) = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
-            Err(CaseError { outcome: Outcome::Fail, message: format!("panicked: {msg}"), location: loc, errno: None })
-        }
-    }
+    panic::catch_unwind(AssertUnwindSafe(|| (case.body)())).unwrap_or_else(|_| Err(panic_failure()))
 }

@@ -29,8 +29,15 @@ use crate::sys;
 use crate::userns;
 
 /// Longest wait for an asynchronous release before it counts as not
-/// happening (cleanup_net under load has been seen near 0.3 s).
+/// happening (cleanup_net under load has been seen near 0.3 s), before
+/// scaling.
 pub const RELEASE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// [`RELEASE_DEADLINE`] scaled by `NSVERIFY_TIMEOUT_SCALE`, as every case
+/// deadline is: emulated machines release slowly too.
+pub fn release_deadline() -> Duration {
+    crate::isolate::scaled(RELEASE_DEADLINE)
+}
 
 /// A process holding one namespace of `kind` that it created with
 /// unshare(2) (for pid and time: through `*_for_children`); dropping it
@@ -120,7 +127,8 @@ impl LimitObserver {
     /// `max_<kind>_namespaces` there to `limit`. Namespaces the case creates
     /// from now on count against it (and its ancestors' limits).
     pub fn enter(kind: Kind, limit: u64) -> Result<LimitObserver, CaseError> {
-        userns::enter_fresh().map_err(|e| CaseError::from(e).context("entering a fresh user namespace for the limit observer"))?;
+        userns::enter_fresh()
+            .map_err(|e| CaseError::broken(format!("setup failed: entering a fresh user namespace for the limit observer: {e}")))?;
         LimitObserver::here(kind, limit)
     }
 
@@ -128,7 +136,7 @@ impl LimitObserver {
     /// to `limit` (the caller must have CAP_SYS_RESOURCE there).
     pub fn here(kind: Kind, limit: u64) -> Result<LimitObserver, CaseError> {
         let guard = LimitGuard::set(kind, limit)?;
-        Ok(LimitObserver { kind, limit, deadline: RELEASE_DEADLINE, holders: Vec::new(), _guard: guard })
+        Ok(LimitObserver { kind, limit, deadline: release_deadline(), holders: Vec::new(), _guard: guard })
     }
 
     /// Changes how long [`LimitObserver::wait_released`] polls (sabotage
@@ -183,7 +191,7 @@ impl LimitObserver {
     }
 
     /// Polls until one more create succeeds (a namespace was released, its
-    /// count freed), up to the deadline ([`RELEASE_DEADLINE`] unless
+    /// count freed), up to the deadline ([`release_deadline`] unless
     /// changed); returns how long it took.
     /// The namespace created by the successful probe stays held.
     #[track_caller]

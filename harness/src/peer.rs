@@ -125,9 +125,15 @@ impl Spawn {
             Via::Clone3 => sys::fork_with_flags(self.flags, CloneCall::Clone3),
             Via::Unshare => sys::fork_with_flags(0, CloneCall::Clone),
         };
-        let forked = match self.via {
-            Via::Unshare => creating.op(Op::Process("fork"))?,
-            _ => creating.op(Op::Clone(self.flags))?,
+        let forked = match (self.via, creating) {
+            (_, Ok(forked)) => forked,
+            (via, Err(errno)) => {
+                for fd in [&down_r, &down_w, &up_r, &up_w] {
+                    forget_channel_fd(fd.as_raw_fd());
+                }
+                let op = if via == Via::Unshare { Op::Process("fork") } else { Op::Clone(self.flags) };
+                return Err(SysError::new(op, errno));
+            }
         };
         let Some(pid) = forked else {
             // In the child.
@@ -139,7 +145,11 @@ impl Spawn {
                 sys::close_fds_except(&[down_r.as_raw_fd(), up_w.as_raw_fd()]);
             }
             let channel = Channel { to_parent: Mutex::new(File::from(up_w)), from_parent: Mutex::new(BufReader::new(File::from(down_r))) };
-            let result = self.enter(outer).and_then(|()| body(&channel));
+            // A panic must not unwind into the copy of the parent's stack
+            // (running its destructors in this process): it ends the peer
+            // as a failure with the panic's message.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.enter(outer).and_then(|()| body(&channel))))
+                .unwrap_or_else(|_| Err(crate::isolate::panic_failure()));
             let _ = channel.write_msg(&Msg::Done(result));
             sys::exit_now(0);
         };

@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// Child cgroups of our cgroup v2 directory (cases create scratch
     /// cgroups there).
     pub cgroups: BTreeSet<String>,
+    /// Hostname and NIS domain name of our UTS namespace.
+    pub uts: (String, String),
 }
 
 fn fd_namespaces(pid: &str, out: &mut BTreeSet<String>, tag: &str) {
@@ -114,7 +116,10 @@ impl Snapshot {
                     .collect()
             })
             .unwrap_or_default();
-        Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all(), cgroups }
+        let uts = nix::sys::utsname::uname()
+            .map(|u| (u.nodename().to_string_lossy().into_owned(), u.domainname().to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all(), cgroups, uts }
     }
 
     /// What differs from `before`, one line per difference.
@@ -132,6 +137,9 @@ impl Snapshot {
             if old != new {
                 out.push(format!("/proc/sys/user/{name} changed: {old} -> {new}"));
             }
+        }
+        if before.uts != self.uts {
+            out.push(format!("hostname/domainname changed: {:?} -> {:?}", before.uts, self.uts));
         }
         if before.limits.len() != self.limits.len() {
             out.push("/proc/sys/user entries changed".into());

@@ -52,6 +52,14 @@ fn demo_cases() -> Vec<Case> {
             })?;
             peer.join()
         }),
+        Case::new("demo.peer_panic", &["N1"], "a panic inside a peer", || {
+            let peer = Spawn::fork().spawn(|_| {
+                let empty: Vec<u32> = Vec::new();
+                let _ = empty[std::hint::black_box(3)];
+                Ok(())
+            })?;
+            peer.join()
+        }),
         Case::new("demo.abort", &["N1"], "a body killed by a signal", || std::process::abort()),
         Case::new("demo.pass", &["N1"], "a body that passes", || Ok(())),
         Case::new("demo.unknown_kind", &["N1"], "requires a kind: skipped only if absent", || Ok(()))
@@ -126,6 +134,12 @@ fn peer_failure_fails_the_case() -> Result<(), Failed> {
     let r = run("demo.peer_failure");
     expect(r.outcome == Outcome::Fail, "outcome is fail", &r)?;
     expect(r.reason.contains("expected 3, got 2"), "reason is the peer's check", &r)
+}
+
+fn peer_panic_is_failure_with_message() -> Result<(), Failed> {
+    let r = run("demo.peer_panic");
+    expect(r.outcome == Outcome::Fail, "outcome is fail", &r)?;
+    expect(r.reason.contains("index out of bounds"), "reason carries the peer's panic message", &r)
 }
 
 fn signal_death_is_broken() -> Result<(), Failed> {
@@ -243,7 +257,8 @@ fn main() -> ExitCode {
     let _ = harness::sys::become_subreaper();
     let args = Arguments::from_args();
     type T = fn() -> Result<(), Failed>;
-    let tests: [(&str, T); 15] = [
+    let tests: [(&str, T); 16] = [
+        ("peer_panic_is_failure_with_message", peer_panic_is_failure_with_message),
         ("hang_is_killed_at_deadline_with_its_group", hang_is_killed_at_deadline),
         ("panic_is_failure_with_message", panic_is_failure_with_message),
         ("newer_kernel_is_skipped_with_reason", newer_kernel_is_skipped_with_reason),
