@@ -4,5 +4,5 @@
 //! NSVERIFY_JUNIT (see README.md).
 
 fn main() -> std::process::ExitCode {
-    harness::runner::main(cases::all)
+    harness::runner::main(harness::report::PRIMARY_SUITE, cases::all)
 }

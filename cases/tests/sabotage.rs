@@ -3,5 +3,5 @@
 //! case that could never fail is caught. `cargo test` runs it.
 
 fn main() -> std::process::ExitCode {
-    harness::runner::main(cases::sabotaged)
+    harness::runner::main("sabotage", cases::sabotaged)
 }

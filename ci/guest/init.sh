@@ -45,7 +45,7 @@ run() {
 	say phase "$name"
 	rm -f "/tmp/$name.jsonl"
 	{
-		cd /tmp && NSVERIFY_REPORT="/tmp/$name.jsonl" NSVERIFY_BENCH_REPORT="/tmp/$name.json" \
+		cd /tmp && NSVERIFY_REPORT="/tmp/$name.jsonl" NSVERIFY_REPORT_EXACT=1 NSVERIFY_BENCH_REPORT="/tmp/$name.json" \
 			CRITERION_HOME=/tmp/criterion "$@" 2>&1
 		echo $? >"/tmp/$name.rc"
 	} | tee "/tmp/$name.out"

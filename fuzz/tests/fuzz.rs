@@ -2,5 +2,5 @@
 //! of inputs (NSVERIFY_FUZZ_CASES raises it; see fuzz/README.md).
 
 fn main() -> std::process::ExitCode {
-    harness::runner::main(fuzz::cases)
+    harness::runner::main("fuzz", fuzz::cases)
 }

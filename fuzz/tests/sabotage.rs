@@ -2,5 +2,5 @@
 //! rule must be caught, and the counterexample shrunk. `cargo test` runs it.
 
 fn main() -> std::process::ExitCode {
-    harness::runner::main(fuzz::sabotaged)
+    harness::runner::main("fuzz_sabotage", fuzz::sabotaged)
 }

@@ -182,15 +182,52 @@ pub fn junit(records: &[Record], kernel: &str) -> String {
     out
 }
 
-/// Writes every report whose environment variable is set.
-pub fn write_requested(records: &[Record], kernel: &str) -> io::Result<Vec<PathBuf>> {
+/// The suite whose reports go to the paths exactly as given: the case suite.
+pub const PRIMARY_SUITE: &str = "cases";
+
+/// Environment variable: when set (to anything), every suite writes the
+/// report paths exactly as given (a runner that starts one binary, such as
+/// the VM matrix's guest).
+pub const REPORT_EXACT_ENV: &str = "NSVERIFY_REPORT_EXACT";
+
+/// Where `suite`'s report goes when `path` was asked for: `path` itself for
+/// the primary suite (or with [`REPORT_EXACT_ENV`]), else `path` with the
+/// suite's name before its extension.
+pub fn suite_path(path: &Path, suite: &str) -> PathBuf {
+    if suite == PRIMARY_SUITE || std::env::var_os(REPORT_EXACT_ENV).is_some() {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{suite}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{suite}"),
+    };
+    path.with_file_name(name)
+}
+
+/// Writes every report whose environment variable is set, for `suite` (see
+/// [`suite_path`]).
+pub fn write_requested(records: &[Record], kernel: &str, suite: &str) -> io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (var, render) in [(REPORT_ENV, jsonl(records)), (TAP_ENV, tap(records)), (JUNIT_ENV, junit(records, kernel))] {
         if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-            let path = PathBuf::from(path);
+            let path = suite_path(Path::new(&path), suite);
             write_atomic(&path, &render).map_err(|e| io::Error::new(e.kind(), format!("{var}={}: {e}", path.display())))?;
             written.push(path);
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_suites_write_beside_the_primary_report() {
+        let p = Path::new("/tmp/r.jsonl");
+        assert_eq!(suite_path(p, PRIMARY_SUITE), PathBuf::from("/tmp/r.jsonl"));
+        assert_eq!(suite_path(p, "sabotage"), PathBuf::from("/tmp/r.sabotage.jsonl"));
+        assert_eq!(suite_path(Path::new("out/report"), "fuzz"), PathBuf::from("out/report.fuzz"));
+    }
 }

@@ -154,11 +154,16 @@ pub fn parse_args(argv: impl IntoIterator<Item = String>) -> (Arguments, Vec<Str
     (Arguments::from_iter(rest), filters)
 }
 
-/// The `main` of a case binary: starts the fork server that case children
-/// come from, runs the trials selected by the command line with
-/// libtest-mimic, writes the requested reports and checks that the run left
-/// no trace. Must be called before any thread exists.
-pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
+/// The `main` of a case binary named `suite`: starts the fork server that
+/// case children come from, runs the trials selected by the command line
+/// with libtest-mimic, writes the requested reports and checks that the run
+/// left no trace. Must be called before any thread exists.
+///
+/// `cargo test` runs several such binaries with the same environment: the
+/// suite [`report::PRIMARY_SUITE`] writes the report paths as given, every
+/// other suite beside them with its name added (`r.jsonl` ->
+/// `r.sabotage.jsonl`).
+pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     let cases = make_cases();
     if let Err(e) = validate_ids(&cases) {
         eprintln!("nsverify: {e}");
@@ -246,7 +251,7 @@ pub fn main(make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     records.push(no_trace);
     print_summary(&records, &host, started.elapsed().as_secs_f64());
     let mut failed = conclusion.has_failed() || !differences.is_empty();
-    match report::write_requested(&records, &host.release) {
+    match report::write_requested(&records, &host.release, suite) {
         Ok(paths) => {
             for p in paths {
                 println!("nsverify: wrote {}", p.display());
