@@ -134,11 +134,7 @@ fn owned_peer(kind: Kind) -> Result<(Peer, &'static str), CaseError> {
         k if k.info().legacy_clone => Spawn::clone(user | k.flag()).map_root(),
         k => Spawn::unshare(user | k.flag()).map_root(),
     };
-    let mut peer = spawn.spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    })?;
-    peer.wait_ready()?;
+    let peer = spawn.spawn_idle()?;
     Ok((peer, kind.info().for_children.filter(|_| !kind.info().legacy_clone).unwrap_or(kind.proc_name())))
 }
 
@@ -209,11 +205,7 @@ fn owner_uid_expecting(creator: Option<u32>, offset: u32) -> CaseResult {
         spawn = spawn.as_user(uid, uid);
     }
     let expected = creator.unwrap_or_else(|| nix::unistd::geteuid().as_raw()) + offset;
-    let mut peer = spawn.spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    })?;
-    peer.wait_ready()?;
+    let mut peer = spawn.spawn_idle()?;
     let fd = NsFd::open(peer.proc(), Kind::User)?;
     check_eq!(fd.owner_uid()?, expected, "NS_GET_OWNER_UID of a user namespace created by uid {}", expected - offset);
     // Another process of ours reading the same fd sees the same owner.

@@ -447,11 +447,7 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
 
 fn pid_for_children_keeps_alive() -> CaseResult {
     let mut obs = LimitObserver::enter(Kind::Pid, 2)?;
-    let mut peer = Spawn::unshare(Kind::Pid.flag()).spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    })?;
-    peer.wait_ready()?;
+    let peer = Spawn::unshare(Kind::Pid.flag()).spawn_idle()?;
     control(Kind::Pid)?.release()?;
     obs.wait_released("the control pid namespace")?;
     obs.expect_full("the pid namespace referenced only by pid_for_children of a process with no child")?;

@@ -100,11 +100,7 @@ pub fn sabotaged() -> Vec<Case> {
 /// naming that namespace: for time, whose flag clone(2) cannot take, the
 /// peer unshares and the namespace is its time_for_children.
 fn peer_in_new(kind: Kind, spawn: &Spawn) -> Result<(Peer, &'static str), harness::CaseError> {
-    let mut peer = spawn.spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    })?;
-    peer.wait_ready()?;
+    let peer = spawn.spawn_idle()?;
     Ok((peer, kind.info().for_children.unwrap_or(kind.proc_name())))
 }
 

@@ -164,12 +164,7 @@ fn clone3_flags() -> harness::CaseResult {
 
 /// A peer in new namespaces, waiting until dropped.
 fn waiting(spawn: Spawn) -> Result<Peer, CaseError> {
-    let mut peer = spawn.spawn(|ch| {
-        ch.ready()?;
-        ch.wait()
-    })?;
-    peer.wait_ready()?;
-    Ok(peer)
+    spawn.spawn_idle()
 }
 
 fn setns_nstype() -> harness::CaseResult {

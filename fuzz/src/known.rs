@@ -47,11 +47,7 @@ fn mnt_ns_bind_newer() -> CaseResult {
     std::fs::write(target, "").setup("creating the bind mount target")?;
     let mut refused = 0;
     for _ in 0..BINDS {
-        let mut peer = Spawn::clone(Kind::Mnt.flag()).spawn(|ch| {
-            ch.ready()?;
-            ch.wait()
-        })?;
-        peer.wait_ready()?;
+        let mut peer = Spawn::clone(Kind::Mnt.flag()).spawn_idle()?;
         match mount(Some(&peer.proc().ns_path("mnt")), target, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
             Ok(()) => umount2(target, MntFlags::MNT_DETACH)?,
             Err(nix::errno::Errno::EINVAL) => refused += 1,

@@ -182,6 +182,20 @@ impl Spawn {
     }
 }
 
+impl Spawn {
+    /// Starts a peer that only holds what it was made with (namespaces,
+    /// ids) until let go ([`Peer::go`], then [`Peer::join`]) or dropped;
+    /// returns once it is ready.
+    pub fn spawn_idle(&self) -> Result<Peer, CaseError> {
+        let mut peer = self.spawn(|ch| {
+            ch.ready()?;
+            ch.wait()
+        })?;
+        peer.wait_ready()?;
+        Ok(peer)
+    }
+}
+
 /// Runs `f` in a peer started by `spawn` and returns its value.
 pub fn call<T, F>(spawn: &Spawn, f: F) -> Result<T, CaseError>
 where
