@@ -251,6 +251,14 @@ where
     Ok((peer, entry))
 }
 
+/// How long an "alive" verdict must hold after the control's release took
+/// `control`: releases of one kind are not strictly ordered, so a subject
+/// that should have gone is given twice as long (at least 10 ms,
+/// scaled like every deadline) to show it.
+fn settle_after(control: Duration) -> Duration {
+    (control * 2).max(harness::isolate::scaled(Duration::from_millis(10)))
+}
+
 /// Lets a peer go and reaps it (its references go with it).
 fn finish(mut peer: Peer) -> CaseResult {
     peer.go()?;
@@ -323,8 +331,8 @@ fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     // The sabotage closes the fd here, before the control goes.
     let fd = keep.then_some(fd);
     ctl.release()?;
-    obs.wait_released("the control namespace")?;
-    obs.expect_full("the subject namespace held only by an open fd")?;
+    let settle = settle_after(obs.wait_released("the control namespace")?);
+    obs.expect_stays_full("the subject namespace held only by an open fd", settle)?;
     if let (Some(p), Some(h)) = (&mut prober, &handle) {
         let reopened = p.reopen(h)?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
         check_eq!(reopened, id, "namespace reopened from its nsfs handle");
@@ -377,8 +385,8 @@ fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
     // Each other reference goes in turn: the process, then the fd.
     drop(fd);
     ctl.release()?;
-    obs.wait_released("the control namespace")?;
-    obs.expect_full("the subject namespace held only by a bind mount")?;
+    let settle = settle_after(obs.wait_released("the control namespace")?);
+    obs.expect_stays_full("the subject namespace held only by a bind mount", settle)?;
     umount2(target, MntFlags::MNT_DETACH)?;
     let t = obs.wait_released("the subject namespace after the bind mount was removed")?;
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
@@ -408,8 +416,8 @@ fn owner_kept_alive(kind: Kind) -> CaseResult {
     let ctl = control(Kind::User)?;
     finish(peer)?;
     ctl.release()?;
-    obs.wait_released("the control user namespace")?;
-    obs.expect_full(&format!("the user namespace owning a {kind} namespace held by an fd"))?;
+    let settle = settle_after(obs.wait_released("the control user namespace")?);
+    obs.expect_stays_full(&format!("the user namespace owning a {kind} namespace held by an fd"), settle)?;
     check_eq!(owned.user_ns()?.id(), owner, "NS_GET_USERNS of the held {kind} namespace");
     drop(owned);
     obs.wait_released(&format!("the user namespace after its {kind} namespace was released"))?;
@@ -436,8 +444,8 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
     let ctl = control(kind)?;
     finish(peer)?;
     ctl.release()?;
-    obs.wait_released("the control namespace")?;
-    obs.expect_full(&format!("the parent {kind} namespace whose child namespace is held by an fd"))?;
+    let settle = settle_after(obs.wait_released("the control namespace")?);
+    obs.expect_stays_full(&format!("the parent {kind} namespace whose child namespace is held by an fd"), settle)?;
     check_eq!(child_ns.parent()?.id(), parent_id, "NS_GET_PARENT of the held child {kind} namespace");
     drop(child_ns);
     obs.wait_released("the child namespace after its fd was closed")?;
@@ -449,8 +457,8 @@ fn pid_for_children_keeps_alive() -> CaseResult {
     let mut obs = LimitObserver::enter(Kind::Pid, 2)?;
     let peer = Spawn::unshare(Kind::Pid.flag()).spawn_idle()?;
     control(Kind::Pid)?.release()?;
-    obs.wait_released("the control pid namespace")?;
-    obs.expect_full("the pid namespace referenced only by pid_for_children of a process with no child")?;
+    let settle = settle_after(obs.wait_released("the control pid namespace")?);
+    obs.expect_stays_full("the pid namespace referenced only by pid_for_children of a process with no child", settle)?;
     finish(peer)?;
     obs.wait_released("the pid namespace after the process exited")?;
     Ok(())
@@ -477,9 +485,9 @@ fn pseudo_fs_mount_keeps(kind: Kind, mount_it: bool) -> CaseResult {
     let ctl = control(kind)?;
     finish(peer)?;
     ctl.release()?;
-    obs.wait_released("the control namespace")?;
+    let settle = settle_after(obs.wait_released("the control namespace")?);
     if mount_it {
-        obs.expect_full(&format!("the {kind} namespace referred to by a {fstype} mount"))?;
+        obs.expect_stays_full(&format!("the {kind} namespace referred to by a {fstype} mount"), settle)?;
         drop(mnt);
         obs.wait_released(&format!("the {kind} namespace after its {fstype} mount went with its mount namespace"))?;
     } else {

@@ -190,6 +190,36 @@ impl LimitObserver {
         Ok(())
     }
 
+    /// Fails unless every create tried over `window` fails with ENOSPC: the
+    /// namespaces counted stay alive for that long. Releases of one kind are
+    /// not strictly in order (user namespaces are freed by work items that
+    /// may run out of order), so an "alive" verdict read after a control's
+    /// release holds for a while, not for one instant.
+    #[track_caller]
+    pub fn expect_stays_full(&mut self, what: &str, window: Duration) -> CaseResult {
+        let loc = std::panic::Location::caller();
+        let start = Instant::now();
+        loop {
+            if self.try_hold()? {
+                return Err(CaseError::at(
+                    crate::Outcome::Fail,
+                    format!(
+                        "{what}: expected alive (one more {} create fails with ENOSPC at limit {}), but a create succeeded after {:?}: released",
+                        self.kind,
+                        self.limit,
+                        start.elapsed()
+                    ),
+                    None,
+                    loc,
+                ));
+            }
+            if start.elapsed() >= window {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
     /// Polls until one more create succeeds (a namespace was released, its
     /// count freed), up to the deadline ([`release_deadline`] unless
     /// changed); returns how long it took.
