@@ -5,11 +5,33 @@ use harness::{check_ne, CaseError, CaseResult, Kind, NsId, Outcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// How a child gets a new namespace of `kind` (and of the kinds in
+/// `extra`): clone(2) with the flags, or for time, whose flag clone(2)
+/// cannot take, unshare(2), after which the new namespace is the child's
+/// time_for_children (time_namespaces(7)). With CLONE_NEWUSER among the
+/// flags, uid and gid 0 of the new user namespace map to the creator.
+pub fn spawn_in_new(kind: Kind, extra: u64) -> Spawn {
+    let flags = kind.flag() | extra;
+    let spawn = if kind.info().legacy_clone { Spawn::clone(flags) } else { Spawn::unshare(flags) };
+    if flags & Kind::User.flag() != 0 {
+        spawn.map_root()
+    } else {
+        spawn
+    }
+}
+
+/// The `/proc/[pid]/ns` entry naming the new `kind` namespace of a child
+/// started by [`spawn_in_new`]: its own, or for time its time_for_children.
+pub fn new_ns_entry(kind: Kind) -> &'static str {
+    match kind.info().for_children {
+        Some(entry) if !kind.info().legacy_clone => entry,
+        _ => kind.proc_name(),
+    }
+}
+
 /// Runs `f` in a process that is itself in a new namespace of `kind` (and
-/// of the kinds in `extra`), and returns its value. For kinds that clone(2)
-/// can create, that process is cloned with the flag; for time, whose flag
-/// clone(2) cannot take, a child unshares CLONE_NEWTIME and `f` runs in its
-/// next child (time_namespaces(7)), which needs no clone3.
+/// of the kinds in `extra`), and returns its value: a child started by
+/// [`spawn_in_new`], or for time that child's own next child.
 pub fn in_new_ns<T, F>(kind: Kind, extra: u64, f: F) -> Result<T, CaseError>
 where
     T: Serialize + DeserializeOwned,
@@ -23,10 +45,11 @@ where
         check_ne!(NsId::current(kind)?, outside, "{kind} namespace of the process meant to be in a new one");
         f()
     };
+    let spawn = spawn_in_new(kind, extra);
     if kind.info().legacy_clone {
-        call(&Spawn::clone(kind.flag() | extra), guarded)
+        call(&spawn, guarded)
     } else {
-        call(&Spawn::unshare(kind.flag() | extra), || call(&Spawn::fork(), guarded))
+        call(&spawn, || call(&Spawn::fork(), guarded))
     }
 }
 

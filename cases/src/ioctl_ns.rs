@@ -7,7 +7,7 @@ use harness::peer::{call, Peer, Spawn};
 use harness::probe::KernelVersion;
 use harness::{check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires};
 
-use crate::common::must_fail;
+use crate::common::{must_fail, new_ns_entry, spawn_in_new};
 
 fn needs(ioctl: NsIoctl, kinds: &[Kind]) -> Requires {
     let KernelVersion { major, minor, .. } = ioctl.since;
@@ -128,14 +128,7 @@ pub fn sabotaged() -> Vec<Case> {
 /// A peer that created a new user namespace and, owned by it, a new
 /// namespace of `kind` (time through unshare: its time_for_children).
 fn owned_peer(kind: Kind) -> Result<(Peer, &'static str), CaseError> {
-    let user = Kind::User.flag();
-    let spawn = match kind {
-        Kind::User => Spawn::clone(user).map_root(),
-        k if k.info().legacy_clone => Spawn::clone(user | k.flag()).map_root(),
-        k => Spawn::unshare(user | k.flag()).map_root(),
-    };
-    let peer = spawn.spawn_idle()?;
-    Ok((peer, kind.info().for_children.filter(|_| !kind.info().legacy_clone).unwrap_or(kind.proc_name())))
+    Ok((spawn_in_new(kind, Kind::User.flag()).spawn_idle()?, new_ns_entry(kind)))
 }
 
 fn get_userns(kind: Kind) -> CaseResult {

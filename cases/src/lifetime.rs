@@ -16,7 +16,7 @@ use harness::peer::{Peer, Spawn};
 use harness::{check, check_eq, note, Case, CaseError, CaseResult, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use crate::common::must_fail;
+use crate::common::{must_fail, new_ns_entry, spawn_in_new};
 
 /// Per-case deadline: releases are polled for up to 3 s each.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -241,14 +241,9 @@ fn subject_with<F>(kind: Kind, extra: u64, body: F) -> Result<(Peer, &'static st
 where
     F: FnOnce(&harness::peer::Channel) -> CaseResult,
 {
-    let mut spawn = if kind.info().legacy_clone { Spawn::clone(kind.flag() | extra) } else { Spawn::unshare(kind.flag() | extra) };
-    if (kind.flag() | extra) & Kind::User.flag() != 0 {
-        spawn = spawn.map_root();
-    }
-    let mut peer = spawn.spawn(body)?;
+    let mut peer = spawn_in_new(kind, extra).spawn(body)?;
     peer.wait_ready()?;
-    let entry = if kind.info().legacy_clone { kind.proc_name() } else { kind.info().for_children.unwrap_or(kind.proc_name()) };
-    Ok((peer, entry))
+    Ok((peer, new_ns_entry(kind)))
 }
 
 /// How long an "alive" verdict must hold after the control's release took

@@ -3,7 +3,7 @@
 use harness::peer::{in_child, Peer, Spawn};
 use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
 
-use crate::common::must_fail;
+use crate::common::{must_fail, new_ns_entry, spawn_in_new};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -96,24 +96,14 @@ pub fn sabotaged() -> Vec<Case> {
     out
 }
 
-/// A peer in a new namespace of `kind`, alive until dropped, and the entry
-/// naming that namespace: for time, whose flag clone(2) cannot take, the
-/// peer unshares and the namespace is its time_for_children.
+/// A peer started by `spawn`, alive until dropped, and the entry naming
+/// its namespace of `kind` (see [`new_ns_entry`]).
 fn peer_in_new(kind: Kind, spawn: &Spawn) -> Result<(Peer, &'static str), harness::CaseError> {
-    let peer = spawn.spawn_idle()?;
-    Ok((peer, kind.info().for_children.unwrap_or(kind.proc_name())))
-}
-
-fn new_ns_spawn(kind: Kind) -> Spawn {
-    if kind.info().legacy_clone {
-        Spawn::clone(kind.flag())
-    } else {
-        Spawn::unshare(kind.flag())
-    }
+    Ok((spawn.spawn_idle()?, new_ns_entry(kind)))
 }
 
 fn join(kind: Kind, nstype: u64) -> CaseResult {
-    join_target(kind, nstype, &new_ns_spawn(kind))
+    join_target(kind, nstype, &spawn_in_new(kind, 0))
 }
 
 /// Opens the target namespace held by a peer started with `spawn`, and has
@@ -151,7 +141,7 @@ fn join_target(kind: Kind, nstype: u64, spawn: &Spawn) -> CaseResult {
 /// `accept` is the sabotage: a type that is expected to be refused is
 /// tried as if accepted.
 fn mismatch(kind: Kind, accept: Option<u64>) -> CaseResult {
-    let (mut peer, entry) = peer_in_new(kind, &new_ns_spawn(kind))?;
+    let (mut peer, entry) = peer_in_new(kind, &spawn_in_new(kind, 0))?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let before = NsId::all(Proc::Myself)?;
     for other in Kind::ALL.into_iter().filter(|k| *k != kind).map(Kind::flag).chain(accept) {
