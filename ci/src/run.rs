@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::fetch::{self, Apt};
 use crate::matrix::KernelEntry;
-use crate::payload::repo_root;
+use crate::payload::{self, repo_root};
 use crate::table::{self, KernelResult, Loaded, Status, RUNS};
 use crate::vm::{self, VmConfig};
 
@@ -27,7 +27,8 @@ impl Progress {
         Progress { started, lock: Mutex::new(()) }
     }
 
-    fn say(&self, kernel: &str, msg: &str) {
+    /// Prints `msg` about `kernel`, stamped.
+    pub fn say(&self, kernel: &str, msg: &str) {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         println!("[{:6.1}s] {kernel}: {msg}", self.started.elapsed().as_secs_f64());
     }
@@ -51,6 +52,8 @@ pub struct RunContext {
     pub progress: Progress,
     /// Whether the guest runs benches too.
     pub bench: bool,
+    /// Whether the guest runs the fuzz suite too.
+    pub fuzz: bool,
 }
 
 /// Runs every entry, `jobs` at a time; results in entry order.
@@ -80,7 +83,7 @@ fn run_kernel(entry: &KernelEntry, ctx: &RunContext) -> Loaded {
         result.error.get_or_insert(format!("{e:#}"));
     }
     let mut loaded = Loaded { result, reports: Default::default() };
-    judge(&mut loaded, &dir, ctx.bench);
+    judge(&mut loaded, &dir, ctx.bench, ctx.fuzz);
     let r = &loaded.result;
     let written = std::fs::create_dir_all(&dir)
         .map_err(anyhow::Error::from)
@@ -129,7 +132,14 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
     let (image, what) = vm::boot_image(ctx.vm.accel, kernel.bzimage(), kernel.vmlinux(), kernel.pvh);
     result.boot_image = Some(what.into());
     say(&format!("booting {what} under {}", ctx.vm.accel));
-    let outcome = vm::run_vm(&ctx.vm, &image, &ctx.initramfs, dir, &|m| say(m))?;
+    let initramfs = match kernel.config() {
+        Some(cfg) => payload::with_kernel_config(&ctx.initramfs, &cfg, dir)?,
+        None => ctx.initramfs.clone(),
+    };
+    let outcome = vm::run_vm(&ctx.vm, &image, &initramfs, dir, &|m| say(m))?;
+    if initramfs != ctx.initramfs {
+        let _ = std::fs::remove_file(&initramfs);
+    }
     if let Some(guest) = outcome.guest_release.as_ref().filter(|g| !g.is_empty() && **g != kernel.release) {
         say(&format!("note: the guest reports {guest}, the image header said {}", kernel.release));
         result.release = Some(guest.clone());
@@ -142,13 +152,13 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
 /// Loads the runs' reports and decides the kernel's status: infrastructure
 /// if anything is missing (a report, an exit code, an exit code other than
 /// 0 or 101), cases-failed if a run exited 101 or a record fails the run.
-fn judge(loaded: &mut Loaded, dir: &Path, bench: bool) {
+pub fn judge(loaded: &mut Loaded, dir: &Path, bench: bool, fuzz: bool) {
     let r = &mut loaded.result;
     let mut problems = Vec::new();
     let mut failed = false;
     if r.error.is_none() {
         let runs = r.vm.as_ref().map(|v| v.runs.clone()).unwrap_or_default();
-        for run in RUNS.iter().map(|(n, _)| *n).chain(bench.then_some("bench")) {
+        for run in RUNS.iter().map(|(n, _)| *n).chain(fuzz.then_some("fuzz")).chain(bench.then_some("bench")) {
             match runs.get(run).and_then(|x| x.exit) {
                 Some(0) => {}
                 Some(101) if run != "bench" => failed = true,
@@ -201,6 +211,7 @@ mod tests {
             runs: runs.iter().map(|(n, c)| (n.to_string(), RunResult { exit: Some(*c), at_s: 1.0 })).collect(),
             error: None,
             console_tail: vec![],
+            halted: false,
         });
         Loaded { result, reports: Default::default() }
     }
@@ -215,20 +226,20 @@ mod tests {
         std::fs::write(dir.join("unprivileged.jsonl"), line("fail")).unwrap();
 
         let mut l = finished(&[("root", 0), ("unprivileged", 101)]);
-        judge(&mut l, &dir, false);
+        judge(&mut l, &dir, false, false);
         assert_eq!(l.result.status, Status::CasesFailed);
 
         let mut l = finished(&[("root", 0), ("unprivileged", 127)]);
-        judge(&mut l, &dir, false);
+        judge(&mut l, &dir, false, false);
         assert_eq!(l.result.status, Status::Infrastructure, "127 is not a verdict");
 
         let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
-        judge(&mut l, &dir, true);
+        judge(&mut l, &dir, true, false);
         assert!(l.result.error.as_deref().unwrap().contains("bench run sent no exit code"));
 
         std::fs::remove_file(dir.join("unprivileged.jsonl")).unwrap();
         let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
-        judge(&mut l, &dir, false);
+        judge(&mut l, &dir, false, false);
         assert!(l.result.error.as_deref().unwrap().contains("unprivileged run sent no report"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -124,7 +124,14 @@ pub struct VmOutcome {
     pub error: Option<String>,
     /// Last lines of the console, kept on failure.
     pub console_tail: Vec<String>,
+    /// The guest sent `done` but did not power off (a kernel without ACPI
+    /// halts); the driver ended QEMU after [`DONE_GRACE`].
+    #[serde(default)]
+    pub halted: bool,
 }
+
+/// How long QEMU may take to exit after the guest's `done`.
+pub const DONE_GRACE: Duration = Duration::from_secs(3);
 
 /// Events from the results channel.
 enum Event {
@@ -258,9 +265,18 @@ pub fn run_vm(cfg: &VmConfig, kernel: &Path, initramfs: &Path, out: &Path, progr
         runs: BTreeMap::new(),
         error: None,
         console_tail: vec![],
+        halted: false,
     };
+    // Once `done` is in, every result has arrived: a kernel without ACPI
+    // halts instead of powering off, so QEMU gets a short grace period to
+    // exit by itself and is then ended by the driver (not a failure).
+    let mut done_at: Option<Duration> = None;
     let closed = loop {
-        let deadline = if o.phase == Phase::Booting { cfg.boot_timeout } else { cfg.timeout };
+        let deadline = match (o.phase == Phase::Booting, done_at) {
+            (_, Some(at)) => (at + DONE_GRACE).min(cfg.timeout),
+            (true, None) => cfg.boot_timeout,
+            (false, None) => cfg.timeout,
+        };
         let left = deadline.saturating_sub(started.elapsed());
         match rx.recv_timeout(left) {
             Ok(Event::Phase(name, detail)) => {
@@ -271,7 +287,10 @@ pub fn run_vm(cfg: &VmConfig, kernel: &Path, initramfs: &Path, out: &Path, progr
                         o.guest_release = Some(detail.trim().to_string());
                         Phase::Init
                     }
-                    "done" => Phase::Done,
+                    "done" => {
+                        done_at = Some(started.elapsed());
+                        Phase::Done
+                    }
                     run => Phase::Running(run.to_string()),
                 };
                 progress(&format!("{} at {at:.1}s", o.phase));
@@ -286,6 +305,11 @@ pub fn run_vm(cfg: &VmConfig, kernel: &Path, initramfs: &Path, out: &Path, progr
                 std::fs::write(out.join(&name), data)?;
             }
             Ok(Event::Closed(err)) => break err,
+            Err(mpsc::RecvTimeoutError::Timeout) if o.phase == Phase::Done => {
+                kill_group(child.id());
+                o.halted = true;
+                break None;
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 kill_group(child.id());
                 o.error = Some(format!(
