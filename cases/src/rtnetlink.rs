@@ -38,6 +38,34 @@ pub struct Link {
     pub name: String,
     /// `IFF_*` flags.
     pub flags: u32,
+    /// The driver's `IFLA_INFO_KIND` ("sit", "veth", ...), where it reports one
+    /// (`lo` reports none).
+    pub kind: Option<String>,
+}
+
+/// The fallback tunnel devices (name, `IFLA_INFO_KIND`) that the kernel puts
+/// into every new network namespace when the tunnel driver is built in,
+/// unless `net.core.fb_tunnels_only_for_init_net` is set
+/// (Documentation/networking/ip-sysctl.rst). network_namespaces(7) does not
+/// promise a new namespace holds `lo` alone, so these are tolerated, by name
+/// and driver together.
+pub const FALLBACK_TUNNELS: &[(&str, &str)] = &[
+    ("sit0", "sit"),
+    ("ip6tnl0", "ip6tnl"),
+    ("tunl0", "ipip"),
+    ("gre0", "gre"),
+    ("gretap0", "gretap"),
+    ("erspan0", "erspan"),
+    ("ip_vti0", "vti"),
+    ("ip6_vti0", "vti6"),
+    ("ip6gre0", "ip6gre"),
+];
+
+impl Link {
+    /// Whether this is one of the [`FALLBACK_TUNNELS`], matched by name and driver.
+    pub fn is_fallback_tunnel(&self) -> bool {
+        FALLBACK_TUNNELS.iter().any(|(n, k)| self.name == *n && self.kind.as_deref() == Some(*k))
+    }
 }
 
 /// A device type that RTM_NEWLINK can create.
@@ -157,18 +185,17 @@ impl Rtnl {
             let index = u32_at(&body, 4) as i32;
             let flags = u32_at(&body, 8);
             let mut name = String::new();
-            let mut at = IFINFOMSG_LEN;
-            while at + 4 <= body.len() {
-                let alen = u16_at(&body, at) as usize;
-                if alen < 4 || at + alen > body.len() {
-                    break;
+            let mut kind = None;
+            for (ty, value) in attributes(&body[IFINFOMSG_LEN..]) {
+                match ty {
+                    IFLA_IFNAME => name = c_string(value),
+                    IFLA_LINKINFO => {
+                        kind = attributes(value).into_iter().find(|(t, _)| *t == IFLA_INFO_KIND).map(|(_, v)| c_string(v));
+                    }
+                    _ => {}
                 }
-                if u16_at(&body, at + 2) & !NLA_F_NESTED == IFLA_IFNAME {
-                    name = String::from_utf8_lossy(&body[at + 4..at + alen]).trim_end_matches('\0').to_string();
-                }
-                at += alen.next_multiple_of(4);
             }
-            out.push(Link { index, name, flags });
+            out.push(Link { index, name, flags, kind });
         }
         Ok(out)
     }
@@ -207,6 +234,16 @@ pub fn proc_net_dev() -> std::io::Result<Vec<String>> {
 pub fn available_link_kind() -> Result<(LinkKind, String), String> {
     let release = harness::probe::kernel_release();
     let kinds = [(LinkKind::Veth, "veth", "veth_newlink"), (LinkKind::Dummy, "dummy", "dummy_setup")];
+    // The kernel's own config says what is built in (a module, =m, must be
+    // loaded already: see below).
+    if let Some(config) = harness::kconfig::KernelConfig::running() {
+        for (kind, module, _) in kinds {
+            let option = format!("CONFIG_{}", module.to_uppercase());
+            if config.built_in(&option) {
+                return Ok((kind, format!("{option}=y in {}", config.source())));
+            }
+        }
+    }
     let lines = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let modules = lines("/proc/modules");
     let builtin_path = format!("/lib/modules/{release}/modules.builtin");
@@ -230,7 +267,26 @@ pub fn available_link_kind() -> Result<(LinkKind, String), String> {
             return Ok((kind, format!("{symbol} in /proc/kallsyms")));
         }
     }
-    Err("neither veth nor dummy is built in or loaded (checked /sys/module, /proc/modules, modules.builtin, /proc/kallsyms); \
+    Err("neither veth nor dummy is built in or loaded (checked the kernel config, /sys/module, /proc/modules, modules.builtin, /proc/kallsyms); \
          a case does not load modules"
         .into())
+}
+
+/// The netlink attributes (type without `NLA_F_NESTED`, value) in `buf`.
+fn attributes(buf: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= buf.len() {
+        let alen = u16_at(buf, at) as usize;
+        if alen < 4 || at + alen > buf.len() {
+            break;
+        }
+        out.push((u16_at(buf, at + 2) & !NLA_F_NESTED, &buf[at + 4..at + alen]));
+        at += alen.next_multiple_of(4);
+    }
+    out
+}
+
+fn c_string(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim_end_matches('\0').to_string()
 }

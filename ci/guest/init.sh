@@ -2,7 +2,7 @@
 # /init of the nsverify VM initramfs (built by ci/src/initramfs.rs).
 #
 # Runs the case binary as root, then as uid/gid 65534, then the optional
-# bench binary (benches/README.md, "Standalone"), and powers off.
+# fuzz binary (as root), then the optional bench binary (benches/README.md, "Standalone"), and powers off.
 # Console (ttyS0): kernel messages and the runs' output, for humans.
 # Results channel (ttyS1, raw): only this script writes there, in lines the
 # host parses (ci/src/vm.rs):
@@ -26,6 +26,9 @@ setup() {
 	exec 3>/dev/ttyS1
 	# Written by the driver: NSVERIFY_TIMEOUT_SCALE and friends.
 	. /nsverify/env
+	# The kernel's config, when the driver recorded one: the suite reads
+	# which namespace kinds are built in from it.
+	if [ -f /nsverify/kernel.config ]; then export NSVERIFY_KERNEL_CONFIG=/nsverify/kernel.config; fi
 }
 
 say() { echo "@@NSVERIFY $*" >&3; }
@@ -60,6 +63,7 @@ setup
 say phase init "$(uname -r)"
 run root /nsverify/cases
 run unprivileged /nsverify/setpriv --reuid 65534 --regid 65534 --clear-groups /nsverify/cases
+[ -x /nsverify/fuzz ] && run fuzz /nsverify/fuzz
 [ -x /nsverify/bench ] && run bench /nsverify/bench
 say phase done
 sync

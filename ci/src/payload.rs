@@ -48,6 +48,15 @@ pub fn build_case_binary(release: bool) -> Result<PathBuf> {
     cargo_executable(&args, "cases", "test")
 }
 
+/// Builds the fuzz suite's test executable (fuzz/README.md).
+pub fn build_fuzz_binary(release: bool) -> Result<PathBuf> {
+    let mut args = vec!["test", "-p", "nsverify-fuzz", "--test", "fuzz"];
+    if release {
+        args.push("--release");
+    }
+    cargo_executable(&args, "fuzz", "test")
+}
+
 /// Builds the bench executable (benches/README.md, "Standalone").
 pub fn build_bench_binary() -> Result<PathBuf> {
     cargo_executable(&["bench", "-p", "nsverify-benches", "--bench", "namespaces"], "namespaces", "bench")
@@ -77,6 +86,8 @@ pub struct Payload {
     pub case_args: Vec<String>,
     /// The optional bench executable and its arguments.
     pub bench: Option<(PathBuf, Vec<String>)>,
+    /// The optional fuzz suite executable (run as root after the cases).
+    pub fuzz: Option<PathBuf>,
     /// NSVERIFY_TIMEOUT_SCALE in the guest.
     pub timeout_scale: f64,
     /// Extra KEY=VALUE for the guest's environment.
@@ -118,6 +129,10 @@ impl Payload {
         for (run, _) in RUNS {
             fs.file(&format!("/nsverify/{run}.args"), arg_lines(&self.case_args), 0o644);
         }
+        if let Some(fuzz) = &self.fuzz {
+            fs.executable("/nsverify/fuzz", &initramfs::without_debug_info(fuzz, work)?)?;
+            fs.file("/nsverify/fuzz.args", Vec::new(), 0o644);
+        }
         if let Some((bench, args)) = &self.bench {
             fs.executable("/nsverify/bench", &initramfs::without_debug_info(bench, work)?)?;
             fs.file("/nsverify/bench.args", arg_lines(args), 0o644);
@@ -127,6 +142,21 @@ impl Payload {
         std::fs::write(&path, fs.to_cpio()).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
+}
+
+/// The shared initramfs `base` with the kernel's recorded config appended
+/// as a second cpio archive (`/nsverify/kernel.config`, which /init hands to
+/// the suite as NSVERIFY_KERNEL_CONFIG): the suite learns which namespace
+/// kinds are built in from the config, not from the entries it verifies.
+/// Written to `dir/initramfs.cpio`.
+pub fn with_kernel_config(base: &Path, config: &Path, dir: &Path) -> Result<PathBuf> {
+    let mut bytes = std::fs::read(base).with_context(|| format!("reading {}", base.display()))?;
+    let mut extra = Initramfs::new();
+    extra.copy("/nsverify/kernel.config", config, 0o644)?;
+    bytes.extend(extra.to_cpio());
+    let path = dir.join("initramfs.cpio");
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -144,6 +174,7 @@ mod tests {
             case_bin: "x".into(),
             case_args: vec![],
             bench: None,
+            fuzz: None,
             timeout_scale: 4.0,
             guest_env: vec!["RUST_BACKTRACE=1".into()],
         };

@@ -53,6 +53,9 @@ pub struct KindInfo {
     /// Whether clone(2) (not clone3) can request it: CLONE_NEWTIME shares
     /// its bit with CSIGNAL, so only clone3(2) and unshare(2) take it.
     pub legacy_clone: bool,
+    /// The kernel config option that builds it in (`None`: always there,
+    /// as mount namespaces are).
+    pub config: Option<&'static str>,
 }
 
 const fn kv(major: u32, minor: u32) -> KernelVersion {
@@ -73,6 +76,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_cgroup_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_CGROUPS"),
     },
     KindInfo {
         kind: Kind::Ipc,
@@ -86,6 +90,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_ipc_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_IPC_NS"),
     },
     KindInfo {
         kind: Kind::Net,
@@ -99,6 +104,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_net_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_NET_NS"),
     },
     KindInfo {
         kind: Kind::Mnt,
@@ -112,6 +118,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_mnt_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: None,
     },
     KindInfo {
         kind: Kind::Pid,
@@ -125,6 +132,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_pid_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_PID_NS"),
     },
     KindInfo {
         kind: Kind::User,
@@ -138,6 +146,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_user_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_USER_NS"),
     },
     KindInfo {
         kind: Kind::Uts,
@@ -151,6 +160,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_uts_namespaces",
         max_sysctl_since: kv(4, 9),
         legacy_clone: true,
+        config: Some("CONFIG_UTS_NS"),
     },
     KindInfo {
         kind: Kind::Time,
@@ -164,6 +174,7 @@ pub const KINDS: [KindInfo; 8] = [
         max_sysctl: "max_time_namespaces",
         max_sysctl_since: kv(5, 7),
         legacy_clone: false,
+        config: Some("CONFIG_TIME_NS"),
     },
 ];
 

@@ -12,6 +12,7 @@ pub mod case;
 pub mod error;
 pub mod flags;
 pub mod isolate;
+pub mod kconfig;
 pub mod kind;
 pub mod limits;
 pub mod nsfd;

@@ -28,6 +28,27 @@ pub struct Host {
     pub userns_forbidden: Option<String>,
 }
 
+/// Why `kind` is not built into this kernel, or `None` when it is. The
+/// kernel config decides ([`crate::kconfig`]): a configured kind runs its
+/// cases even when its `/proc/self/ns` entry is missing, so that claim N1
+/// fails there instead of every case skipping. Only without a readable
+/// config does a missing entry mean "compiled out", and the reason says so.
+pub fn kind_compiled_out(kind: Kind) -> Option<String> {
+    let info = kind.info();
+    match (crate::kconfig::KernelConfig::running(), info.config) {
+        (_, None) => None,
+        (Some(config), Some(option)) => (!config.built_in(option))
+            .then(|| format!("{kind} namespaces are compiled out: {option} is not set in {}", config.source())),
+        (None, Some(option)) => (!Path::new(&format!("/proc/self/ns/{}", info.proc_name)).exists()).then(|| {
+            format!(
+                "{kind} namespaces look compiled out: /proc/self/ns/{} is missing and no kernel config is readable to tell whether {option} is set (/proc/config.gz, /boot/config-<release>, ${})",
+                info.proc_name,
+                crate::kconfig::CONFIG_ENV
+            )
+        }),
+    }
+}
+
 impl Host {
     /// Probes the running system.
     pub fn probe() -> Host {
@@ -47,11 +68,8 @@ impl Host {
             if self.kernel < info.since {
                 return Some(format!("{} namespaces need Linux {} ({}); this kernel is {}", kind, info.since, info.man_page, self.release));
             }
-            if !Path::new(&format!("/proc/self/ns/{}", info.proc_name)).exists() {
-                return Some(format!(
-                    "{} namespaces are not available: /proc/self/ns/{} is missing (CONFIG for {} compiled out)",
-                    kind, info.proc_name, info.flag_name
-                ));
+            if let Some(why) = kind_compiled_out(*kind) {
+                return Some(why);
             }
         }
         if let Some(min) = req.kernel {
@@ -291,6 +309,14 @@ fn print_summary(records: &[Record], host: &Host, secs: f64) {
     }
     for (reason, n) in reasons {
         println!("  skipped {n}: {reason}");
+    }
+    match crate::kconfig::KernelConfig::running() {
+        Some(c) => println!("  namespace kinds built in: from {}", c.source()),
+        None => println!(
+            "  namespace kinds built in: NOTE no kernel config is readable (/proc/config.gz, /boot/config-{}, ${}), so a missing /proc/self/ns entry counts as compiled out",
+            host.release,
+            crate::kconfig::CONFIG_ENV
+        ),
     }
     for r in records.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Broken)) {
         let label = if r.known_deviation.is_some() { "KNOWN DEVIATION".to_string() } else { r.outcome.to_string().to_uppercase() };
