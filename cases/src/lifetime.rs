@@ -6,12 +6,14 @@
 //! where the kernel has nsfs file handles (6.18+) also through them; both
 //! must agree. A "kept alive" verdict is never read right after the last
 //! other reference goes: a control namespace whose last reference went
-//! afterwards is first seen released (releases of one kind are processed
-//! in order), so a subject that should have gone would be gone too.
+//! afterwards is first seen released, in a counting domain of its own
+//! ([`Control`]), so a release seen there is the control's and nobody
+//! else's; a subject that should have gone would be gone too. The verdict
+//! then has to hold for twice the control's release time.
 
 use std::time::Duration;
 
-use harness::observe::{release_deadline, HandleProber, Holder, LimitObserver, NsHandle};
+use harness::observe::{release_deadline, Control, HandleProber, LimitObserver, NsHandle};
 use harness::peer::{Peer, Spawn};
 use harness::{check, check_eq, note, Case, CaseError, CaseResult, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -260,13 +262,6 @@ fn finish(mut peer: Peer) -> CaseResult {
     peer.join()
 }
 
-/// The control: a second namespace whose last reference goes after the
-/// subject's; once it is seen released, a subject without references would
-/// have been released too.
-fn control(kind: Kind) -> Result<Holder, CaseError> {
-    Holder::create(kind)?.map_err(|e| CaseError::fail(format!("creating the control {kind} namespace: {e:?}")))
-}
-
 fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
     // Leaving with setns needs a namespace to go back to that we may join:
     // one of our own, made in the observer's user namespace (it counts).
@@ -316,17 +311,17 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
 /// `keep` false is the sabotage: the fd is closed before the checks.
 fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     let mut prober = HandleProber::start()?;
-    let mut obs = LimitObserver::enter(kind, 2)?;
+    let ctl = Control::start(kind)?;
+    let mut obs = LimitObserver::enter(kind, 1)?;
     let (peer, entry) = subject(kind, 0)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let id = fd.id();
     let handle = prober.as_ref().map(|_| NsHandle::of(&fd)).transpose()?;
-    let ctl = control(kind)?;
+    obs.expect_full("the subject namespace while its process is in it")?;
     finish(peer)?;
     // The sabotage closes the fd here, before the control goes.
     let fd = keep.then_some(fd);
-    ctl.release()?;
-    let settle = settle_after(obs.wait_released("the control namespace")?);
+    let settle = settle_after(ctl.release()?);
     obs.expect_stays_full("the subject namespace held only by an open fd", settle)?;
     if let (Some(p), Some(h)) = (&mut prober, &handle) {
         let reopened = p.reopen(h)?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
@@ -357,7 +352,8 @@ fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
     // Our own mount namespace for the bind mount counts too when the
     // subject is a mount namespace.
     let own_mnt = u64::from(kind == Kind::Mnt);
-    let mut obs = LimitObserver::enter(kind, 2 + own_mnt)?;
+    let ctl = Control::start(kind)?;
+    let mut obs = LimitObserver::enter(kind, 1 + own_mnt)?;
     if kind == Kind::Mnt {
         // A mount namespace file binds only into an older namespace
         // (mnt_ns_loop()); 6.18 orders namespaces by ids drawn from per-CPU
@@ -375,12 +371,11 @@ fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
     let source = peer.proc().ns_path(entry);
     mount(Some(&source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
     check_eq!(stat_id(target)?, fd.id(), "st_dev/st_ino of the bind mount of {}", source.display());
-    let ctl = control(kind)?;
+    obs.expect_full("the subject namespace while its process is in it")?;
     finish(peer)?;
     // Each other reference goes in turn: the process, then the fd.
     drop(fd);
-    ctl.release()?;
-    let settle = settle_after(obs.wait_released("the control namespace")?);
+    let settle = settle_after(ctl.release()?);
     obs.expect_stays_full("the subject namespace held only by a bind mount", settle)?;
     umount2(target, MntFlags::MNT_DETACH)?;
     let t = obs.wait_released("the subject namespace after the bind mount was removed")?;
@@ -404,14 +399,14 @@ fn stat_id(path: &str) -> Result<NsId, nix::errno::Errno> {
 }
 
 fn owner_kept_alive(kind: Kind) -> CaseResult {
-    let mut obs = LimitObserver::enter(Kind::User, 2)?;
+    let ctl = Control::start(Kind::User)?;
+    let mut obs = LimitObserver::enter(Kind::User, 1)?;
     let (peer, entry) = subject(kind, Kind::User.flag())?;
     let owner = NsId::of(peer.proc(), Kind::User)?;
     let owned = NsFd::open_entry(peer.proc(), entry)?;
-    let ctl = control(Kind::User)?;
+    obs.expect_full("the owning user namespace while its process is in it")?;
     finish(peer)?;
-    ctl.release()?;
-    let settle = settle_after(obs.wait_released("the control user namespace")?);
+    let settle = settle_after(ctl.release()?);
     obs.expect_stays_full(&format!("the user namespace owning a {kind} namespace held by an fd"), settle)?;
     check_eq!(owned.user_ns()?.id(), owner, "NS_GET_USERNS of the held {kind} namespace");
     drop(owned);
@@ -420,7 +415,8 @@ fn owner_kept_alive(kind: Kind) -> CaseResult {
 }
 
 fn child_keeps_parent(kind: Kind) -> CaseResult {
-    let mut obs = LimitObserver::enter(kind, 3)?;
+    let ctl = Control::start(kind)?;
+    let mut obs = LimitObserver::enter(kind, 2)?;
     let (peer, _) = subject_with(kind, 0, move |ch| {
         // The child namespace, made by a process inside the parent one.
         let inner = subject(kind, 0)?;
@@ -436,10 +432,9 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
         children.split_whitespace().next().and_then(|p| p.parse().ok()).ok_or_else(|| CaseError::broken("the peer has no child"))?;
     let child_ns = NsFd::open(Proc::Pid(inner), kind)?;
     harness::check_ne!(child_ns.id(), parent_id, "the child {kind} namespace");
-    let ctl = control(kind)?;
+    obs.expect_full("the parent and the child namespace while processes are in them")?;
     finish(peer)?;
-    ctl.release()?;
-    let settle = settle_after(obs.wait_released("the control namespace")?);
+    let settle = settle_after(ctl.release()?);
     obs.expect_stays_full(&format!("the parent {kind} namespace whose child namespace is held by an fd"), settle)?;
     check_eq!(child_ns.parent()?.id(), parent_id, "NS_GET_PARENT of the held child {kind} namespace");
     drop(child_ns);
@@ -449,10 +444,11 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
 }
 
 fn pid_for_children_keeps_alive() -> CaseResult {
-    let mut obs = LimitObserver::enter(Kind::Pid, 2)?;
+    let ctl = Control::start(Kind::Pid)?;
+    let mut obs = LimitObserver::enter(Kind::Pid, 1)?;
     let peer = Spawn::unshare(Kind::Pid.flag()).spawn_idle()?;
-    control(Kind::Pid)?.release()?;
-    let settle = settle_after(obs.wait_released("the control pid namespace")?);
+    obs.expect_full("the pid namespace of pid_for_children")?;
+    let settle = settle_after(ctl.release()?);
     obs.expect_stays_full("the pid namespace referenced only by pid_for_children of a process with no child", settle)?;
     finish(peer)?;
     obs.wait_released("the pid namespace after the process exited")?;
@@ -464,7 +460,8 @@ fn pid_for_children_keeps_alive() -> CaseResult {
 /// `mount_it` is false, the control), then exits; its mount namespace is
 /// held by an fd.
 fn pseudo_fs_mount_keeps(kind: Kind, mount_it: bool) -> CaseResult {
-    let mut obs = LimitObserver::enter(kind, 2)?;
+    let ctl = Control::start(kind)?;
+    let mut obs = LimitObserver::enter(kind, 1)?;
     let (fstype, dir) = if kind == Kind::Ipc { ("mqueue", "/tmp/mq") } else { ("proc", "/tmp/proc") };
     let (peer, _) = subject_with(kind, Kind::Mnt.flag(), move |ch| {
         mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
@@ -477,10 +474,9 @@ fn pseudo_fs_mount_keeps(kind: Kind, mount_it: bool) -> CaseResult {
         ch.wait()
     })?;
     let mnt = NsFd::open(peer.proc(), Kind::Mnt)?;
-    let ctl = control(kind)?;
+    obs.expect_full(&format!("the {kind} namespace while its process is in it"))?;
     finish(peer)?;
-    ctl.release()?;
-    let settle = settle_after(obs.wait_released("the control namespace")?);
+    let settle = settle_after(ctl.release()?);
     if mount_it {
         obs.expect_stays_full(&format!("the {kind} namespace referred to by a {fstype} mount"), settle)?;
         drop(mnt);

@@ -258,6 +258,49 @@ impl LimitObserver {
     }
 }
 
+/// A control namespace counted in a domain of its own: a peer in a fresh
+/// user namespace (a sibling of the case's [`LimitObserver`] domain, never
+/// its ancestor or descendant) holds one namespace of the kind at a limit
+/// of 1 there. Releasing it and seeing the control's own count freed tells
+/// exactly that the control was released: no other namespace, the
+/// subject's included, is counted in that domain. Once the control is seen
+/// gone, a subject whose last reference went earlier would be gone too.
+///
+/// Must be started before the case enters its observer's user namespace
+/// (a user namespace created from inside that one would count there).
+pub struct Control {
+    peer: Peer,
+}
+
+impl Control {
+    /// Starts the control's domain and creates the control namespace in it.
+    pub fn start(kind: Kind) -> Result<Control, CaseError> {
+        let mut peer = Spawn::fork().close_inherited_fds().spawn(move |ch| {
+            let mut obs = LimitObserver::enter(kind, 1)?;
+            let holder = Holder::create(kind)?
+                .map_err(|e| CaseError::fail(format!("creating the control {kind} namespace in its own domain: {e:?}")))?;
+            obs.expect_full("the control namespace, in its own counting domain")?;
+            ch.ready()?;
+            ch.wait()?;
+            holder.release()?;
+            let t = obs.wait_released("the control namespace after its last process exited")?;
+            ch.send(&(t.as_nanos() as u64))?;
+            obs.drop_holders()
+        })?;
+        peer.wait_ready()?;
+        Ok(Control { peer })
+    }
+
+    /// Lets the control's last reference go and waits until its own domain
+    /// sees it released; returns how long the release took.
+    pub fn release(mut self) -> Result<Duration, CaseError> {
+        self.peer.go()?;
+        let nanos: u64 = self.peer.recv()?;
+        self.peer.join()?;
+        Ok(Duration::from_nanos(nanos))
+    }
+}
+
 /// `FD_NSFS_ROOT` of `<linux/fcntl.h>` (6.18): the root of nsfs for
 /// open_by_handle_at(2).
 pub const FD_NSFS_ROOT: i32 = -10003;
