@@ -64,6 +64,38 @@ pub fn fork_with_flags(flags: u64, call: CloneCall) -> Result<Forked, Errno> {
     }
 }
 
+/// `struct clone_args` up to `set_tid_size` (CLONE_ARGS_SIZE_VER1, 80 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgsV1 {
+    base: CloneArgs,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// clone3(2) with `set_tid` = [`tid`] (5.5): asks for a child whose pid in
+/// the caller's `pid_for_children` namespace is `tid`. A child that is
+/// created exits at once and is reaped here; `Err` carries the errno of a
+/// refused clone3.
+pub fn clone3_with_tid(tid: i32) -> Result<(), Errno> {
+    let tids = [tid];
+    let args = CloneArgsV1 {
+        base: CloneArgs { exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() },
+        set_tid: tids.as_ptr() as u64,
+        set_tid_size: 1,
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed, and its
+    // set_tid points at `tids`, alive across the call. Without CLONE_VM or a
+    // stack the child runs on a copy of our memory, like fork(2), and only
+    // calls _exit.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgsV1, std::mem::size_of::<CloneArgsV1>()) };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => exit_now(0),
+        pid => wait_exit(WaitTarget::Pid(Pid::from_raw(pid as i32)), false, false).map(drop),
+    }
+}
+
 /// unshare(2) with an arbitrary flag word (CLONE_NEWTIME and invalid bits
 /// included, which nix's typed flags cannot carry).
 pub fn unshare(flags: u64) -> Result<(), Errno> {
