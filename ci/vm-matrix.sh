@@ -20,6 +20,14 @@ declare -A PROVIDER=(
   [zstd]=zstd
   [objcopy]=binutils
   [timeout]=coreutils
+  # Kernels built from source (ci/mutants/base.toml: the `base` column, mutants).
+  [make]=make
+  [gcc]=gcc
+  [flex]=flex
+  [bison]=bison
+  [bc]=bc
+  [perl]=perl
+  [patch]=patch
 )
 
 install_host_tools() {
@@ -32,6 +40,8 @@ install_host_tools() {
     missing+=(busybox-static)
   fi
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+  # objtool (x86_64 kernels) needs libelf's headers.
+  [ -f /usr/include/gelf.h ] || missing+=(libelf-dev)
   if ((${#missing[@]})); then
     echo "vm-matrix: installing ${missing[*]}"
     local sudo=()
@@ -43,8 +53,11 @@ install_host_tools() {
 
 run_driver() {
   # cargo run, not target/debug/...: honours CARGO_TARGET_DIR.
-  exec cargo run -q -p nsverify-ci -- run "$@"
+  exec cargo run -q -p nsverify-ci -- "$@"
 }
 
 install_host_tools
-run_driver "$@"
+# ci/mutants.sh sources this file for install_host_tools and run_driver.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  run_driver run "$@"
+fi

@@ -18,6 +18,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::bzimage;
+use crate::kbuild;
 use crate::matrix::{AptSource, KernelEntry, Origin};
 
 /// One Debian package that went into a cached kernel.
@@ -222,6 +223,29 @@ impl Apt {
     }
 }
 
+impl Apt {
+    /// Downloads exactly `package=version` from `suite` into `into` and
+    /// returns the .deb (a source package pinned by the data file).
+    pub fn download_exact(&self, suite: &str, package: &str, version: &str, into: &Path) -> Result<PathBuf> {
+        let mut updated = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.update(&mut updated)?;
+        let spec = format!("{package}={version}");
+        let shown = self.run("apt-cache", &["show", &spec], &self.dir).unwrap_or_default();
+        if shown.trim().is_empty() {
+            let policy = self.run("apt-cache", &["policy", package], &self.dir).unwrap_or_default();
+            bail!("{spec} is not in {suite} any more (the archive keeps only the newest builds); pin a version it has:\n{}", policy.trim());
+        }
+        std::fs::create_dir_all(into)?;
+        self.run("apt-get", &["-q", "download", &spec], into).context("apt-get download")?;
+        let prefix = format!("{package}_");
+        std::fs::read_dir(into)?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&prefix) && f.to_string_lossy().ends_with(".deb")))
+            .with_context(|| format!("apt-get download left no .deb for {spec}"))
+    }
+}
+
 /// The fields of the first stanza of `apt-cache show` output.
 fn first_stanza(text: &str) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -333,13 +357,13 @@ fn stamp(path: &Path) -> Result<String> {
 
 /// The cached kernel for `entry` if it is complete and still matches the
 /// data file.
-fn cached(dir: &Path, entry: &KernelEntry, root: &Path) -> Option<Kernel> {
+fn cached(dir: &Path, entry: &KernelEntry, origin: &Origin) -> Option<Kernel> {
     let mut k: Kernel = serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).ok()?).ok()?;
     if &k.entry != entry || !dir.join("bzImage").exists() || (k.has_vmlinux && !dir.join("vmlinux").exists()) {
         return None;
     }
-    if let Origin::Local { bzimage, .. } = entry.origin(root) {
-        if k.source_stamp != stamp(&bzimage).ok() {
+    if let Origin::Local { bzimage, .. } = origin {
+        if k.source_stamp != stamp(bzimage).ok() {
             return None;
         }
     }
@@ -352,8 +376,22 @@ fn cached(dir: &Path, entry: &KernelEntry, root: &Path) -> Option<Kernel> {
 pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, refresh: bool) -> Result<(Kernel, f64)> {
     let started = Instant::now();
     let dir = cache.join("kernels").join(&entry.name);
+    // A kernel built from source: make brings the build up to date (a no-op
+    // when nothing changed), then it is cached like a self-built bzImage.
+    let built = match entry.origin(root) {
+        Origin::Built { variant } => {
+            let spec = kbuild::BaseSpec::load(&root.join(kbuild::BASE_SPEC))?;
+            let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (build, took) = kbuild::build_variant(root, &spec, &variant, &kbuild::dir_for(cache), apt, jobs)
+                .with_context(|| format!("building the {variant} kernel from {}", spec.source.package))?;
+            eprintln!("{}: make took {:.1}s", entry.name, took.as_secs_f64());
+            Some(Origin::Local { bzimage: build.bzimage(), config: Some(build.config()) })
+        }
+        _ => None,
+    };
+    let origin = built.clone().unwrap_or_else(|| entry.origin(root));
     if !refresh {
-        if let Some(k) = cached(&dir, entry, root) {
+        if let Some(k) = cached(&dir, entry, &origin) {
             return Ok((k, started.elapsed().as_secs_f64()));
         }
     }
@@ -374,7 +412,8 @@ pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, 
         source_stamp: None,
         fetched_now: true,
     };
-    match entry.origin(root) {
+    match origin {
+        Origin::Built { .. } => unreachable!("replaced by the build's Local origin above"),
         Origin::Debian { suite, package } => {
             let debs = apt.download(&suite, &package, &partial.join("debs"))?;
             for (_, deb) in &debs {

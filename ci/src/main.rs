@@ -5,7 +5,9 @@
 mod bzimage;
 mod fetch;
 mod initramfs;
+mod kbuild;
 mod matrix;
+mod mutants;
 mod payload;
 mod run;
 mod table;
@@ -69,6 +71,10 @@ enum Cmd {
     },
     /// Fetch, boot and run the case suite under each kernel; print the table.
     Run(RunArgs),
+    /// Mutant kernels: build the base kernel from Debian's source, prove it
+    /// green, then boot every mutant of ci/mutants/mutants.toml and report
+    /// which the suite kills (ci/mutants/README.md).
+    Mutants(MutantArgs),
     /// Build the table from per-kernel result directories (e.g. CI artifacts).
     Table {
         /// Directory holding one `<kernel>/` result directory per kernel.
@@ -82,6 +88,59 @@ enum Cmd {
         #[arg(long)]
         full_table: bool,
     },
+}
+
+#[derive(Args)]
+struct MutantArgs {
+    /// Mutant ids (default: all); `*` matches any run of characters.
+    ids: Vec<String>,
+    /// List the mutants and exit.
+    #[arg(long)]
+    list: bool,
+    /// Only check that every patch applies to the pinned source (dry run).
+    #[arg(long)]
+    check: bool,
+    /// Mutant VMs at once (builds run one at a time, in one tree, meanwhile).
+    #[arg(long, short, default_value_t = 2)]
+    jobs: usize,
+    /// Boots per mutant: a kill counts only when every boot kills it.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Seconds allowed per VM, boot to poweroff.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Seconds allowed from QEMU start until the guest's /init runs.
+    #[arg(long, default_value_t = 60)]
+    boot_timeout: u64,
+    /// auto: KVM only where /dev/kvm is writable and the CPU has vmx/svm.
+    #[arg(long, value_enum, default_value_t = Accel::Auto, env = "VM_ACCEL")]
+    accel: Accel,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory: u32,
+    /// Multiplies every case deadline (NSVERIFY_TIMEOUT_SCALE); default 4 under TCG, 1 under KVM.
+    #[arg(long)]
+    timeout_scale: Option<f64>,
+    /// Extra KEY=VALUE for the guest's environment (repeatable), e.g. NSVERIFY_FUZZ_CASES=100.
+    #[arg(long)]
+    guest_env: Vec<String>,
+    /// Instead of the mutants: build the debug variant of the base kernel
+    /// (KASAN, lockdep, refcount and list debugging; ci/mutants/debug.config)
+    /// and run the case suite and the fuzz suite with --fuzz-cases inputs
+    /// per fuzz case; any WARNING, BUG, KASAN or lockdep report on its
+    /// console fails the run (claim K1).
+    #[arg(long)]
+    debug_kernel: bool,
+    /// Inputs per fuzz case (NSVERIFY_FUZZ_CASES) for --debug-kernel: its long mode.
+    #[arg(long, default_value_t = 300)]
+    fuzz_cases: u32,
+    /// Boot the case and fuzz binaries of the dev profile instead of
+    /// `--release` ones (which take about half the guest time under TCG).
+    #[arg(long)]
+    debug_binaries: bool,
+    /// Output directory: base/, one directory per mutant, mutants.md, mutants.json.
+    #[arg(long, default_value_os_t = repo_root().join("target/nsverify-vm/mutants"))]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -196,6 +255,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(code)
         }
         Cmd::Run(args) => run(&matrix, &cli.cache_dir, args),
+        Cmd::Mutants(args) => run_mutants(&matrix, &cli.cache_dir, args),
         Cmd::Table { results, kernels, out, full_table } => {
             let (entries, unknown) = matrix.select(&kernels);
             report_unknown(&unknown, &matrix);
@@ -221,6 +281,12 @@ fn report_unknown(unknown: &[String], matrix: &Matrix) {
 
 fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path) -> Apt {
     let mut suites: Vec<String> = entries.iter().filter_map(|e| e.suite.clone()).collect();
+    if entries.iter().any(|e| e.build.is_some()) {
+        // The pinned kernel source's suite; an unreadable spec is reported when the build starts.
+        if let Ok(spec) = kbuild::BaseSpec::load(&repo_root().join(kbuild::BASE_SPEC)) {
+            suites.push(spec.source.suite);
+        }
+    }
     suites.sort();
     suites.dedup();
     Apt::new(cache, matrix.apt.clone(), suites)
@@ -286,6 +352,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
             (None, false) => None,
         }
         .map(|b| (b, if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() })),
+        fuzz: None,
         timeout_scale: scale,
         guest_env: args.guest_env.clone(),
     };
@@ -315,12 +382,176 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         initramfs,
         progress: Progress::new(started),
         bench: payload.bench.is_some(),
+        fuzz: false,
     };
     let mut loaded = run::run_matrix(&entries, &ctx, jobs);
     loaded.extend(unknown_results(&unknown));
     let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
     println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
     Ok(code)
+}
+
+fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8> {
+    let started = Instant::now();
+    let root = repo_root();
+    let spec = kbuild::BaseSpec::load(&root.join(kbuild::BASE_SPEC))?;
+    let all = mutants::load(&root)?;
+    let chosen: Vec<mutants::Mutant> = if args.ids.is_empty() {
+        all.clone()
+    } else {
+        let unknown: Vec<&String> = args.ids.iter().filter(|p| !all.iter().any(|m| mutants::matches(p, &m.id))).collect();
+        anyhow::ensure!(unknown.is_empty(), "no mutant matches {unknown:?} (`nsverify-vm mutants --list` lists them)");
+        all.iter().filter(|m| args.ids.iter().any(|p| mutants::matches(p, &m.id))).cloned().collect()
+    };
+    if args.list {
+        for m in &chosen {
+            println!("{:<40} {:<12} {}", m.id, m.claims.join(","), m.what);
+        }
+        return Ok(EXIT_PASSED);
+    }
+    anyhow::ensure!(args.jobs >= 1 && args.repeat >= 1, "--jobs and --repeat must be at least 1");
+    let mut guest_env = args.guest_env.clone();
+    if args.debug_kernel {
+        guest_env.push(format!("NSVERIFY_FUZZ_CASES={}", args.fuzz_cases));
+    }
+    let apt = Apt::new(cache, matrix.apt.clone(), vec![spec.source.suite.clone()]);
+    let kbuild_dir = kbuild::dir_for(cache);
+    let src = kbuild::ensure_source(&spec.source, &kbuild_dir, &apt)?;
+    mutants::restore_tree(&src)?;
+    let broken = mutants::check_patches(&root, &src, &chosen);
+    for (id, why) in &broken {
+        eprintln!("mutants: {id}: the patch does not apply: {why}");
+    }
+    if args.check {
+        println!(
+            "mutants: {} of {} patches apply to {} {}",
+            chosen.len() - broken.len(),
+            chosen.len(),
+            spec.source.package,
+            spec.source.version
+        );
+        return Ok(if broken.is_empty() { EXIT_PASSED } else { EXIT_CASES_FAILED });
+    }
+    anyhow::ensure!(broken.is_empty(), "{} patch(es) do not apply; fix them first (--check)", broken.len());
+    let (accel, why) = vm::choose_accel(args.accel);
+    let scale = args.timeout_scale.unwrap_or(if accel == Accel::Tcg { 4.0 } else { 1.0 });
+    let payload = Payload {
+        case_bin: payload::build_case_binary(!args.debug_binaries)?,
+        case_args: vec![],
+        bench: None,
+        fuzz: Some(payload::build_fuzz_binary(!args.debug_binaries)?),
+        timeout_scale: scale,
+        guest_env,
+    };
+    std::fs::create_dir_all(&args.out)?;
+    let work = args.out.join("initramfs");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let initramfs = payload.build_initramfs(&work)?;
+    let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ctx = mutants::MutantRun {
+        root: root.clone(),
+        spec: spec.clone(),
+        kbuild_dir,
+        apt: &apt,
+        vm: VmConfig {
+            accel,
+            memory_mb: args.memory,
+            cpus: (cpus_host / args.jobs).max(1) as u32,
+            boot_timeout: Duration::from_secs(args.boot_timeout),
+            timeout: Duration::from_secs(args.timeout),
+            append: String::new(),
+        },
+        initramfs,
+        out: args.out.clone(),
+        jobs: args.jobs,
+        repeat: args.repeat,
+        progress: Progress::new(started),
+    };
+    println!(
+        "nsverify-vm mutants: {} mutant(s), {} boot(s) each, {} VM(s) at a time; accel {accel} ({why}); source {} {}",
+        chosen.len(),
+        args.repeat,
+        args.jobs,
+        spec.source.package,
+        spec.source.version
+    );
+    if args.debug_kernel {
+        return debug_kernel(&ctx);
+    }
+    let (build, ids, base) = match mutants::prove_base(&ctx) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("nsverify-vm mutants: {e:#}");
+            return Ok(EXIT_INFRASTRUCTURE);
+        }
+    };
+    let mut dead = Vec::new();
+    for m in &chosen {
+        let (_, unmatched) = mutants::expand(&m.must_fail, &ids);
+        dead.extend(unmatched.into_iter().map(|p| format!("{}: {p}", m.id)));
+    }
+    anyhow::ensure!(dead.is_empty(), "must_fail patterns that name no case of the base run: {}", dead.join(", "));
+    let results = mutants::run_all(&ctx, &build, &ids, &chosen);
+    let summary = mutants::Summary::new(format!("{} {}", spec.source.package, spec.source.version), base, results, started.elapsed());
+    let md = summary.markdown();
+    println!("\n{md}");
+    std::fs::write(args.out.join("mutants.md"), &md)?;
+    std::fs::write(args.out.join("mutants.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
+    println!("wrote {0}/mutants.md and {0}/mutants.json; whole run {1:.0}s", args.out.display(), started.elapsed().as_secs_f64());
+    let unaccepted: Vec<&str> = summary.mutants.iter().filter(|r| !r.acceptable()).map(|r| r.mutant.id.as_str()).collect();
+    // A kill (or an accepted survivor) for each; the figure itself is in mutants.md.
+    if unaccepted.is_empty() {
+        Ok(EXIT_PASSED)
+    } else {
+        eprintln!("nsverify-vm mutants: not killed and not accepted (ci/mutants/mutants.toml `accepted`): {}", unaccepted.join(", "));
+        Ok(EXIT_CASES_FAILED)
+    }
+}
+
+/// `mutants --debug-kernel`: the debug variant's run and its findings.
+fn debug_kernel(ctx: &mutants::MutantRun) -> Result<u8> {
+    let (figures, loaded) = match mutants::debug_run(ctx) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("nsverify-vm mutants --debug-kernel: {e:#}");
+            return Ok(EXIT_INFRASTRUCTURE);
+        }
+    };
+    let r = &loaded.result;
+    let failing: Vec<String> = loaded
+        .reports
+        .iter()
+        .flat_map(|(run, recs)| recs.iter().filter(|r| r.fails_run()).map(move |r| format!("{run}: {}", r.id)))
+        .collect();
+    let mut md = format!(
+        "# Debug kernel ({})\n\nBuilt in {:.0}s; suite and fuzz suite in the VM: {:.0}s; {} records; status {}.\n\n",
+        figures.release,
+        figures.build_s,
+        figures.vm_s,
+        figures.cases,
+        r.status.word()
+    );
+    md += &format!("Kernel-health reports on the console (claim K1): {}\n", figures.console_reports.len());
+    for l in &figures.console_reports {
+        md += &format!("    {l}\n");
+    }
+    if !failing.is_empty() {
+        md += &format!("\nFailing cases: {}\n", failing.join(", "));
+    }
+    if let Some(e) = &r.error {
+        md += &format!("\nInfrastructure: {e}\n");
+    }
+    println!("\n{md}");
+    std::fs::write(ctx.out.join("debug.md"), &md)?;
+    std::fs::write(ctx.out.join("debug.json"), serde_json::to_string_pretty(&figures)? + "\n")?;
+    Ok(if r.status == Status::Infrastructure {
+        EXIT_INFRASTRUCTURE
+    } else if !figures.console_reports.is_empty() || r.status == Status::CasesFailed {
+        EXIT_CASES_FAILED
+    } else {
+        EXIT_PASSED
+    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub struct KernelEntry {
     /// The self-built kernel's .config, relative to the repository root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PathBuf>,
+    /// A variant of ci/mutants/base.toml that the driver builds from
+    /// Debian's kernel source ("base", "debug").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
 }
 
 /// Where a kernel comes from, decided from its entry.
@@ -47,6 +51,11 @@ pub enum Origin {
         suite: String,
         /// Package to start the dependency walk from.
         package: String,
+    },
+    /// Built by the driver from the pinned kernel source (crate::kbuild).
+    Built {
+        /// The variant of ci/mutants/base.toml.
+        variant: String,
     },
     /// A bzImage on disk.
     Local {
@@ -60,22 +69,26 @@ pub enum Origin {
 impl KernelEntry {
     /// "suite/package" or "self-built <path>", for listings.
     pub fn describe(&self, root: &Path) -> String {
-        if self.suite.is_none() && self.path.is_none() {
+        if self.suite.is_none() && self.path.is_none() && self.build.is_none() {
             return "(not in the matrix)".into();
         }
         match self.origin(root) {
             Origin::Debian { suite, package } => format!("{suite}/{package}"),
+            Origin::Built { variant } => format!("built: {variant} (ci/mutants/base.toml)"),
             Origin::Local { bzimage, .. } => format!("self-built {}", bzimage.display()),
         }
     }
 
     /// An entry for a name that is not in the matrix (reported, never run).
     pub fn unknown(name: &str) -> KernelEntry {
-        KernelEntry { name: name.into(), suite: None, package: None, path: None, config: None }
+        KernelEntry { name: name.into(), suite: None, package: None, path: None, config: None, build: None }
     }
 
     /// Where this kernel comes from; paths are resolved against `root`.
     pub fn origin(&self, root: &Path) -> Origin {
+        if let Some(variant) = &self.build {
+            return Origin::Built { variant: variant.clone() };
+        }
         match (&self.suite, &self.path) {
             (Some(suite), _) => {
                 Origin::Debian { suite: suite.clone(), package: self.package.clone().unwrap_or_else(|| "linux-image-amd64".into()) }
@@ -116,9 +129,16 @@ impl Matrix {
             if !seen.insert(k.name.as_str()) {
                 bail!("kernel {:?} is listed twice", k.name);
             }
+            let origins = [k.suite.is_some(), k.path.is_some(), k.build.is_some()].iter().filter(|x| **x).count();
+            if origins > 1 {
+                bail!("kernel {:?}: give one of suite (Debian), path (self-built) or build (from source), not both", k.name);
+            }
+            if k.build.is_some() && (k.package.is_some() || k.config.is_some()) {
+                bail!("kernel {:?}: package and config do not apply to build", k.name);
+            }
             match (&k.suite, &k.path) {
-                (Some(_), Some(_)) => bail!("kernel {:?}: give either suite (Debian) or path (self-built), not both", k.name),
-                (None, None) => bail!("kernel {:?}: needs a suite (Debian) or a path (self-built bzImage)", k.name),
+                (None, None) if k.build.is_some() => {}
+                (None, None) => bail!("kernel {:?}: needs a suite (Debian), a path (self-built bzImage) or a build variant", k.name),
                 (None, Some(_)) if k.package.is_some() => bail!("kernel {:?}: package only applies to Debian kernels", k.name),
                 (Some(_), None) if k.config.is_some() => bail!("kernel {:?}: config only applies to self-built kernels", k.name),
                 _ => {}

@@ -29,6 +29,12 @@ pub struct Record {
     /// The documented deviation, for a failure that is one.
     #[serde(default)]
     pub known_deviation: Option<String>,
+    /// The claim ids the case verifies.
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// `file:line` of the decision, for failures.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 impl Record {
@@ -400,7 +406,7 @@ mod tests {
     use super::*;
 
     fn rec(id: &str, outcome: Outcome, reason: &str) -> Record {
-        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None }
+        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None, claims: vec![], location: None }
     }
 
     #[test]

@@ -1,0 +1,285 @@
+//! Kernels that the project builds itself from Debian's kernel source
+//! package: the mutants' base kernel (ci/mutants/base.toml) and its debug
+//! variant.
+//!
+//! The source package is pinned by exact version in the data file and
+//! downloaded through the same private apt as the VM kernels (crate::fetch),
+//! so nothing on the host changes. The tree is unpacked once under the build
+//! directory (default `target/nsverify-vm/kbuild/`), configured as
+//! `make tinyconfig`, `scripts/kconfig/merge_config.sh -m` of the fragments
+//! and `make olddefconfig`, and built out of tree (`O=`) with `make -j$(nproc)`.
+//!
+//! Every `CONFIG_` line of the fragments is checked after olddefconfig: an
+//! option the tree cannot set is an error, not a silent drop.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::Apt;
+
+/// The data file of the pinned source and its variants, relative to the
+/// repository root.
+pub const BASE_SPEC: &str = "ci/mutants/base.toml";
+
+/// Where sources are unpacked and built: `NSVERIFY_KBUILD_DIR`, else
+/// `kbuild/` beside the kernel cache (`target/nsverify-vm/kbuild`).
+pub fn dir_for(cache: &Path) -> PathBuf {
+    match std::env::var_os("NSVERIFY_KBUILD_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => cache.parent().unwrap_or(cache).join("kbuild"),
+    }
+}
+
+/// `ci/mutants/base.toml`: the source and the configurations built from it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseSpec {
+    /// The pinned source package.
+    pub source: SourcePin,
+    /// Configurations by variant name ("base", "debug"), each a list of
+    /// fragments merged onto tinyconfig in order.
+    pub variant: Vec<Variant>,
+}
+
+/// A Debian source package pinned by exact version.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePin {
+    /// The Debian suite that carries it.
+    pub suite: String,
+    /// The package (`linux-source-6.12`).
+    pub package: String,
+    /// Its exact Debian version.
+    pub version: String,
+}
+
+/// One configuration of the pinned source.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Its name: the `build` key of a ci/kernels.toml entry.
+    pub name: String,
+    /// Config fragments, relative to the repository root, merged in order.
+    pub fragments: Vec<PathBuf>,
+    /// What it is for.
+    #[serde(default)]
+    pub about: String,
+}
+
+impl BaseSpec {
+    /// Reads and checks the data file.
+    pub fn load(path: &Path) -> Result<BaseSpec> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let spec: BaseSpec = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        ensure!(!spec.variant.is_empty(), "{}: no [[variant]]", path.display());
+        Ok(spec)
+    }
+
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Result<&Variant> {
+        self.variant.iter().find(|v| v.name == name).with_context(|| {
+            let known: Vec<&str> = self.variant.iter().map(|v| v.name.as_str()).collect();
+            format!("no build variant {name:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// The pristine source tree of `pin`, unpacked under `dir/src/`; downloads
+/// the package through `apt` on first use.
+pub fn ensure_source(pin: &SourcePin, dir: &Path, apt: &Apt) -> Result<PathBuf> {
+    let base = dir.join("src").join(format!("{}_{}", pin.package, pin.version));
+    let done = base.join(".unpacked");
+    let tree = base.join("linux");
+    if done.exists() && tree.join("Makefile").exists() {
+        return Ok(tree);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base)?;
+    let started = Instant::now();
+    let deb = apt
+        .download_exact(&pin.suite, &pin.package, &pin.version, &base)
+        .with_context(|| format!("downloading {}={} from {}", pin.package, pin.version, pin.suite))?;
+    // The package holds one tarball, /usr/src/<package>.tar.xz.
+    let unpack = base.join("unpack");
+    std::fs::create_dir_all(&unpack)?;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './usr/src/linux-source-*.tar.*' && tar -x -C \"$2\" -f \"$2\"/usr/src/linux-source-*.tar.*")
+        .args(["sh", &deb.display().to_string(), &unpack.display().to_string()])
+        .status()
+        .context("running dpkg-deb | tar")?;
+    ensure!(status.success(), "unpacking {}: {status}", deb.display());
+    let top = std::fs::read_dir(&unpack)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("Makefile").exists())
+        .context("the source package holds no kernel tree")?;
+    std::fs::rename(&top, &tree)?;
+    std::fs::remove_dir_all(&unpack)?;
+    std::fs::remove_file(&deb)?;
+    std::fs::write(&done, format!("{} {}\n", pin.package, pin.version))?;
+    eprintln!("kbuild: {} {} unpacked in {:.1}s -> {}", pin.package, pin.version, started.elapsed().as_secs_f64(), tree.display());
+    Ok(tree)
+}
+
+/// An out-of-tree build of a source tree.
+pub struct Build {
+    /// The source tree.
+    pub src: PathBuf,
+    /// The `O=` directory.
+    pub out: PathBuf,
+    /// The log of the last make, for errors.
+    pub log: PathBuf,
+}
+
+impl Build {
+    /// The build of `src` into `out`.
+    pub fn new(src: &Path, out: &Path) -> Build {
+        Build { src: src.to_path_buf(), out: out.to_path_buf(), log: out.join("nsverify-make.log") }
+    }
+
+    fn make(&self, args: &[&str]) -> Result<()> {
+        std::fs::create_dir_all(&self.out)?;
+        let log = File::create(&self.log)?;
+        let status = Command::new("make")
+            .arg("-C")
+            .arg(&self.src)
+            .arg(format!("O={}", self.out.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .context("running make (apt-get install make gcc flex bison bc libelf-dev)")?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+            bail!("make {} failed ({status}); last lines of {}:\n{}", args.join(" "), self.log.display(), tail.join("\n"));
+        }
+        Ok(())
+    }
+
+    /// Configures the tree: tinyconfig, then the fragments merged in order,
+    /// then olddefconfig; every `CONFIG_` line of the fragments must hold in
+    /// the result. Skipped when the same fragments configured it last.
+    pub fn configure(&self, root: &Path, fragments: &[PathBuf]) -> Result<()> {
+        let mut merged = String::new();
+        for f in fragments {
+            let path = root.join(f);
+            merged += &std::fs::read_to_string(&path).with_context(|| format!("reading config fragment {}", path.display()))?;
+            merged.push('\n');
+        }
+        let stamp = self.out.join("nsverify-fragments");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(merged.as_str()) && self.out.join(".config").exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.out)?;
+        let fragment = self.out.join("nsverify.config");
+        std::fs::write(&fragment, &merged)?;
+        self.make(&["tinyconfig"])?;
+        let log = File::create(&self.log)?;
+        let status = Command::new(self.src.join("scripts/kconfig/merge_config.sh"))
+            .arg("-m")
+            .arg("-O")
+            .arg(&self.out)
+            .arg(self.out.join(".config"))
+            .arg(&fragment)
+            .current_dir(&self.src)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .context("running scripts/kconfig/merge_config.sh")?;
+        ensure!(status.success(), "merge_config.sh failed ({status}); see {}", self.log.display());
+        self.make(&["olddefconfig"])?;
+        let config = std::fs::read_to_string(self.out.join(".config"))?;
+        let missing = unmet_options(&merged, &config);
+        ensure!(
+            missing.is_empty(),
+            "the kernel config does not hold these fragment lines (unknown option or unmet dependency): {}",
+            missing.join(", ")
+        );
+        std::fs::write(&stamp, merged)?;
+        Ok(())
+    }
+
+    /// Builds `targets` with `make -j<jobs>`; returns how long it took.
+    pub fn build(&self, targets: &[&str], jobs: usize) -> Result<Duration> {
+        let started = Instant::now();
+        let j = format!("-j{jobs}");
+        let mut args = vec![j.as_str()];
+        args.extend_from_slice(targets);
+        self.make(&args)?;
+        Ok(started.elapsed())
+    }
+
+    /// The uncompressed kernel (booted through its PVH entry).
+    pub fn vmlinux(&self) -> PathBuf {
+        self.out.join("vmlinux")
+    }
+
+    /// The bzImage.
+    pub fn bzimage(&self) -> PathBuf {
+        self.out.join("arch/x86/boot/bzImage")
+    }
+
+    /// The resulting .config.
+    pub fn config(&self) -> PathBuf {
+        self.out.join(".config")
+    }
+}
+
+/// The `CONFIG_X=v` and `# CONFIG_X is not set` lines of `fragment` that do
+/// not hold in `config`.
+pub fn unmet_options(fragment: &str, config: &str) -> Vec<String> {
+    let have: std::collections::HashSet<&str> = config.lines().map(str::trim).collect();
+    fragment
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("CONFIG_") || (l.starts_with("# CONFIG_") && l.ends_with(" is not set")))
+        .filter(|l| {
+            if let Some(name) = l.strip_prefix("# ").and_then(|l| l.strip_suffix(" is not set")) {
+                // "not set" also holds when the option is absent altogether.
+                have.iter().any(|h| h.starts_with(&format!("{name}="))) && !have.contains(l)
+            } else {
+                !have.contains(l)
+            }
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Builds `variant` of the base spec (configure + make) and returns the
+/// build, ready to boot.
+pub fn build_variant(root: &Path, spec: &BaseSpec, variant: &str, dir: &Path, apt: &Apt, jobs: usize) -> Result<(Build, Duration)> {
+    let v = spec.variant(variant)?;
+    let src = ensure_source(&spec.source, dir, apt)?;
+    let build = Build::new(&src, &dir.join("build").join(&v.name));
+    build.configure(root, &v.fragments)?;
+    let took = build.build(&["vmlinux", "bzImage"], jobs)?;
+    Ok((build, took))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_lines_are_checked_against_the_config() {
+        let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"x\"\n# CONFIG_C is not set\n# CONFIG_D is not set\n";
+        let config = "CONFIG_A=y\nCONFIG_B=\"y\"\nCONFIG_C=y\n";
+        assert_eq!(unmet_options(fragment, config), ["CONFIG_B=\"x\"", "# CONFIG_C is not set"]);
+    }
+
+    #[test]
+    fn the_data_file_parses() {
+        let spec = BaseSpec::load(&crate::payload::repo_root().join("ci/mutants/base.toml")).unwrap();
+        assert!(spec.variant("base").is_ok());
+        assert!(spec.variant("nope").unwrap_err().to_string().contains("known: base"));
+        assert!(spec.source.version.chars().next().unwrap().is_ascii_digit());
+    }
+}
