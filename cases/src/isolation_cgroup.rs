@@ -22,7 +22,7 @@ pub fn cases() -> Vec<Case> {
              outside the process's cgroups read as before",
             root_is_slash,
         )
-        .requires(Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Admin)),
+        .requires(Requires::kinds(&[Kind::Cgroup]).privilege(Privilege::Admin).probe(at_cgroup_root)),
         Case::new(
             "isolation.cgroup.scratch_cgroup",
             &["T2.cgroup"],
@@ -75,9 +75,22 @@ fn v2_path(proc: Proc) -> Result<String, CaseError> {
         .ok_or_else(|| CaseError::fail("no `0::` line in /proc/[pid]/cgroup"))
 }
 
+/// The claim shows only below the cgroup root: a process in the root cgroup
+/// reads `/` with or without a new cgroup namespace (isolation.cgroup.
+/// scratch_cgroup makes its own child cgroup, as root).
+fn at_cgroup_root() -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().all(|l| l.ends_with(":/")).then(|| {
+        "the suite runs in the root cgroup of every hierarchy, where `/` shows with or without a new cgroup namespace \
+         (isolation.cgroup.scratch_cgroup moves into a child cgroup, as root)"
+            .to_string()
+    })
+}
+
 fn root_is_slash() -> CaseResult {
     let own = cgroups(Proc::Myself)?;
     let all_slash = |lines: &[(String, String, String)]| lines.iter().all(|(_, _, p)| p == "/");
+    check!(!all_slash(&own), "precondition: the case runs below the root of some cgroup hierarchy: {own:?}");
     let mut inside = Spawn::clone(Kind::Cgroup.flag()).spawn(|ch| {
         ch.send(&cgroups(Proc::Myself)?)?;
         ch.wait()
