@@ -28,6 +28,7 @@ declare -A PROVIDER=(
   [bc]=bc
   [perl]=perl
   [patch]=patch
+  [ccache]=ccache      # mutants: restoring a header after a mutant is a cache hit
 )
 
 install_host_tools() {

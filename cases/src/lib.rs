@@ -16,7 +16,6 @@ pub mod isolation_pid;
 pub mod isolation_time;
 pub mod isolation_user;
 pub mod isolation_uts;
-pub mod known;
 pub mod lifetime;
 pub mod limits;
 pub mod pid_ns;

@@ -720,6 +720,7 @@ mod tests {
                 known_deviation: None,
                 claims: vec![],
                 location: None,
+                xpass: None,
             })
             .collect();
         Loaded { result, reports: [("root".to_string(), recs)].into_iter().collect() }

@@ -35,6 +35,9 @@ pub struct Record {
     /// `file:line` of the decision, for failures.
     #[serde(default)]
     pub location: Option<String>,
+    /// A known deviation expected on this kernel that did not happen.
+    #[serde(default)]
+    pub xpass: Option<String>,
 }
 
 impl Record {
@@ -168,6 +171,9 @@ pub struct Cell {
     pub outcome: Outcome,
     /// A failure documented as a kernel deviation (shown as `dev`).
     pub known_deviation: bool,
+    /// A pass where a known deviation was expected (shown as `xpass`).
+    #[serde(default)]
+    pub xpass: bool,
     /// Index into [`Table::reasons`] (1-based in renderings), if any.
     pub reason: Option<usize>,
 }
@@ -202,8 +208,9 @@ impl Table {
                     if !ids.contains(&r.id) {
                         ids.push(r.id.clone());
                     }
-                    let text = match &r.known_deviation {
-                        Some(d) if r.outcome == Outcome::Fail => format!("known deviation: {d} (observed: {})", r.reason),
+                    let text = match (&r.known_deviation, &r.xpass) {
+                        (Some(d), _) if r.outcome == Outcome::Fail => format!("known deviation: {d} (observed: {})", r.reason),
+                        (_, Some(d)) if r.outcome == Outcome::Pass => format!("xpass: a known deviation expected here did not happen: {d}"),
                         _ => r.reason.clone(),
                     };
                     let reason = (!text.trim().is_empty()).then(|| {
@@ -213,7 +220,8 @@ impl Table {
                         })
                     });
                     let known_deviation = r.outcome == Outcome::Fail && r.known_deviation.is_some();
-                    cells.insert((r.id.clone(), col), Cell { outcome: r.outcome, known_deviation, reason });
+                    let xpass = r.outcome == Outcome::Pass && r.xpass.is_some();
+                    cells.insert((r.id.clone(), col), Cell { outcome: r.outcome, known_deviation, xpass, reason });
                 }
             }
         }
@@ -242,6 +250,7 @@ impl Table {
             None => "-".into(),
             Some(c) => {
                 let word = match c.outcome {
+                    Outcome::Pass if c.xpass => "xpass",
                     Outcome::Pass => "pass",
                     Outcome::Fail if c.known_deviation => "dev",
                     Outcome::Fail => "FAIL",
@@ -249,7 +258,8 @@ impl Table {
                     Outcome::Broken => "BROKEN",
                 };
                 match (c.outcome, c.reason) {
-                    (Outcome::Pass, _) | (_, None) => word.into(),
+                    (Outcome::Pass, _) if !c.xpass => word.into(),
+                    (_, None) => word.into(),
                     (_, Some(i)) => format!("{word}[{}]", i + 1),
                 }
             }
@@ -326,7 +336,7 @@ impl Table {
         out.push_str(&self.kernel_lines(md));
         out.push('\n');
         let head: Vec<String> = std::iter::once("case".to_string()).chain(self.columns.iter().map(|(k, r)| format!("{k} {r}"))).collect();
-        let all_pass = |cells: &[Option<Cell>]| cells.iter().all(|c| c.as_ref().is_some_and(|c| c.outcome == Outcome::Pass));
+        let all_pass = |cells: &[Option<Cell>]| cells.iter().all(|c| c.as_ref().is_some_and(|c| c.outcome == Outcome::Pass && !c.xpass));
         let shown: Vec<&(String, Vec<Option<Cell>>)> = self.rows.iter().filter(|(_, cells)| full || !all_pass(cells)).collect();
         let rows: Vec<Vec<String>> =
             shown.iter().map(|(id, cells)| std::iter::once(id.clone()).chain(cells.iter().map(Self::cell_text)).collect()).collect();
@@ -406,7 +416,7 @@ mod tests {
     use super::*;
 
     fn rec(id: &str, outcome: Outcome, reason: &str) -> Record {
-        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None, claims: vec![], location: None }
+        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None, claims: vec![], location: None, xpass: None }
     }
 
     #[test]

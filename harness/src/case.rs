@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SysError;
 use crate::kind::Kind;
+use crate::known::Deviation;
 use crate::probe::{Cap, KernelVersion};
 
 /// What a case body returns: `Ok(())` is a pass.
@@ -33,7 +34,7 @@ pub struct Case {
     /// case exposes: its failure at the named check is still reported as
     /// `fail`, marked with the text, and does not fail the run (like
     /// kselftest's XFAIL); any other failure fails as usual.
-    pub known_deviation: Option<KnownDeviation>,
+    pub known_deviation: Option<&'static Deviation>,
     /// The body.
     pub body: Body,
 }
@@ -66,11 +67,11 @@ impl Case {
         self
     }
 
-    /// Marks the case as exposing a known kernel deviation (see
-    /// [`Case::known_deviation`]): `failing_check` is the start of the
-    /// failure message the deviation produces.
-    pub fn known_deviation(mut self, text: &'static str, failing_check: &'static str) -> Case {
-        self.known_deviation = Some(KnownDeviation { text, failing_check });
+    /// Marks the case as exposing a known kernel deviation of the registry
+    /// ([`crate::known`]): a failure at its failing check, on a kernel where
+    /// it applies, is reported as that deviation.
+    pub fn known_deviation(mut self, deviation: &'static Deviation) -> Case {
+        self.known_deviation = Some(deviation);
         self
     }
 
@@ -78,22 +79,6 @@ impl Case {
     pub fn timeout(mut self, timeout: Duration) -> Case {
         self.timeout = timeout;
         self
-    }
-}
-
-/// A documented kernel deviation a case exposes, and the failure it makes.
-#[derive(Debug, Clone, Copy)]
-pub struct KnownDeviation {
-    /// What the kernel does instead of what the man page says.
-    pub text: &'static str,
-    /// The start of the failure message this deviation produces.
-    pub failing_check: &'static str,
-}
-
-impl KnownDeviation {
-    /// Whether a failure with `reason` is this deviation.
-    pub fn explains(&self, reason: &str) -> bool {
-        reason.starts_with(self.failing_check)
     }
 }
 

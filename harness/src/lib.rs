@@ -14,6 +14,7 @@ pub mod flags;
 pub mod isolate;
 pub mod kconfig;
 pub mod kind;
+pub mod known;
 pub mod limits;
 pub mod nsfd;
 pub mod nsid;

@@ -111,6 +111,7 @@ fn record(case: &Case, outcome: Outcome, reason: String, location: Option<String
         kernel: kernel.to_string(),
         duration_ms: (ms * 1000.0).round() / 1000.0,
         known_deviation: None,
+        xpass: None,
         notes: Vec::new(),
         output,
     }
@@ -126,10 +127,25 @@ pub fn run_case(case: &Case, host: &Host) -> Record {
     let output = if f.outcome == Outcome::Pass { String::new() } else { f.output };
     let mut r = record(case, f.outcome, f.message, f.location, f.duration.as_secs_f64() * 1000.0, output, &host.release);
     r.notes = f.notes;
-    if r.outcome == Outcome::Fail {
-        r.known_deviation = case.known_deviation.filter(|k| k.explains(&r.reason)).map(|k| k.text.to_string());
+    if let Some(d) = case.known_deviation {
+        match r.outcome {
+            Outcome::Fail if d.explains(&r.reason) => r.known_deviation = Some(d.report()),
+            Outcome::Pass if d.applies.here() => r.xpass = Some(d.report()),
+            _ => {}
+        }
     }
     r
+}
+
+/// Refuses cases that could hide a failure: a known deviation with an empty
+/// failing check (it would excuse every failure of its case).
+pub fn validate_deviations(cases: &[Case]) -> Result<(), String> {
+    for c in cases {
+        if let Some(d) = c.known_deviation {
+            d.validate().map_err(|e| format!("case {}: {e}", c.id))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks that case ids are unique and well formed.
@@ -183,7 +199,7 @@ pub fn parse_args(argv: impl IntoIterator<Item = String>) -> (Arguments, Vec<Str
 /// `r.sabotage.jsonl`).
 pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     let cases = make_cases();
-    if let Err(e) = validate_ids(&cases) {
+    if let Err(e) = validate_ids(&cases).and_then(|()| validate_deviations(&cases)) {
         eprintln!("nsverify: {e}");
         return ExitCode::from(2);
     }
@@ -263,6 +279,7 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         kernel: host.release.clone(),
         duration_ms: 0.0,
         known_deviation: None,
+        xpass: None,
         notes: Vec::new(),
         output: String::new(),
     };
@@ -291,8 +308,10 @@ fn print_summary(records: &[Record], host: &Host, secs: f64) {
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count();
     let known = records.iter().filter(|r| r.known_deviation.is_some()).count();
     let known = if known > 0 { format!(" ({known} of them known kernel deviations)") } else { String::new() };
+    let xpass = records.iter().filter(|r| r.xpass.is_some()).count();
+    let xpass = if xpass > 0 { format!(" ({xpass} of them xpass: a known deviation did not happen)") } else { String::new() };
     println!(
-        "nsverify on Linux {} ({}): {} pass, {} fail{known}, {} skip, {} broken in {secs:.2}s",
+        "nsverify on Linux {} ({}): {} pass{xpass}, {} fail{known}, {} skip, {} broken in {secs:.2}s",
         host.release,
         if host.privileged { "root" } else { "unprivileged" },
         count(Outcome::Pass),
@@ -317,6 +336,9 @@ fn print_summary(records: &[Record], host: &Host, secs: f64) {
             host.release,
             crate::kconfig::CONFIG_ENV
         ),
+    }
+    for r in records.iter().filter(|r| r.xpass.is_some()) {
+        println!("  XPASS {}: a known deviation expected here did not happen: {}", r.id, r.xpass.as_deref().unwrap_or_default());
     }
     for r in records.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Broken)) {
         let label = if r.known_deviation.is_some() { "KNOWN DEVIATION".to_string() } else { r.outcome.to_string().to_uppercase() };

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use harness::case::Setup;
+use harness::known::{Applies, Deviation};
 use harness::peer::Spawn;
 use harness::report::{self, Record};
 use harness::runner::{run_case, Host};
@@ -64,7 +65,65 @@ fn demo_cases() -> Vec<Case> {
         Case::new("demo.pass", &["N1"], "a body that passes", || Ok(())),
         Case::new("demo.unknown_kind", &["N1"], "requires a kind: skipped only if absent", || Ok(()))
             .requires(Requires::kinds(&[Kind::Uts])),
+        Case::new("demo.deviation_here", &["F6"], "fails at the check of a deviation that applies here", || {
+            check_eq!(1, 2, "the deviating check");
+            Ok(())
+        })
+        .known_deviation(&HERE),
+        Case::new("demo.deviation_elsewhere", &["F6"], "fails at the check of a deviation of other kernels", || {
+            check_eq!(1, 2, "the deviating check");
+            Ok(())
+        })
+        .known_deviation(&ELSEWHERE),
+        Case::new("demo.deviation_other_check", &["F6"], "fails at another check than its deviation's", || {
+            check_eq!(1, 2, "another check");
+            Ok(())
+        })
+        .known_deviation(&HERE),
+        Case::new("demo.deviation_absent", &["F6"], "passes where its deviation was expected", || Ok(())).known_deviation(&HERE),
+        Case::new("demo.deviation_empty_check", &["F6"], "a deviation that would excuse any failure", || Ok(()))
+            .known_deviation(&EMPTY_CHECK),
     ]
+}
+
+/// A known deviation expected on every kernel, and one expected on none.
+static HERE: Deviation = Deviation {
+    id: "demo_here",
+    claim: "F6",
+    text: "a demonstration deviation",
+    failing_check: "the deviating check",
+    applies: Applies::Probe(|| true, "every kernel"),
+    upstream: &[],
+};
+static ELSEWHERE: Deviation = Deviation { id: "demo_elsewhere", applies: Applies::Probe(|| false, "no kernel"), ..HERE };
+static EMPTY_CHECK: Deviation = Deviation { id: "demo_empty", failing_check: "", ..HERE };
+
+fn deviations_are_scoped_and_visible() -> Result<(), Failed> {
+    let r = run("demo.deviation_here");
+    expect(r.outcome == Outcome::Fail && r.known_deviation.is_some(), "a failure at the check, where it applies, is known", &r)?;
+    let r = run("demo.deviation_elsewhere");
+    expect(r.outcome == Outcome::Fail && r.known_deviation.is_none(), "outside its predicate the case is strict", &r)?;
+    let r = run("demo.deviation_other_check");
+    expect(r.outcome == Outcome::Fail && r.known_deviation.is_none(), "a failure at another check is not the deviation", &r)?;
+    let r = run("demo.deviation_absent");
+    expect(
+        r.outcome == Outcome::Pass && r.xpass.as_deref().is_some_and(|x| x.contains("demo_here")),
+        "a deviation that did not happen is xpass",
+        &r,
+    )?;
+    let tap = report::tap(std::slice::from_ref(&r));
+    expect(tap.contains("# TODO xpass"), "TAP shows the xpass", &r)?;
+    expect(report::junit(std::slice::from_ref(&r), "t").contains("XPASS"), "JUnit shows the xpass", &r)
+}
+
+fn empty_failing_check_is_refused() -> Result<(), Failed> {
+    let cases = demo_cases();
+    let err = harness::runner::validate_deviations(&cases).err().unwrap_or_default();
+    if err.contains("demo.deviation_empty_check") && err.contains("empty") {
+        Ok(())
+    } else {
+        Err(format!("an empty failing check was not refused: {err:?}").into())
+    }
 }
 
 fn run(id: &str) -> Record {
@@ -257,7 +316,9 @@ fn main() -> ExitCode {
     let _ = harness::sys::become_subreaper();
     let args = Arguments::from_args();
     type T = fn() -> Result<(), Failed>;
-    let tests: [(&str, T); 16] = [
+    let tests: [(&str, T); 18] = [
+        ("deviations_are_scoped_and_visible", deviations_are_scoped_and_visible),
+        ("empty_failing_check_is_refused", empty_failing_check_is_refused),
         ("peer_panic_is_failure_with_message", peer_panic_is_failure_with_message),
         ("hang_is_killed_at_deadline_with_its_group", hang_is_killed_at_deadline),
         ("panic_is_failure_with_message", panic_is_failure_with_message),

@@ -188,7 +188,7 @@ pub struct Model {
     /// Whether clone3 takes CLONE_NEWTIME (6.3+).
     pub clone3_newtime: bool,
     /// Whether binding a newer mount namespace's file may be refused
-    /// ([`crate::known::MNT_NS_LOOP_PER_CPU_IDS`], 6.18).
+    /// ([`harness::known::MNT_NS_LOOP_PER_CPU_IDS`], 6.18).
     pub mnt_loop_quirk: bool,
     wrong: Option<WrongRule>,
     ghosts: Vec<NsRef>,
