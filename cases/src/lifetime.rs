@@ -18,7 +18,7 @@ use harness::peer::{Peer, Spawn};
 use harness::{check, check_eq, note, Case, CaseError, CaseResult, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use crate::common::{must_fail, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
 
 /// Per-case deadline: releases are polled for up to 3 s each.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -107,16 +107,23 @@ pub fn cases() -> Vec<Case> {
             .timeout(TIMEOUT),
         );
     }
-    out.push(
-        Case::new(
-            "lifetime.pid_for_children_keeps_alive",
-            &["F5", "F8"],
-            "a process that unshared CLONE_NEWPID keeps that pid namespace alive through pid_for_children before it has any child",
-            pid_for_children_keeps_alive,
-        )
-        .requires(needs(&[Kind::User, Kind::Pid]))
-        .timeout(TIMEOUT),
-    );
+    for (kind, claim) in [(Kind::Pid, "F5"), (Kind::Time, "F9")] {
+        let entry = kind.info().for_children.unwrap_or_default();
+        let max_since = kind.info().max_sysctl_since;
+        out.push(
+            Case::new(
+                format!("lifetime.{entry}_keeps_alive"),
+                &[claim, "F8"],
+                format!(
+                    "a process that unshared {} keeps that {kind} namespace alive through {entry} before it has any child",
+                    kind.info().flag_name
+                ),
+                move || for_children_keeps_alive(kind, true),
+            )
+            .requires(needs(&[Kind::User, kind]).kernel(max_since.major, max_since.minor))
+            .timeout(TIMEOUT),
+        );
+    }
     for (mount_it, id) in [(true, "lifetime.mqueue_mount_keeps_ipc"), (false, "lifetime.mount_ns_without_mqueue_releases_ipc")] {
         let case = Case::new(
             id,
@@ -154,7 +161,7 @@ pub fn cases() -> Vec<Case> {
 /// The observers run against a deliberately kept or dropped reference:
 /// each must then report it (the case must fail).
 pub fn sabotaged() -> Vec<Case> {
-    let mut out = Vec::new();
+    let mut out = for_children_sabotaged();
     for kind in [Kind::Uts, Kind::Net, Kind::Ipc, Kind::Pid, Kind::User, Kind::Time] {
         out.push(
             Case::new(
@@ -198,6 +205,26 @@ pub fn sabotaged() -> Vec<Case> {
         );
     }
     out
+}
+
+/// The `*_for_children` cases with the reference dropped: each must fail
+/// where the namespace is expected alive.
+fn for_children_sabotaged() -> Vec<Case> {
+    [(Kind::Pid, "F5"), (Kind::Time, "F9")]
+        .into_iter()
+        .map(|(kind, claim)| {
+            let entry = kind.info().for_children.unwrap_or_default();
+            let max_since = kind.info().max_sysctl_since;
+            Case::new(
+                format!("sabotage.lifetime.{entry}_dropped"),
+                &[claim],
+                format!("the process holding {entry} exits before the check: the {kind} namespace must be seen released"),
+                move || must_fail_with(for_children_keeps_alive(kind, false), &format!("the {kind} namespace referenced only by {entry}")),
+            )
+            .requires(needs(&[Kind::User, kind]).kernel(max_since.major, max_since.minor))
+            .timeout(TIMEOUT)
+        })
+        .collect()
 }
 
 /// Sabotage of the nsfs handle observer: with `keep` the fd is kept and
@@ -436,15 +463,51 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
     Ok(())
 }
 
-fn pid_for_children_keeps_alive() -> CaseResult {
-    let ctl = Control::start(Kind::Pid)?;
-    let mut obs = LimitObserver::enter(Kind::Pid, 1)?;
-    let peer = Spawn::unshare(Kind::Pid.flag()).spawn_idle()?;
-    obs.expect_full("the pid namespace of pid_for_children")?;
+/// F5 (pid) and F9 (time): a process that unshared CLONE_NEWPID or
+/// CLONE_NEWTIME and has no child refers to the new namespace only through
+/// its `*_for_children` entry. `keep` false is the sabotage: the process
+/// exits before the check.
+fn for_children_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
+    let entry = kind.info().for_children.ok_or_else(|| CaseError::broken(format!("{kind} has no *_for_children entry")))?;
+    let mut prober = HandleProber::start()?;
+    let ctl = Control::start(kind)?;
+    let mut obs = LimitObserver::enter(kind, 1)?;
+    let peer = Spawn::unshare(kind.flag()).spawn_idle()?;
+    // pid_for_children reads ENOENT until the first child up to 6.18
+    // (namespaces(7)); time_for_children, and pid_for_children from 6.19,
+    // name the new namespace at once.
+    let early = match NsFd::open_entry(peer.proc(), entry) {
+        Ok(fd) => Some(fd),
+        Err(e) if kind == Kind::Pid && e.errno == harness::Errno::ENOENT => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(fd) = &early {
+        check!(NsId::of(peer.proc(), kind)? != fd.id(), "{entry} of the process names a new namespace");
+    }
+    let handle = match (&prober, &early) {
+        (Some(_), Some(fd)) => Some(NsHandle::of(fd)?),
+        _ => None,
+    };
+    drop(early);
+    obs.expect_full(&format!("the {kind} namespace of {entry}"))?;
+    let peer = if keep {
+        Some(peer)
+    } else {
+        finish(peer)?;
+        None
+    };
     let settle = settle_after(ctl.release()?);
-    obs.expect_stays_full("the pid namespace referenced only by pid_for_children of a process with no child", settle)?;
-    finish(peer)?;
-    obs.wait_released("the pid namespace after the process exited")?;
+    obs.expect_stays_full(&format!("the {kind} namespace referenced only by {entry} of a process with no child"), settle)?;
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        check!(p.reopen(h)?.is_some(), "the nsfs handle of the {kind} namespace of {entry} no longer reopens");
+    }
+    if let Some(peer) = peer {
+        finish(peer)?;
+    }
+    obs.wait_released(&format!("the {kind} namespace after the process exited"))?;
+    if let (Some(p), Some(h)) = (&mut prober, &handle) {
+        p.wait_gone(h, &format!("the {kind} namespace after the process exited"), release_deadline())?;
+    }
     Ok(())
 }
 
