@@ -3,7 +3,7 @@
 use harness::peer::{in_child, Peer, Spawn};
 use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
 
-use crate::common::{must_fail, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -87,8 +87,15 @@ pub fn sabotaged() -> Vec<Case> {
             Case::new(
                 format!("sabotage.setns.join.{kind}"),
                 &["A2"],
-                format!("the target {kind} namespace is our own: joining must not be seen as a move"),
-                move || must_fail(join_target(kind, kind.flag(), &Spawn::fork())),
+                format!("the joiner skips the setns() call: the join check must see it still in its own {kind} namespace"),
+                move || {
+                    let check = if kind == Kind::Pid {
+                        "pid_for_children after setns".to_string()
+                    } else {
+                        format!("{kind} namespace after setns")
+                    };
+                    must_fail_with(join_target(kind, kind.flag(), &spawn_in_new(kind, 0), false), &check)
+                },
             )
             .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
         );
@@ -103,18 +110,21 @@ fn peer_in_new(kind: Kind, spawn: &Spawn) -> Result<(Peer, &'static str), harnes
 }
 
 fn join(kind: Kind, nstype: u64) -> CaseResult {
-    join_target(kind, nstype, &spawn_in_new(kind, 0))
+    join_target(kind, nstype, &spawn_in_new(kind, 0), true)
 }
 
 /// Opens the target namespace held by a peer started with `spawn`, and has
 /// a child join it with `nstype`; the child reports where it is then.
-fn join_target(kind: Kind, nstype: u64, spawn: &Spawn) -> CaseResult {
+/// `call_setns` false is the sabotage: the child does not call setns().
+fn join_target(kind: Kind, nstype: u64, spawn: &Spawn, call_setns: bool) -> CaseResult {
     let (mut peer, entry) = peer_in_new(kind, spawn)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let ours = NsId::all(Proc::Myself)?;
     check_ne!(fd.id(), NsId::current(kind)?, "target {kind} namespace vs the caller's");
     let (own, for_children, others) = in_child(|| {
-        fd.setns(nstype)?;
+        if call_setns {
+            fd.setns(nstype)?;
+        }
         let all = NsId::all(Proc::Myself)?;
         Ok((NsId::current(kind)?, NsId::for_children(Proc::Myself, kind)?, all))
     })?;

@@ -475,6 +475,10 @@ fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8> {
         fuzz: !args.no_fuzz,
         progress: Progress::new(started),
     };
+    if args.debug_kernel {
+        println!("nsverify-vm mutants --debug-kernel: accel {accel} ({why}); source {} {}", spec.source.package, spec.source.version);
+        return debug_kernel(&ctx);
+    }
     println!(
         "nsverify-vm mutants: {} mutant(s), {} boot(s) each, {} VM(s) at a time; accel {accel} ({why}); source {} {}",
         chosen.len(),
@@ -483,9 +487,6 @@ fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8> {
         spec.source.package,
         spec.source.version
     );
-    if args.debug_kernel {
-        return debug_kernel(&ctx);
-    }
     let (build, ids, base) = match mutants::prove_base(&ctx) {
         Ok(x) => x,
         Err(e) => {
