@@ -5,6 +5,8 @@ use harness::peer::{call, Spawn, Via};
 use harness::probe::KernelVersion;
 use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsId, Privilege, Proc, Requires};
 
+use crate::common::must_fail_with;
+
 type Ids = Vec<(Kind, NsId)>;
 
 fn id_of(ids: &Ids, kind: Kind) -> Option<NsId> {
@@ -24,7 +26,7 @@ pub fn cases() -> Vec<Case> {
                         "clone({}) starts the child in a new {kind} namespace, every other namespace shared, the parent's unchanged",
                         kind.info().flag_name
                     ),
-                    move || clone_with(Via::Clone, &[kind]),
+                    move || clone_with(Via::Clone, &[kind], true),
                 )
                 .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
             );
@@ -37,7 +39,7 @@ pub fn cases() -> Vec<Case> {
                     "clone3({}) starts the child in a new {kind} namespace, every other namespace shared, the parent's unchanged",
                     kind.info().flag_name
                 ),
-                move || clone_with(Via::Clone3, &[kind]),
+                move || clone_with(Via::Clone3, &[kind], true),
             )
             .requires(Requires::kinds(&[kind]).kernel(5, 3).privilege(Privilege::Admin)),
         );
@@ -51,7 +53,7 @@ pub fn cases() -> Vec<Case> {
                         format!("unshare({}) leaves the caller's {kind} namespace and moves {fc} and the next child", kind.info().flag_name)
                     }
                 },
-                move || unshare_moves(kind),
+                move || unshare_moves(kind, true),
             )
             .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
         );
@@ -67,7 +69,7 @@ pub fn cases() -> Vec<Case> {
                     "{name}(CLONE_NEWUSER|{}) creates both namespaces for the child (the unprivileged container pattern)",
                     kind.info().flag_name
                 ),
-                move || clone_with(via, &[Kind::User, kind]),
+                move || clone_with(via, &[Kind::User, kind], true),
             )
             .requires(Requires::kinds(&[Kind::User, kind]).kernel(5, 3).privilege(Privilege::Admin)),
         );
@@ -79,10 +81,51 @@ pub fn cases() -> Vec<Case> {
             "create.clone.container_set",
             &["A1"],
             "clone() with every flag but CLONE_NEWTIME (a container runtime's set) creates all those namespaces at once",
-            move || clone_with(Via::Clone, &set),
+            move || clone_with(Via::Clone, &set, true),
         )
         .requires(Requires::kinds(&runtime_set).privilege(Privilege::Admin)),
     );
+    out
+}
+
+/// The create cases run sabotaged: the flag is left out of the call, and
+/// the check that the child (or the caller) is in a new namespace must fail.
+pub fn sabotaged() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        // clone(2) where it takes the flag, else clone3(2), as the real cases.
+        let (via, name, req) = if kind.info().legacy_clone {
+            (Via::Clone, "clone", Requires::kinds(&[kind]))
+        } else {
+            (Via::Clone3, "clone3", Requires::kinds(&[kind]).kernel(5, 3))
+        };
+        out.push(
+            Case::new(
+                format!("sabotage.create.{name}.{kind}"),
+                &["A1"],
+                format!("{name} is called without {}: the child must be seen in the parent's {kind} namespace", kind.info().flag_name),
+                move || must_fail_with(clone_with(via, &[kind], false), &format!("{kind} namespace of the child of clone(")),
+            )
+            .requires(req.privilege(Privilege::Admin)),
+        );
+        let check = match kind.info().for_children {
+            None => format!("{kind} namespace of the caller after unshare("),
+            Some(entry) => format!("{entry} after unshare("),
+        };
+        out.push(
+            Case::new(
+                format!("sabotage.create.unshare.{kind}"),
+                &["A3"],
+                format!(
+                    "the caller skips unshare({}): {} must be seen unchanged",
+                    kind.info().flag_name,
+                    kind.info().for_children.unwrap_or(kind.proc_name())
+                ),
+                move || must_fail_with(unshare_moves(kind, false), &check),
+            )
+            .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+    }
     out
 }
 
@@ -92,10 +135,13 @@ fn clone3_newtime_known_einval() -> bool {
     KernelVersion::running() < KernelVersion::new(6, 3)
 }
 
-fn clone_with(via: Via, kinds: &[Kind]) -> CaseResult {
+/// `pass_flags` false is the sabotage: the child is started without the
+/// flags, yet checked as if they had been given.
+fn clone_with(via: Via, kinds: &[Kind], pass_flags: bool) -> CaseResult {
     let flags = Kind::flags_of(kinds);
     let before = NsId::all(Proc::Myself)?;
-    let child = call(&Spawn::with(via, flags), || Ok(NsId::all(Proc::Myself)?));
+    let given = if pass_flags { flags } else { 0 };
+    let child = call(&Spawn::with(via, given), || Ok(NsId::all(Proc::Myself)?));
     let child: Ids = match child {
         Err(e) if via == Via::Clone3 && kinds.contains(&Kind::Time) && clone3_newtime_known_einval() => {
             // Documented behaviour of these releases; anything else fails.
@@ -121,14 +167,17 @@ fn clone_with(via: Via, kinds: &[Kind]) -> CaseResult {
     Ok(())
 }
 
-fn unshare_moves(kind: Kind) -> CaseResult {
+/// `call_unshare` false is the sabotage: the peer does not call unshare(2).
+fn unshare_moves(kind: Kind, call_unshare: bool) -> CaseResult {
     let parent = NsId::all(Proc::Myself)?;
     // The peer reports its namespaces before and after unshare, its
     // *_for_children, and its next child's namespace of `kind`.
     type Report = (Ids, Ids, NsId, NsId);
     let (before, after, for_children, next_child): Report = call(&Spawn::fork(), || {
         let before = NsId::all(Proc::Myself)?;
-        harness::sys::unshare(kind.flag())?;
+        if call_unshare {
+            harness::sys::unshare(kind.flag())?;
+        }
         let after = NsId::all(Proc::Myself)?;
         // pid_for_children is readable once the first child exists.
         let mut child = Spawn::fork().spawn(|ch| {

@@ -6,7 +6,7 @@ use std::fs;
 use harness::peer::{call, Spawn};
 use harness::{check, check_eq, check_ne, note, Case, CaseResult, Errno, Kind, NsFd, NsId, NsLink, Privilege, Proc, Requires, KINDS};
 
-use crate::common::{in_new_ns, must_fail};
+use crate::common::{in_new_ns, must_fail, must_fail_with};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -14,7 +14,7 @@ pub fn cases() -> Vec<Case> {
         "identity.entries.all",
         &["N1", "T1"],
         "/proc/[pid]/ns holds one link per namespace kind of this kernel, named as in the kind table",
-        entries_all,
+        || entries_all(None),
     )];
     for kind in Kind::ALL {
         let req = || Requires::kinds(&[kind]);
@@ -98,6 +98,15 @@ pub fn cases() -> Vec<Case> {
 pub fn sabotaged() -> Vec<Case> {
     let mut out = Vec::new();
     for kind in Kind::ALL {
+        out.push(
+            Case::new(
+                format!("sabotage.identity.entries.misnamed.{kind}"),
+                &["N1"],
+                format!("the entry of the {kind} namespace is looked for under a name the kernel does not use: it must be missing"),
+                move || must_fail_with(entries_all(Some(kind)), &format!("/proc/self/ns/{} is missing", misnamed(kind))),
+            )
+            .requires(Requires::kinds(&[kind])),
+        );
         let req = || Requires::kinds(&[kind]).privilege(Privilege::Admin);
         if kind.info().for_children.is_none() {
             out.push(
@@ -133,9 +142,16 @@ pub fn sabotaged() -> Vec<Case> {
     out
 }
 
+/// A name no `/proc/[pid]/ns` entry has: where the sabotage of
+/// [`entries_all`] looks for `kind`'s entry.
+fn misnamed(kind: Kind) -> String {
+    format!("{}_nonexistent", kind.proc_name())
+}
+
 /// The entry names this kernel should show: every kind whose release it
-/// has, plus the `*_for_children` links.
-fn entries_all() -> CaseResult {
+/// has, plus the `*_for_children` links. `misnamed_kind` is the sabotage: that
+/// kind's entry is looked for under [`misnamed`].
+fn entries_all(misnamed_kind: Option<Kind>) -> CaseResult {
     let mut names: Vec<String> =
         fs::read_dir("/proc/self/ns")?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
     names.sort();
@@ -153,12 +169,13 @@ fn entries_all() -> CaseResult {
     }
     let running = harness::probe::KernelVersion::running();
     for info in &KINDS {
-        let present = names.iter().any(|n| n == info.proc_name);
+        let name = if misnamed_kind == Some(info.kind) { misnamed(info.kind) } else { info.proc_name.to_string() };
+        let present = names.contains(&name);
         // N1: every kind built into this kernel has its entry. Whether it is
         // built in comes from the kernel config (not from the entries
         // themselves); without a readable config the runner says so.
         if running >= info.since && harness::runner::kind_compiled_out(info.kind).is_none() {
-            check!(present, "/proc/self/ns/{} is missing, yet {} namespaces are built into this kernel", info.proc_name, info.kind);
+            check!(present, "/proc/self/ns/{name} is missing, yet {} namespaces are built into this kernel", info.kind);
         }
         // A kind whose entry is present must have its *_for_children twin.
         if present {

@@ -54,6 +54,7 @@ pub fn all() -> Vec<Case> {
 pub fn sabotaged() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(identity::sabotaged());
+    cases.extend(create::sabotaged());
     cases.extend(isolation_cgroup::sabotaged());
     cases.extend(isolation_ipc::sabotaged());
     cases.extend(isolation_kinds::sabotaged());
@@ -65,6 +66,7 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(isolation_uts::sabotaged());
     cases.extend(setns::sabotaged());
     cases.extend(ioctl_ns::sabotaged());
+    cases.extend(privilege::sabotaged());
     cases.extend(lifetime::sabotaged());
     cases.extend(limits::sabotaged());
     cases.extend(pid_ns::sabotaged());
@@ -82,9 +84,14 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    /// The sub-claims of a parent id such as T2 (none for other ids).
+    fn sub_claims(id: &str) -> Vec<&'static str> {
+        claims::CLAIMS.iter().map(|(i, _)| *i).filter(|i| i.starts_with(&format!("{id}."))).collect()
+    }
+
     /// A parent id such as T2 is covered when each of its sub-claims is.
     fn covered(id: &str, cited: &BTreeSet<&str>) -> bool {
-        let subs: Vec<&str> = claims::CLAIMS.iter().map(|(i, _)| *i).filter(|i| i.starts_with(&format!("{id}."))).collect();
+        let subs = sub_claims(id);
         cited.contains(id) || (!subs.is_empty() && subs.iter().all(|s| cited.contains(s)))
     }
 
@@ -112,8 +119,35 @@ mod tests {
         }
     }
 
+    /// Every claim that has cases (not in UNCOVERED, not a parent such as
+    /// T2 whose sub-claims are the claims) has a sabotage case citing it: a
+    /// case body run broken that must fail at the claim's check, evidence
+    /// that the claim's cases can fail. (fuzz/ has its own sabotage suite.)
+    #[test]
+    fn every_claim_with_a_case_has_a_sabotage_case() {
+        let known: BTreeSet<&str> = claims::CLAIMS.iter().map(|(i, _)| *i).collect();
+        let cited: BTreeSet<&str> = all().iter().flat_map(|c| c.claims.iter().copied()).collect();
+        let mut sabotaged_claims = BTreeSet::new();
+        for case in &sabotaged() {
+            assert!(case.id.starts_with("sabotage."), "sabotage case {} is not named sabotage.*", case.id);
+            assert!(!case.claims.is_empty(), "sabotage case {} cites no claim", case.id);
+            for c in &case.claims {
+                assert!(known.contains(c), "sabotage case {} cites unknown claim {c}", case.id);
+                assert!(cited.contains(c), "sabotage case {} cites {c}, which no case verifies", case.id);
+                sabotaged_claims.insert(*c);
+            }
+        }
+        let missing: Vec<&str> = known
+            .iter()
+            .copied()
+            .filter(|id| !UNCOVERED.contains(id) && sub_claims(id).is_empty() && !sabotaged_claims.contains(id))
+            .collect();
+        assert!(missing.is_empty(), "claims with cases but no sabotage case citing them: {missing:?}");
+    }
+
     #[test]
     fn ids_are_unique_and_well_formed() {
         harness::runner::validate_ids(&all()).unwrap();
+        harness::runner::validate_ids(&sabotaged()).unwrap();
     }
 }

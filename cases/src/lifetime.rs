@@ -23,6 +23,37 @@ use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
 /// Per-case deadline: releases are polled for up to 3 s each.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long a sabotage run, where a reference is deliberately kept, polls
+/// for a release that cannot come (the real deadline would only slow it).
+const SABOTAGE_RELEASE_DEADLINE: Duration = Duration::from_millis(300);
+
+/// What [`fd_keeps_alive`] holds once the subject's process is gone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FdRef {
+    /// The fd, until it is closed after the check (the claim).
+    Kept,
+    /// Sabotage: the fd is closed before the check.
+    ClosedEarly,
+    /// Sabotage: a second fd that stays open when the first is closed.
+    SecondKept,
+}
+
+/// What refers to the subject namespace of [`pseudo_fs_mount_keeps`] after
+/// its last process exits, its mount namespace held by an fd.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refers {
+    /// The filesystem mounted there (the claim): expected alive.
+    Mount,
+    /// Nothing, the filesystem never mounted (the control): expected released.
+    Nothing,
+    /// Sabotage of the claim: mounted, then unmounted before the process
+    /// exits; still expected alive.
+    MountUndone,
+    /// Sabotage of the control: not mounted, but an fd to the subject
+    /// namespace is kept; still expected released.
+    Fd,
+}
+
 /// How a subject namespace's last process is got rid of.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Leave {
@@ -67,7 +98,7 @@ pub fn cases() -> Vec<Case> {
                 format!("lifetime.fd_keeps_alive.{kind}"),
                 &["N2", "F2", "F8"],
                 format!("an open /proc/[pid]/ns/{kind} keeps the namespace alive after its processes exit; closing it releases it"),
-                move || fd_keeps_alive(kind, true),
+                move || fd_keeps_alive(kind, FdRef::Kept),
             )
             .requires(req(&[Kind::User, kind]))
             .timeout(TIMEOUT),
@@ -77,7 +108,7 @@ pub fn cases() -> Vec<Case> {
                 format!("lifetime.bind_mount_keeps_alive.{kind}"),
                 &["N2", "F2", "F8"],
                 format!("a bind mount of /proc/[pid]/ns/{kind} keeps the namespace alive after the fd is closed; unmounting releases it"),
-                move || bind_mount_keeps_alive(kind),
+                move || bind_mount_keeps_alive(kind, true),
             )
             .requires(req(&[Kind::User, Kind::Mnt, kind]))
             .timeout(TIMEOUT),
@@ -88,7 +119,7 @@ pub fn cases() -> Vec<Case> {
                     format!("lifetime.owner_kept_alive.{kind}"),
                     &["F4", "F8"],
                     format!("a user namespace stays alive while it owns a {kind} namespace (NS_GET_USERNS reaches it)"),
-                    move || owner_kept_alive(kind),
+                    move || owner_kept_alive(kind, true),
                 )
                 .requires(req(&[Kind::User, kind]))
                 .timeout(TIMEOUT),
@@ -101,7 +132,7 @@ pub fn cases() -> Vec<Case> {
                 format!("lifetime.child_keeps_parent.{kind}"),
                 &["F3", "F8"],
                 format!("a {kind} namespace with a child namespace stays alive while the child lives (NS_GET_PARENT reaches it)"),
-                move || child_keeps_parent(kind),
+                move || child_keeps_parent(kind, true),
             )
             .requires(needs(&[Kind::User, kind]))
             .timeout(TIMEOUT),
@@ -133,7 +164,7 @@ pub fn cases() -> Vec<Case> {
             } else {
                 "control: a held mount namespace without an mqueue mount does not keep the ipc namespace alive"
             },
-            move || pseudo_fs_mount_keeps(Kind::Ipc, mount_it),
+            move || pseudo_fs_mount_keeps(Kind::Ipc, if mount_it { Refers::Mount } else { Refers::Nothing }),
         )
         .requires(needs(&[Kind::User, Kind::Mnt, Kind::Ipc]))
         .timeout(TIMEOUT);
@@ -149,7 +180,7 @@ pub fn cases() -> Vec<Case> {
                 } else {
                     "control: a held mount namespace without a proc mount does not keep the pid namespace alive"
                 },
-                move || pseudo_fs_mount_keeps(Kind::Pid, mount_it),
+                move || pseudo_fs_mount_keeps(Kind::Pid, if mount_it { Refers::Mount } else { Refers::Nothing }),
             )
             .requires(needs(&[Kind::User, Kind::Mnt, Kind::Pid]))
             .timeout(TIMEOUT),
@@ -162,13 +193,14 @@ pub fn cases() -> Vec<Case> {
 /// each must then report it (the case must fail).
 pub fn sabotaged() -> Vec<Case> {
     let mut out = for_children_sabotaged();
+    out.extend(references_sabotaged());
     for kind in [Kind::Uts, Kind::Net, Kind::Ipc, Kind::Pid, Kind::User, Kind::Time] {
         out.push(
             Case::new(
                 format!("sabotage.lifetime.fd_dropped.{kind}"),
-                &["F2"],
+                &["N2", "F2"],
                 format!("the {kind} fd is closed before the check: the observers must report the namespace released"),
-                move || must_fail(fd_keeps_alive(kind, false)),
+                move || must_fail_with(fd_keeps_alive(kind, FdRef::ClosedEarly), "the subject namespace held only by an open fd"),
             )
             .requires(needs(&[Kind::User, kind]))
             .timeout(TIMEOUT),
@@ -176,9 +208,9 @@ pub fn sabotaged() -> Vec<Case> {
         out.push(
             Case::new(
                 format!("sabotage.lifetime.fd_kept.{kind}"),
-                &["F1"],
+                &["F1", "F8"],
                 format!("an fd to the {kind} namespace is kept: the observer must report it not released"),
-                move || must_fail(released_despite_fd(kind)),
+                move || must_fail_with(released_despite_fd(kind), "the subject namespace (an fd is deliberately kept)"),
             )
             .requires(needs(&[Kind::User, kind]))
             .timeout(TIMEOUT),
@@ -204,6 +236,91 @@ pub fn sabotaged() -> Vec<Case> {
             .timeout(TIMEOUT),
         );
     }
+    out
+}
+
+/// The cases of the other references (a bind mount, a child namespace, an
+/// owned namespace, a filesystem mount) with the reference dropped where it
+/// is expected to keep the namespace alive, or kept where the namespace is
+/// expected released: each must fail at that check.
+fn references_sabotaged() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in [Kind::Uts, Kind::Pid, Kind::User] {
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.fd_second_kept.{kind}"),
+                &["F8"],
+                format!("a second fd to the {kind} namespace stays open when the first is closed: it must not be seen released"),
+                move || must_fail_with(fd_keeps_alive(kind, FdRef::SecondKept), "the subject namespace after its fd was closed"),
+            )
+            .requires(needs(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.bind_unmounted.{kind}"),
+                &["N2", "F2"],
+                format!("the bind mount of the {kind} namespace is removed before the check: it must be seen released"),
+                move || must_fail_with(bind_mount_keeps_alive(kind, false), "the subject namespace held only by a bind mount"),
+            )
+            .requires(needs(&[Kind::User, Kind::Mnt, kind]))
+            .timeout(TIMEOUT),
+        );
+    }
+    for kind in [Kind::Pid, Kind::User] {
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.child_keeps_parent.{kind}"),
+                &["F3"],
+                format!("the fd holding the child {kind} namespace is closed before the check: the parent must be seen released"),
+                move || {
+                    must_fail_with(
+                        child_keeps_parent(kind, false),
+                        &format!("the parent {kind} namespace whose child namespace is held by an fd"),
+                    )
+                },
+            )
+            .requires(needs(&[Kind::User, kind]))
+            .timeout(TIMEOUT),
+        );
+    }
+    for kind in [Kind::Uts, Kind::Pid, Kind::Time] {
+        let max_since = kind.info().max_sysctl_since;
+        out.push(
+            Case::new(
+                format!("sabotage.lifetime.owner_kept_alive.{kind}"),
+                &["F4"],
+                format!("the fd holding the owned {kind} namespace is closed before the check: its owner must be seen released"),
+                move || {
+                    must_fail_with(owner_kept_alive(kind, false), &format!("the user namespace owning a {kind} namespace held by an fd"))
+                },
+            )
+            .requires(needs(&[Kind::User, kind]).kernel(max_since.major, max_since.minor))
+            .timeout(TIMEOUT),
+        );
+    }
+    // F6 itself is a known deviation (the mqueue mount does not keep the
+    // ipc namespace alive), so its control is the case sabotaged here.
+    out.push(
+        Case::new(
+            "sabotage.lifetime.mount_ns_without_mqueue_releases_ipc",
+            &["F6"],
+            "the control keeps an fd to the ipc namespace: the ipc namespace must not be seen released",
+            || must_fail_with(pseudo_fs_mount_keeps(Kind::Ipc, Refers::Fd), "the ipc namespace with no mqueue mount"),
+        )
+        .requires(needs(&[Kind::User, Kind::Mnt, Kind::Ipc]))
+        .timeout(TIMEOUT),
+    );
+    out.push(
+        Case::new(
+            "sabotage.lifetime.proc_mount_keeps_pid",
+            &["F7"],
+            "the proc mount is unmounted again before its process exits: the pid namespace must be seen released",
+            || must_fail_with(pseudo_fs_mount_keeps(Kind::Pid, Refers::MountUndone), "the pid namespace referred to by a proc mount"),
+        )
+        .requires(needs(&[Kind::User, Kind::Mnt, Kind::Pid]))
+        .timeout(TIMEOUT),
+    );
     out
 }
 
@@ -269,11 +386,19 @@ where
 }
 
 /// How long an "alive" verdict must hold after the control's release took
-/// `control`: releases of one kind are not strictly ordered, so a subject
-/// that should have gone is given twice as long (at least 10 ms,
-/// scaled like every deadline) to show it.
+/// `control`: releases of one kind are not strictly ordered (RCU-delayed
+/// and work-queue frees), so a subject that should have gone is given four
+/// times as long as the control took, and at least 50 ms scaled like every
+/// deadline, to show it. Real and sabotaged runs use the same window: a
+/// sabotage proves the verdict the real case reaches.
 fn settle_after(control: Duration) -> Duration {
-    (control * 2).max(harness::isolate::scaled(Duration::from_millis(10)))
+    (control * 4).max(harness::isolate::scaled(Duration::from_millis(50)))
+}
+
+/// Releases the control and returns how long the "alive" check that
+/// follows must hold ([`settle_after`]).
+fn alive_window(ctl: Control) -> Result<Duration, CaseError> {
+    Ok(settle_after(ctl.release()?))
 }
 
 /// Lets a peer go and reaps it (its references go with it).
@@ -328,20 +453,26 @@ fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
     Ok(())
 }
 
-/// `keep` false is the sabotage: the fd is closed before the checks.
-fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
+/// `held` other than [`FdRef::Kept`] is a sabotage: the fd is closed
+/// before the checks, or a second one outlives it.
+fn fd_keeps_alive(kind: Kind, held: FdRef) -> CaseResult {
     let mut prober = HandleProber::start()?;
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 1)?;
+    if held == FdRef::SecondKept {
+        obs = obs.with_deadline(SABOTAGE_RELEASE_DEADLINE);
+    }
     let (peer, entry) = subject(kind, 0)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
+    // The second sabotage's other fd, open until the body returns.
+    let _second = if held == FdRef::SecondKept { Some(NsFd::open_entry(peer.proc(), entry)?) } else { None };
     let id = fd.id();
     let handle = prober.as_ref().map(|_| NsHandle::of(&fd)).transpose()?;
     obs.expect_full("the subject namespace while its process is in it")?;
     finish(peer)?;
     // The sabotage closes the fd here, before the control goes.
-    let fd = keep.then_some(fd);
-    let settle = settle_after(ctl.release()?);
+    let fd = (held != FdRef::ClosedEarly).then_some(fd);
+    let settle = alive_window(ctl)?;
     obs.expect_stays_full("the subject namespace held only by an open fd", settle)?;
     if let (Some(p), Some(h)) = (&mut prober, &handle) {
         let reopened = p.reopen(h)?.ok_or_else(|| CaseError::fail("the nsfs handle no longer reopens while the fd is held"))?;
@@ -356,7 +487,8 @@ fn fd_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     Ok(())
 }
 
-/// Sabotage of F1: an fd is kept, yet the namespace is expected released.
+/// Sabotage of F1 and F8: an fd is kept, yet the namespace is expected
+/// released.
 fn released_despite_fd(kind: Kind) -> CaseResult {
     let obs = LimitObserver::enter(kind, 1)?;
     let mut obs = obs.with_deadline(Duration::from_millis(300));
@@ -368,7 +500,8 @@ fn released_despite_fd(kind: Kind) -> CaseResult {
     Ok(())
 }
 
-fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
+/// `keep` false is the sabotage: the bind mount is removed before the check.
+fn bind_mount_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     // Our own mount namespace for the bind mount counts too when the
     // subject is a mount namespace.
     let own_mnt = u64::from(kind == Kind::Mnt);
@@ -395,9 +528,14 @@ fn bind_mount_keeps_alive(kind: Kind) -> CaseResult {
     finish(peer)?;
     // Each other reference goes in turn: the process, then the fd.
     drop(fd);
-    let settle = settle_after(ctl.release()?);
+    if !keep {
+        umount2(target, MntFlags::MNT_DETACH)?;
+    }
+    let settle = alive_window(ctl)?;
     obs.expect_stays_full("the subject namespace held only by a bind mount", settle)?;
-    umount2(target, MntFlags::MNT_DETACH)?;
+    if keep {
+        umount2(target, MntFlags::MNT_DETACH)?;
+    }
     let t = obs.wait_released("the subject namespace after the bind mount was removed")?;
     note(format!("release_latency_ms.{kind}"), format!("{:.3}", t.as_secs_f64() * 1000.0));
     Ok(())
@@ -418,7 +556,9 @@ fn stat_id(path: &str) -> Result<NsId, nix::errno::Errno> {
     Ok(NsId { dev: st.st_dev, ino: st.st_ino })
 }
 
-fn owner_kept_alive(kind: Kind) -> CaseResult {
+/// `keep` false is the sabotage: the owned namespace's fd is closed before
+/// the check.
+fn owner_kept_alive(kind: Kind, keep: bool) -> CaseResult {
     let ctl = Control::start(Kind::User)?;
     let mut obs = LimitObserver::enter(Kind::User, 1)?;
     let (peer, entry) = subject(kind, Kind::User.flag())?;
@@ -426,15 +566,20 @@ fn owner_kept_alive(kind: Kind) -> CaseResult {
     let owned = NsFd::open_entry(peer.proc(), entry)?;
     obs.expect_full("the owning user namespace while its process is in it")?;
     finish(peer)?;
-    let settle = settle_after(ctl.release()?);
+    let owned = keep.then_some(owned);
+    let settle = alive_window(ctl)?;
     obs.expect_stays_full(&format!("the user namespace owning a {kind} namespace held by an fd"), settle)?;
-    check_eq!(owned.user_ns()?.id(), owner, "NS_GET_USERNS of the held {kind} namespace");
+    if let Some(owned) = &owned {
+        check_eq!(owned.user_ns()?.id(), owner, "NS_GET_USERNS of the held {kind} namespace");
+    }
     drop(owned);
     obs.wait_released(&format!("the user namespace after its {kind} namespace was released"))?;
     Ok(())
 }
 
-fn child_keeps_parent(kind: Kind) -> CaseResult {
+/// `keep` false is the sabotage: the child namespace's fd is closed before
+/// the check.
+fn child_keeps_parent(kind: Kind, keep: bool) -> CaseResult {
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 2)?;
     let (peer, _) = subject_with(kind, 0, move |ch| {
@@ -454,9 +599,12 @@ fn child_keeps_parent(kind: Kind) -> CaseResult {
     harness::check_ne!(child_ns.id(), parent_id, "the child {kind} namespace");
     obs.expect_full("the parent and the child namespace while processes are in them")?;
     finish(peer)?;
-    let settle = settle_after(ctl.release()?);
+    let child_ns = keep.then_some(child_ns);
+    let settle = alive_window(ctl)?;
     obs.expect_stays_full(&format!("the parent {kind} namespace whose child namespace is held by an fd"), settle)?;
-    check_eq!(child_ns.parent()?.id(), parent_id, "NS_GET_PARENT of the held child {kind} namespace");
+    if let Some(child_ns) = &child_ns {
+        check_eq!(child_ns.parent()?.id(), parent_id, "NS_GET_PARENT of the held child {kind} namespace");
+    }
     drop(child_ns);
     obs.wait_released("the child namespace after its fd was closed")?;
     obs.wait_released("the parent namespace after its child was released")?;
@@ -512,28 +660,36 @@ fn for_children_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
 }
 
 /// F6 (ipc, mqueue) and F7 (pid, proc): a peer in new `kind` and mount
-/// namespaces mounts the filesystem that refers to `kind` (unless
-/// `mount_it` is false, the control), then exits; its mount namespace is
-/// held by an fd.
-fn pseudo_fs_mount_keeps(kind: Kind, mount_it: bool) -> CaseResult {
+/// namespaces mounts the filesystem that refers to `kind` (unless `refers`
+/// is [`Refers::Nothing`], the control), then exits; its mount namespace
+/// is held by an fd. The other two [`Refers`] are the sabotages.
+fn pseudo_fs_mount_keeps(kind: Kind, refers: Refers) -> CaseResult {
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 1)?;
+    if refers == Refers::Fd {
+        obs = obs.with_deadline(SABOTAGE_RELEASE_DEADLINE);
+    }
     let (fstype, dir) = if kind == Kind::Ipc { ("mqueue", "/tmp/mq") } else { ("proc", "/tmp/proc") };
     let (peer, _) = subject_with(kind, Kind::Mnt.flag(), move |ch| {
         mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
         mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
         std::fs::create_dir(dir).setup("creating the mount point")?;
-        if mount_it {
+        if matches!(refers, Refers::Mount | Refers::MountUndone) {
             mount(Some(fstype), dir, Some(fstype), MsFlags::empty(), None::<&str>)?;
+        }
+        if refers == Refers::MountUndone {
+            umount2(dir, MntFlags::empty())?;
         }
         ch.ready()?;
         ch.wait()
     })?;
     let mnt = NsFd::open(peer.proc(), Kind::Mnt)?;
+    // The control's sabotage: an fd to the subject, open until the body returns.
+    let _subject = if refers == Refers::Fd { Some(NsFd::open(peer.proc(), kind)?) } else { None };
     obs.expect_full(&format!("the {kind} namespace while its process is in it"))?;
     finish(peer)?;
-    let settle = settle_after(ctl.release()?);
-    if mount_it {
+    let settle = alive_window(ctl)?;
+    if matches!(refers, Refers::Mount | Refers::MountUndone) {
         obs.expect_stays_full(&format!("the {kind} namespace referred to by a {fstype} mount"), settle)?;
         drop(mnt);
         obs.wait_released(&format!("the {kind} namespace after its {fstype} mount went with its mount namespace"))?;

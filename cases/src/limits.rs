@@ -20,7 +20,7 @@ use harness::sys;
 use harness::userns::{self, IdMap, IdRange, MapFile};
 use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, Privilege, Requires, Setup};
 
-use crate::common::must_fail;
+use crate::common::{must_fail, must_fail_with};
 
 /// The largest value a limit takes, and the value of every limit in a new
 /// user namespace (`create_user_ns()` in kernel/user_namespace.c).
@@ -80,7 +80,7 @@ pub fn cases() -> Vec<Case> {
                 format!(
                     "{sysctl} is written only with CAP_SYS_RESOURCE in the owning user namespace: not after dropping it, not by a nested user namespace's root (which writes its own)"
                 ),
-                move || write_permission(kind),
+                move || write_permission(kind, true),
             )
             .requires(nested()),
         );
@@ -89,7 +89,7 @@ pub fn cases() -> Vec<Case> {
                 format!("limits.sibling_unaffected.{kind}"),
                 &["L3"],
                 format!("{sysctl} set to 0 in one user namespace refuses creates there, while a sibling reads its own INT_MAX and creates"),
-                move || sibling_unaffected(kind),
+                move || sibling_unaffected(kind, true),
             )
             .requires(nested()),
         );
@@ -109,7 +109,7 @@ pub fn cases() -> Vec<Case> {
                 format!("limits.uid_0_included.{kind}"),
                 &["L5"],
                 format!("uid 0 with every capability in the user namespace is held to {sysctl} like any user"),
-                move || uid_0_included(kind),
+                move || uid_0_included(kind, 0),
             )
             .requires(nested_if_user()),
         );
@@ -151,7 +151,7 @@ pub fn cases() -> Vec<Case> {
             "limits.distinct_values",
             &["L1"],
             "distinct values written to every /proc/sys/user file of a new user namespace each read back (the 5.6 table shift, eeec26d5da82)",
-            distinct_values,
+            || distinct_values(0),
         )
         .requires(Requires::kinds(&[Kind::User]).kernel(4, 9).privilege(Privilege::Admin)),
     );
@@ -196,6 +196,38 @@ pub fn sabotaged() -> Vec<Case> {
         );
         out.push(
             Case::new(
+                format!("sabotage.limits.write_needs_cap_sys_resource.{kind}"),
+                &["L2"],
+                format!("the writer keeps CAP_SYS_RESOURCE: its open of {} for writing must succeed", kind.info().max_sysctl),
+                move || {
+                    must_fail_with(
+                        write_permission(kind, false),
+                        &format!("opening {} for writing without CAP_SYS_RESOURCE", limits::path(kind)),
+                    )
+                },
+            )
+            .requires(req()),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.limits.sibling_unaffected.{kind}"),
+                &["L3"],
+                format!("the {kind} limit 0 is written in the same user namespace as the reader, not a sibling: the reader must see 0"),
+                move || must_fail_with(sibling_unaffected(kind, false), &format!("{} of a sibling user namespace", limits::path(kind))),
+            )
+            .requires(req()),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.limits.uid_0_included.{kind}"),
+                &["L5"],
+                format!("uid 0's {} is one above what it holds: its next create must succeed", kind.info().max_sysctl),
+                move || must_fail_with(uid_0_included(kind, 1), "uid 0 with every capability, at the limit"),
+            )
+            .requires(req()),
+        );
+        out.push(
+            Case::new(
                 format!("sabotage.limits.per_uid.{kind}"),
                 &["L4"],
                 format!("the three creators of {kind} namespaces are one uid: the second must hit its limit"),
@@ -213,6 +245,15 @@ pub fn sabotaged() -> Vec<Case> {
         )
         .requires(Requires::kinds(&[Kind::User, Kind::Uts]).kernel(4, 9).privilege(Privilege::Admin).user_namespaces())
         .timeout(RELEASE_DEADLINE * 3),
+    );
+    out.push(
+        Case::new(
+            "sabotage.limits.distinct_values",
+            &["L1"],
+            "every /proc/sys/user file is read back through its neighbour, as a shifted table would show: the values must differ",
+            || must_fail_with(distinct_values(1), "read back after distinct writes to every file"),
+        )
+        .requires(Requires::kinds(&[Kind::User]).kernel(4, 9).privilege(Privilege::Admin)),
     );
     out.push(
         Case::new(
@@ -352,7 +393,9 @@ fn fresh_value(kind: Kind) -> CaseResult {
 /// Every file of `/proc/sys/user` (the namespace limits and the inotify and
 /// fanotify ones of the same table) gets its own value and must read it
 /// back: a table whose entries are shifted or shared shows another value.
-fn distinct_values() -> CaseResult {
+/// `shift` is the sabotage: each file is read back through the one that
+/// many places further in name order.
+fn distinct_values(shift: usize) -> CaseResult {
     own_userns()?;
     let mut names: Vec<String> =
         std::fs::read_dir("/proc/sys/user")?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
@@ -366,7 +409,8 @@ fn distinct_values() -> CaseResult {
         std::fs::write(format!("/proc/sys/user/{name}"), value(i).to_string())?;
     }
     for (i, name) in names.iter().enumerate() {
-        let text = std::fs::read_to_string(format!("/proc/sys/user/{name}"))?;
+        let read_through = &names[(i + shift) % names.len()];
+        let text = std::fs::read_to_string(format!("/proc/sys/user/{read_through}"))?;
         check_eq!(text.trim(), value(i).to_string(), "/proc/sys/user/{name} read back after distinct writes to every file");
     }
     Ok(())
@@ -374,15 +418,20 @@ fn distinct_values() -> CaseResult {
 
 // ---- L2 ------------------------------------------------------------------
 
-fn write_permission(kind: Kind) -> CaseResult {
+/// `drop_cap` false is the sabotage: the writer keeps CAP_SYS_RESOURCE.
+fn write_permission(kind: Kind, drop_cap: bool) -> CaseResult {
     own_userns()?;
     let path = limits::path(kind);
     // With CAP_SYS_RESOURCE here, the write works: the control.
     limits::write(kind, 5)?;
     call(&Spawn::fork(), || {
         let opened = OpenOptions::new().write(true).open(&path)?;
-        sys::drop_capability(Cap::SYS_RESOURCE.0).setup("dropping CAP_SYS_RESOURCE")?;
-        check!(!has_cap(Cap::SYS_RESOURCE), "CAP_SYS_RESOURCE still effective after dropping it");
+        if drop_cap {
+            sys::drop_capability(Cap::SYS_RESOURCE.0).setup("dropping CAP_SYS_RESOURCE")?;
+            check!(!has_cap(Cap::SYS_RESOURCE), "CAP_SYS_RESOURCE still effective after dropping it");
+        } else {
+            check!(has_cap(Cap::SYS_RESOURCE), "the sabotaged writer lacks CAP_SYS_RESOURCE");
+        }
         expect_errno!(OpenOptions::new().write(true).open(&path), Errno::EACCES, "opening {path} for writing without CAP_SYS_RESOURCE");
         // The permission is checked again at every write(2).
         expect_errno!(
@@ -420,13 +469,15 @@ fn write_permission(kind: Kind) -> CaseResult {
 
 // ---- L3 ------------------------------------------------------------------
 
-fn sibling_unaffected(kind: Kind) -> CaseResult {
+/// `siblings` false is the sabotage: the writer and the reader are plain
+/// children, both in the case's own user namespace.
+fn sibling_unaffected(kind: Kind, siblings: bool) -> CaseResult {
     own_userns()?;
     // Ours differs from a fresh table's INT_MAX and from the first sibling's
     // 0, so a sibling reading either would be seen.
     let ours = 1000;
     set_limit(kind, ours)?;
-    let sibling = || Spawn::unshare(Kind::User.flag()).map_root();
+    let sibling = || if siblings { Spawn::unshare(Kind::User.flag()).map_root() } else { Spawn::fork() };
     let mut first = sibling().spawn(|ch| {
         set_limit(kind, 0)?;
         expect_errno!(hold(kind, Create::Unshare)?, Errno::ENOSPC, "unshare of a {kind} namespace where the limit is 0");
@@ -509,14 +560,16 @@ fn per_uid(kind: Kind, uids: [u32; 3]) -> CaseResult {
 
 // ---- L5 ------------------------------------------------------------------
 
-fn uid_0_included(kind: Kind) -> CaseResult {
+/// `slack` is the sabotage: the limit is set that much above what uid 0
+/// holds, as a kernel exempting uid 0 would behave.
+fn uid_0_included(kind: Kind, slack: u64) -> CaseResult {
     own_userns()?;
     check_eq!(nix::unistd::geteuid().as_raw(), 0, "euid in the case's user namespace");
     let eff = cap_set("self", "CapEff")?;
     for cap in [Cap::SYS_ADMIN, Cap::SYS_RESOURCE] {
         check!(eff & (1 << cap.0) != 0, "uid 0 lacks {} in its own user namespace", cap.name());
     }
-    let mut observer = LimitObserver::here(kind, HELD)?;
+    let mut observer = LimitObserver::here(kind, HELD + slack)?;
     for i in 1..=HELD {
         check!(observer.try_hold()?, "uid 0: {kind} namespace {i} of {HELD} refused below the limit");
     }

@@ -6,7 +6,7 @@ use harness::probe::{cap_set, has_cap, Cap, KernelVersion};
 use harness::{check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
 use nix::mount::{mount, MsFlags};
 
-use crate::common::in_new_ns;
+use crate::common::{in_new_ns, must_fail_with};
 
 /// The uid an unprivileged peer runs as when the suite is root.
 const NOBODY: u32 = 65534;
@@ -30,7 +30,7 @@ pub fn cases() -> Vec<Case> {
                 format!("privilege.eperm_without_cap_sys_admin.{kind}"),
                 &["P1"],
                 format!("without CAP_SYS_ADMIN, clone and unshare of {} fail with EPERM and move nothing", kind.info().flag_name),
-                move || eperm_without_cap(kind),
+                move || eperm_without_cap(kind, true),
             )
             .requires(Requires::kinds(&[kind])),
         );
@@ -39,7 +39,7 @@ pub fn cases() -> Vec<Case> {
                 format!("privilege.unprivileged_userns_then.{kind}"),
                 &["P2", "A4"],
                 format!("an unprivileged uid creates a user namespace, then inside it a {kind} namespace owned by it"),
-                move || unprivileged_userns_then(kind),
+                move || unprivileged_userns_then(kind, true),
             )
             .requires(Requires::kinds(&[Kind::User, kind]).kernel(4, 9).user_namespaces()),
         );
@@ -60,7 +60,7 @@ pub fn cases() -> Vec<Case> {
                 format!("privilege.creator_controls.{what}"),
                 &["P3"],
                 format!("what the creator sets in its new {what} namespace is seen by its later children and by a process that joins with setns"),
-                move || creator_controls(k[0]),
+                move || creator_controls(k[0], true),
             )
             .requires(Requires::kinds(&kinds).privilege(Privilege::Admin)),
         );
@@ -68,10 +68,72 @@ pub fn cases() -> Vec<Case> {
     out
 }
 
-fn eperm_without_cap(kind: Kind) -> CaseResult {
+/// The privilege cases run sabotaged: each must then fail at its check.
+pub fn sabotaged() -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::User) {
+        let flag_name = kind.info().flag_name;
+        // The first call the case expects to be refused: clone(2) where it
+        // takes the flag, else clone3(2), which refused CLONE_NEWTIME before
+        // checking privilege until 6.3 (then unshare(2) is the first).
+        let first = if kind.info().legacy_clone {
+            "clone"
+        } else if KernelVersion::running() < KernelVersion::new(6, 3) {
+            "unshare"
+        } else {
+            "clone3"
+        };
+        out.push(
+            Case::new(
+                format!("sabotage.privilege.eperm_without_cap_sys_admin.{kind}"),
+                &["P1"],
+                format!("the peer keeps CAP_SYS_ADMIN: its {first}({flag_name}) must succeed where EPERM is expected"),
+                move || must_fail_with(eperm_without_cap(kind, false), &format!("{first}({flag_name}) without CAP_SYS_ADMIN")),
+            )
+            .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+        out.push(
+            Case::new(
+                format!("sabotage.privilege.unprivileged_userns_then.{kind}"),
+                &["P2"],
+                format!("the unprivileged creator skips the {kind} create inside its user namespace: no new {kind} namespace must be seen"),
+                move || {
+                    must_fail_with(
+                        unprivileged_userns_then(kind, false),
+                        &format!("{kind} namespace created inside the new user namespace"),
+                    )
+                },
+            )
+            .requires(Requires::kinds(&[Kind::User, kind]).kernel(4, 9).user_namespaces()),
+        );
+    }
+    for kind in [Kind::Uts, Kind::Mnt, Kind::Net] {
+        out.push(
+            Case::new(
+                format!("sabotage.privilege.creator_controls.{kind}"),
+                &["P3"],
+                format!(
+                    "the creator changes the {kind} resource from outside its namespace (in a further new one): its later child must not see it"
+                ),
+                move || must_fail_with(creator_controls(kind, false), &format!("{kind} state seen by a child the creator starts afterwards")),
+            )
+            .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
+        );
+    }
+    out
+}
+
+/// `drop_cap` false is the sabotage: the peer keeps CAP_SYS_ADMIN, so the
+/// calls expected to be refused succeed.
+fn eperm_without_cap(kind: Kind, drop_cap: bool) -> CaseResult {
     let flag = kind.info().flag;
-    call(&unprivileged(Spawn::fork()), || {
-        check!(!has_cap(Cap::SYS_ADMIN), "the peer still has CAP_SYS_ADMIN");
+    let peer = if drop_cap { unprivileged(Spawn::fork()) } else { Spawn::fork() };
+    call(&peer, || {
+        if drop_cap {
+            check!(!has_cap(Cap::SYS_ADMIN), "the peer still has CAP_SYS_ADMIN");
+        } else {
+            check!(has_cap(Cap::SYS_ADMIN), "the sabotaged peer lacks CAP_SYS_ADMIN");
+        }
         let before = NsId::all(Proc::Myself)?;
         if kind.info().legacy_clone {
             expect_errno!(Spawn::clone(flag).spawn(|_| Ok(())), Errno::EPERM, "clone({}) without CAP_SYS_ADMIN", kind.info().flag_name);
@@ -94,20 +156,27 @@ fn eperm_without_cap(kind: Kind) -> CaseResult {
     })
 }
 
-fn unprivileged_userns_then(kind: Kind) -> CaseResult {
+/// `inner_create` false is the sabotage: inside its user namespace the
+/// creator reports from a plain child instead of creating a `kind` one.
+fn unprivileged_userns_then(kind: Kind, inner_create: bool) -> CaseResult {
     let outer_user = NsId::current(Kind::User)?;
     let outer_kind = NsId::current(kind)?;
-    let (own_user, inner, owner): (NsId, NsId, NsId) = call(&unprivileged(Spawn::unshare(Kind::User.flag())).map_root(), || {
+    // The owner as NS_GET_USERNS gives it, or its errno: EPERM for a
+    // namespace owned outside the caller's user namespace (ioctl_ns(2)), as
+    // the sabotage's is, which must still reach the check on the namespace.
+    type Report = (NsId, NsId, Result<NsId, i32>);
+    let (own_user, inner, owner): Report = call(&unprivileged(Spawn::unshare(Kind::User.flag())).map_root(), || {
         let own_user = NsId::current(Kind::User)?;
-        let (inner, owner) = in_new_ns(kind, 0, || {
+        let report = || {
             let fd = NsFd::current(kind)?;
-            Ok((fd.id(), fd.user_ns()?.id()))
-        })?;
+            Ok((fd.id(), fd.user_ns().map(|u| u.id()).map_err(|e| e.errno as i32)))
+        };
+        let (inner, owner) = if inner_create { in_new_ns(kind, 0, report)? } else { call(&Spawn::fork(), report)? };
         Ok((own_user, inner, owner))
     })?;
     check_ne!(own_user, outer_user, "user namespace of the unprivileged creator after unshare(CLONE_NEWUSER)");
     check_ne!(inner, outer_kind, "{kind} namespace created inside the new user namespace");
-    check_eq!(owner, own_user, "NS_GET_USERNS of the {kind} namespace (its owner)");
+    check_eq!(owner.map_err(Errno::from_raw), Ok(own_user), "NS_GET_USERNS of the {kind} namespace (its owner)");
     Ok(())
 }
 
@@ -142,7 +211,24 @@ fn observe(kind: Kind, marker: &str) -> Result<String, CaseError> {
     })
 }
 
-fn creator_controls(kind: Kind) -> CaseResult {
+/// The creator's change to the `kind` resource of the namespace it is in
+/// (a new one, never the suite's).
+fn change(kind: Kind, marker: &str) -> CaseResult {
+    match kind {
+        Kind::Uts => nix::unistd::sethostname(P3_HOSTNAME)?,
+        Kind::Net => std::fs::write("/proc/sys/net/ipv4/ip_default_ttl", P3_TTL)?,
+        _ => {
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+            mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+            std::fs::write(marker, "set by the creator")?;
+        }
+    }
+    Ok(())
+}
+
+/// `in_creator_ns` false is the sabotage: the creator makes the change from
+/// outside its namespace, in a child in a further new `kind` namespace.
+fn creator_controls(kind: Kind, in_creator_ns: bool) -> CaseResult {
     let marker = format!("/tmp/nsverify-p3-{}", std::process::id());
     let before = observe(kind, &marker)?;
     let expected = match kind {
@@ -155,14 +241,10 @@ fn creator_controls(kind: Kind) -> CaseResult {
     let mut creator = Spawn::clone(kind.flag()).spawn(move |ch| {
         // Never change the caller's namespace: only a new one.
         check_ne!(NsId::current(kind)?, outside, "{kind} namespace of the creator");
-        match kind {
-            Kind::Uts => nix::unistd::sethostname(P3_HOSTNAME)?,
-            Kind::Net => std::fs::write("/proc/sys/net/ipv4/ip_default_ttl", P3_TTL)?,
-            _ => {
-                mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-                mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
-                std::fs::write(&m, "set by the creator")?;
-            }
+        if in_creator_ns {
+            change(kind, &m)?;
+        } else {
+            call(&Spawn::unshare(kind.flag()), || change(kind, &m))?;
         }
         let later_child = call(&Spawn::fork(), || observe(kind, &m))?;
         ch.send(&later_child)?;
