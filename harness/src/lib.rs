@@ -11,6 +11,7 @@
 pub mod case;
 pub mod error;
 pub mod flags;
+pub mod health;
 pub mod isolate;
 pub mod kconfig;
 pub mod kind;

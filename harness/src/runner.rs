@@ -208,6 +208,7 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
     // Orphaned descendants of cases come back to us to be reaped.
     let _ = crate::sys::become_subreaper();
     let before = (!args.list).then(Snapshot::take);
+    let health = (!args.list).then(crate::health::Health::take);
     if before.is_some() {
         if let Err(e) = isolate::start_zygote(&cases) {
             eprintln!("nsverify: cannot start the fork server for case children: {e}");
@@ -284,8 +285,10 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         output: String::new(),
     };
     records.push(no_trace);
+    let findings = health.map(crate::health::Health::findings).unwrap_or_default();
+    records.push(kernel_health(&findings, &host.release));
     print_summary(&records, &host, started.elapsed().as_secs_f64());
-    let mut failed = conclusion.has_failed() || !differences.is_empty();
+    let mut failed = conclusion.has_failed() || !differences.is_empty() || findings.failed();
     match report::write_requested(&records, &host.release, suite) {
         Ok(paths) => {
             for p in paths {
@@ -301,6 +304,39 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         ExitCode::from(101)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The `harness.kernel_health` record (claim K1): fails on new taint
+/// flags or new kernel-log reports during the run; a kernel tainted before
+/// it, or a log that cannot be read, is noted.
+fn kernel_health(f: &crate::health::Findings, kernel: &str) -> Record {
+    let mut notes = Vec::new();
+    if let Some(t) = f.tainted_before {
+        notes.push(("tainted_before_run".to_string(), t.to_string()));
+    }
+    if let Some(why) = &f.log_unreadable {
+        notes.push(("kernel_log_not_scanned".to_string(), why.clone()));
+    }
+    let mut reason = Vec::new();
+    if let Some(t) = f.new_taint {
+        reason.push(format!("the kernel became tainted during the run (new flags {t:#x} in /proc/sys/kernel/tainted)"));
+    }
+    if !f.reports.is_empty() {
+        reason.push(format!("the kernel log reported trouble during the run: {}", f.reports.join(" | ")));
+    }
+    Record {
+        id: "harness.kernel_health".into(),
+        claims: vec!["K1".into()],
+        outcome: if f.failed() { Outcome::Fail } else { Outcome::Pass },
+        reason: reason.join("; "),
+        location: None,
+        kernel: kernel.to_string(),
+        duration_ms: 0.0,
+        known_deviation: None,
+        xpass: None,
+        notes,
+        output: String::new(),
     }
 }
 
