@@ -26,7 +26,7 @@ use crate::fetch::Apt;
 use crate::kbuild::{self, BaseSpec, Build};
 use crate::run::{self, Progress};
 use crate::table::{KernelResult, Loaded, Record, Status};
-use crate::vm::{self, VmConfig};
+use crate::vm::{self, health_reports, VmConfig};
 
 /// The mutant list, relative to the repository root.
 pub const MUTANTS_FILE: &str = "ci/mutants/mutants.toml";
@@ -203,35 +203,6 @@ impl MutantResult {
             Verdict::PartlyKilled | Verdict::Survived | Verdict::Crashed => self.mutant.accepted.is_some(),
         }
     }
-}
-
-/// Lines of a console log that report kernel trouble (claim K1): WARNING,
-/// BUG, Oops, KASAN, lockdep, RCU stalls, refcount and list corruption.
-pub fn health_reports(console: &str) -> Vec<String> {
-    const MARKS: &[&str] = &[
-        "WARNING:",
-        "BUG:",
-        "Oops",
-        "KASAN",
-        "UBSAN",
-        "possible circular locking",
-        "possible recursive locking",
-        "inconsistent lock state",
-        "lockdep",
-        "rcu_sched detected stall",
-        "rcu: INFO:",
-        "refcount_t:",
-        "list_add corruption",
-        "list_del corruption",
-        "Kernel panic",
-        "general protection fault",
-    ];
-    console
-        .lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
-        .map(|l| l.chars().filter(|c| !c.is_control()).collect::<String>())
-        .collect()
 }
 
 /// Judges one boot: the runs' reports against the listed cases.

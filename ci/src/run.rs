@@ -146,6 +146,8 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
     }
     result.error = outcome.error.clone();
     result.vm = Some(outcome);
+    let console = std::fs::read(dir.join("console.log")).unwrap_or_default();
+    result.console_reports = vm::health_reports(&String::from_utf8_lossy(&console));
     Ok(())
 }
 
@@ -189,7 +191,7 @@ pub fn judge(loaded: &mut Loaded, dir: &Path, bench: bool, fuzz: bool) {
     }
     r.status = if r.error.is_some() {
         Status::Infrastructure
-    } else if failed {
+    } else if failed || !r.console_reports.is_empty() {
         Status::CasesFailed
     } else {
         Status::Passed
@@ -236,6 +238,12 @@ mod tests {
         let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
         judge(&mut l, &dir, true, false);
         assert!(l.result.error.as_deref().unwrap().contains("bench run sent no exit code"));
+
+        let mut l = finished(&[("root", 0), ("unprivileged", 0)]);
+        std::fs::write(dir.join("unprivileged.jsonl"), line("pass")).unwrap();
+        l.result.console_reports = vec!["WARNING: CPU: 0 PID: 1 at kernel/ucount.c:10".into()];
+        judge(&mut l, &dir, false, false);
+        assert_eq!(l.result.status, Status::CasesFailed, "a console report fails the kernel's run (K1)");
 
         std::fs::remove_file(dir.join("unprivileged.jsonl")).unwrap();
         let mut l = finished(&[("root", 0), ("unprivileged", 0)]);

@@ -118,6 +118,10 @@ pub struct KernelResult {
     pub status: Status,
     /// The infrastructure failure, naming what broke.
     pub error: Option<String>,
+    /// Kernel-health lines of the console, boot to poweroff (claim K1):
+    /// WARNING, BUG, KASAN, lockdep ... Any fails the kernel's run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console_reports: Vec<String>,
 }
 
 impl KernelResult {
@@ -137,6 +141,7 @@ impl KernelResult {
             vm: None,
             status: Status::Infrastructure,
             error: None,
+            console_reports: Vec::new(),
         }
     }
 }
@@ -298,6 +303,15 @@ impl Table {
     /// Problems per kernel: infrastructure errors with the console's tail.
     fn problems(&self, md: bool) -> String {
         let mut out = String::new();
+        for k in self.kernels.iter().filter(|k| !k.console_reports.is_empty()) {
+            let _ = writeln!(
+                out,
+                "{}kernel {}: harness.kernel_health (console): {}",
+                if md { "- " } else { "" },
+                k.name,
+                k.console_reports.join(" | ")
+            );
+        }
         for k in self.kernels.iter().filter(|k| k.error.is_some()) {
             let _ = writeln!(out, "{}kernel {}: {}", if md { "- " } else { "" }, k.name, k.error.as_deref().unwrap_or(""));
             let tail = k.vm.as_ref().map(|v| v.console_tail.clone()).unwrap_or_default();

@@ -190,6 +190,17 @@ fn read_channel(input: impl Read, transcript: std::fs::File, tx: mpsc::Sender<Ev
     let _ = tx.send(Event::Closed(closed));
 }
 
+/// Lines of a console log that report kernel trouble (claim K1), by the
+/// marks the harness's kernel-log scan uses (harness::health).
+pub fn health_reports(console: &str) -> Vec<String> {
+    console
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| harness::health::is_report(l))
+        .map(|l| l.chars().filter(|c| !c.is_control()).collect::<String>())
+        .collect()
+}
+
 /// The last `n` readable lines of the console log, without escape sequences.
 pub fn console_tail(path: &Path, n: usize) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap_or_default();
