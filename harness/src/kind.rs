@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::probe::KernelVersion;
+use crate::version::KernelVersion;
 
 /// A namespace type, as listed in namespaces(7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -11,7 +11,7 @@
 //! `xpass`: a kernel fixed it, or the predicate is wrong, and someone
 //! should look.
 
-use crate::probe::KernelVersion;
+use crate::version::KernelVersion;
 
 /// Where a deviation is expected.
 #[derive(Debug, Clone, Copy)]

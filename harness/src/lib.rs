@@ -28,6 +28,7 @@ pub mod sys;
 pub mod sysv;
 pub mod trace;
 pub mod userns;
+pub mod version;
 
 pub use case::{Case, CaseError, CaseResult, Outcome, Privilege, Requires, Setup};
 pub use isolate::note;

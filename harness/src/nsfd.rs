@@ -10,8 +10,8 @@ use nix::sys::stat::Mode;
 use crate::error::{Op, OpContext, SysError};
 use crate::kind::Kind;
 use crate::nsid::{NsId, Proc};
-use crate::probe::KernelVersion;
 use crate::sys;
+use crate::version::KernelVersion;
 
 /// An ioctl_ns(2) request: `_IO(NSIO, nr)` with NSIO = 0xb7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

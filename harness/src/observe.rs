@@ -347,7 +347,7 @@ impl HandleProber {
     /// 0 with CAP_SYS_ADMIN, in the initial user namespace). `Ok(None)`
     /// elsewhere: the cases then rely on the limit observer alone.
     pub fn start() -> Result<Option<HandleProber>, CaseError> {
-        let usable = crate::probe::KernelVersion::running() >= crate::probe::KernelVersion::new(6, 18)
+        let usable = crate::version::KernelVersion::running() >= crate::version::KernelVersion::new(6, 18)
             && crate::probe::is_privileged()
             && crate::probe::in_initial_user_ns();
         if !usable {
