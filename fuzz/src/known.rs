@@ -5,17 +5,8 @@
 use std::time::Duration;
 
 use harness::peer::Spawn;
-use harness::probe::KernelVersion;
 use harness::{Case, CaseResult, Kind, Privilege, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-
-/// Whether this kernel draws namespace ids from per-CPU cookies (6.18):
-/// the registry's predicate for [`harness::known::MNT_NS_LOOP_PER_CPU_IDS`]
-/// without the CPU count (the model admits the refusal on any 6.18).
-pub fn mnt_ns_loop_per_cpu_ids() -> bool {
-    let k = KernelVersion::running();
-    k >= KernelVersion::new(6, 18) && k < KernelVersion::new(6, 19)
-}
 
 /// Binds attempted by the dedicated case.
 const BINDS: usize = 200;

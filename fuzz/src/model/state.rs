@@ -252,7 +252,7 @@ impl Model {
             m0: 0,
             home_fds: 0,
             clone3_newtime,
-            mnt_loop_quirk: crate::known::mnt_ns_loop_per_cpu_ids(),
+            mnt_loop_quirk: harness::known::ns_ids_are_per_cpu_cookies(),
             wrong,
             ghosts: vec![],
         };
