@@ -168,7 +168,7 @@ pub fn cases() -> Vec<Case> {
         )
         .requires(needs(&[Kind::User, Kind::Mnt, Kind::Ipc]))
         .timeout(TIMEOUT);
-        out.push(if mount_it { case.known_deviation(&harness::known::MQUEUE_MOUNT_DOES_NOT_PIN_IPC) } else { case });
+        out.push(case.known_deviation_if(mount_it, &harness::known::MQUEUE_MOUNT_DOES_NOT_PIN_IPC));
     }
     for (mount_it, id) in [(true, "lifetime.proc_mount_keeps_pid"), (false, "lifetime.mount_ns_without_proc_releases_pid")] {
         out.push(

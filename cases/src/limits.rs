@@ -10,8 +10,10 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use harness::known::{CLONE3_NEWTIME_EINVAL, CLONE3_NEWTIME_EINVAL_CHECK};
 use harness::limits;
 use harness::observe::{release_deadline, Holder, LimitObserver, RELEASE_DEADLINE};
 use harness::peer::{call, Spawn};
@@ -120,7 +122,8 @@ pub fn cases() -> Vec<Case> {
                 format!("below {sysctl} clone, clone3 and unshare of {} succeed; at it each fails with ENOSPC", kind.info().flag_name),
                 move || enospc_at_limit(kind, 0),
             )
-            .requires(nested_if_user()),
+            .requires(nested_if_user())
+            .known_deviation_if(kind == Kind::Time, &CLONE3_NEWTIME_EINVAL),
         );
         out.push(
             Case::new(
@@ -143,7 +146,8 @@ pub fn cases() -> Vec<Case> {
                 ),
                 move || no_leak_on_error(kind, false),
             )
-            .requires(nested()),
+            .requires(nested())
+            .known_deviation_if(kind == Kind::Time, &CLONE3_NEWTIME_EINVAL),
         );
     }
     out.push(
@@ -309,10 +313,31 @@ fn ways(kind: Kind) -> Vec<Create> {
     }
 }
 
-/// clone3(CLONE_NEWTIME) is EINVAL until a402f1e35313 (6.3, sent to stable),
-/// before any count is taken.
+/// Set in a case process once clone3(CLONE_NEWTIME) was refused with
+/// EINVAL, before any count was taken (the known deviation
+/// [`CLONE3_NEWTIME_EINVAL`]): the case carries on with unshare, so that
+/// its limit checks stay strict, and then fails at the deviation's check
+/// ([`clone3_time_verdict`]).
+static CLONE3_TIME_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `errno` is clone3 refusing CLONE_NEWTIME; notes it if so.
 fn clone3_refuses_time(kind: Kind, way: Create, errno: Errno) -> bool {
-    kind == Kind::Time && way == Create::Clone3 && errno == Errno::EINVAL && KernelVersion::running() < KernelVersion::new(6, 3)
+    let refused = kind == Kind::Time && way == Create::Clone3 && errno == Errno::EINVAL;
+    if refused {
+        CLONE3_TIME_REFUSED.store(true, Ordering::Relaxed);
+    }
+    refused
+}
+
+/// The end of a case that creates time namespaces with clone3: fails at
+/// [`CLONE3_NEWTIME_EINVAL_CHECK`] if any such create was refused with EINVAL.
+fn clone3_time_verdict() -> CaseResult {
+    if CLONE3_TIME_REFUSED.load(Ordering::Relaxed) {
+        return Err(CaseError::fail(format!(
+            "{CLONE3_NEWTIME_EINVAL_CHECK}: the limit checks passed with unshare(CLONE_NEWTIME) in its place"
+        )));
+    }
+    Ok(())
 }
 
 /// Creates one `kind` namespace by `way` in a new process that holds it
@@ -600,7 +625,7 @@ fn enospc_at_limit(kind: Kind, slack: u64) -> CaseResult {
     for &way in &ways {
         expect_full(kind, way, "at the limit again")?;
     }
-    Ok(())
+    clone3_time_verdict()
 }
 
 // ---- L7 ------------------------------------------------------------------
@@ -646,7 +671,7 @@ fn limit_at_level(kind: Kind, limited: usize, slack: u64) -> CaseResult {
 /// namespaces, refused after the count is taken) by a uid with no mapping.
 fn refused_with_eperm(kind: Kind) -> CaseResult {
     let spawn = if kind == Kind::User { Spawn::unshare(Kind::User.flag()) } else { Spawn::fork() };
-    call(&spawn, || {
+    let refused_newtime = call(&spawn, || {
         if kind != Kind::User {
             sys::drop_capability(Cap::SYS_ADMIN.0).setup("dropping CAP_SYS_ADMIN")?;
         }
@@ -659,8 +684,12 @@ fn refused_with_eperm(kind: Kind) -> CaseResult {
                 }
             }
         }
-        Ok(())
-    })
+        Ok(CLONE3_TIME_REFUSED.load(Ordering::Relaxed))
+    })?;
+    if refused_newtime {
+        CLONE3_TIME_REFUSED.store(true, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// `leak` is the sabotage: one namespace is kept, as a count the kernel
@@ -685,7 +714,8 @@ fn no_leak_on_error(kind: Kind, leak: bool) -> CaseResult {
     let _leaked = if leak { held.pop() } else { None };
     drop(held);
     let _held = fill(kind, Create::Unshare, HELD, "after the refusals and the release of every namespace")?;
-    expect_full(kind, Create::Unshare, "after refilling to the limit")
+    expect_full(kind, Create::Unshare, "after refilling to the limit")?;
+    clone3_time_verdict()
 }
 
 // ---- nesting depth ----------------------------------------------------------

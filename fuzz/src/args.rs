@@ -234,6 +234,9 @@ fn ioctl_requests() -> harness::CaseResult {
             .prop_map(|(dir, size, ty, nr)| (dir << 30) | (size << 16) | (ty << 8) | nr),
     ];
     let p = Property { id: "fuzz.args.ioctl_ns_requests", default_cases: IOCTL_CASES, persist: true, max_shrink_iters: 200 };
+    // Which outcome each recognised request had (Expect::NotEnotty admits
+    // any but ENOTTY): reported, so a change between kernels shows.
+    let recognised = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
     let stats = run_property(&p, (0..n, request), |&(i, request)| {
         let (kind, fd) = &fds[i];
         let got = harness::sys::ioctl_none(fd.as_fd(), request);
@@ -242,7 +245,13 @@ fn ioctl_requests() -> harness::CaseResult {
                 drop(harness::sys::own_fd(v));
             }
         }
-        check(format!("ioctl({kind} fd, {request:#x})"), table::ioctl_ns(&host, request), got.map(drop))
+        let expect = table::ioctl_ns(&host, request);
+        if expect == Expect::NotEnotty {
+            *recognised.borrow_mut().entry(format!("{kind} {request:#x} {}", got_text(got.map(drop)))).or_default() += 1;
+        }
+        check(format!("ioctl({kind} fd, {request:#x})"), expect, got.map(drop))
     });
+    let seen = recognised.into_inner();
+    harness::note("ioctl_recognised_results", seen.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", "));
     verdict(&p, &stats)
 }

@@ -4,6 +4,7 @@
 //! Versioned where the kernel changed; every rule was checked by experiment
 //! on 6.18 (see fuzz/README.md for the findings).
 
+use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::probe::KernelVersion;
 use harness::{Errno, Kind};
 
@@ -47,8 +48,14 @@ pub enum Expect {
     Ok,
     /// The call fails with this errno.
     Err(Errno),
-    /// The request is recognised: anything but ENOTTY (its own outcome
-    /// depends on the namespace and is checked by the ioctl_ns cases).
+    /// The request is recognised: anything but ENOTTY. ioctl(2): "ENOTTY
+    /// The specified request does not apply to the kind of object that the
+    /// file descriptor fd references"; a recognised request's own outcome
+    /// (a new fd, EPERM outside the caller's namespace scope, EINVAL on a
+    /// kind it does not apply to, EFAULT for the null argument) depends on
+    /// the fd's kind and scope and is checked exactly by the ioctl_ns and
+    /// identity cases. Which outcomes happened is reported as a note
+    /// (`ioctl_recognised_results`).
     NotEnotty,
 }
 
@@ -66,43 +73,30 @@ impl Expect {
 /// What the table needs to know of the running system.
 #[derive(Debug, Clone, Copy)]
 pub struct Host {
-    /// Running kernel.
+    /// Running kernel (its upstream release).
     pub kernel: KernelVersion,
-    /// Kinds whose `/proc/self/ns` entry exists (compiled in).
+    /// Kinds built into the kernel ([`harness::runner::Host`]: its config
+    /// where readable, else its `/proc/self/ns` entries).
     pub kinds: [bool; 8],
-    /// Whether clone3(2) takes CLONE_NEWTIME: from 6.3 (a402f1e35313), and
-    /// earlier where a stable update carries the fix (Debian's 5.10.262 and
-    /// 6.1.192 do), so probed on older kernels rather than read off the
-    /// release.
+    /// Whether clone3(2) takes CLONE_NEWTIME, as clone(2) documents: on
+    /// every kernel but those where the known deviation
+    /// [`CLONE3_NEWTIME_EINVAL`] applies (5.6 to 6.2 before the stable
+    /// backports of a402f1e35313). A versioned expectation, decided by the
+    /// release and never by calling clone3: a kernel inside that range that
+    /// takes the flag, or one outside it that refuses it, fails.
     pub clone3_newtime: bool,
 }
 
 impl Host {
-    /// Probes the running system.
+    /// The running system, from the harness's one probe of it.
     pub fn probe() -> Host {
-        let mut kinds = [false; 8];
-        for k in Kind::ALL {
-            kinds[k as usize] = std::path::Path::new(&format!("/proc/self/ns/{}", k.proc_name())).exists();
-        }
-        let kernel = KernelVersion::running();
-        let clone3_newtime = kernel >= KernelVersion::new(6, 3) || (kinds[Kind::Time as usize] && Self::clone3_takes_newtime());
-        Host { kernel, kinds, clone3_newtime }
+        let h = harness::runner::Host::running();
+        Host { kernel: h.kernel, kinds: h.kinds, clone3_newtime: !CLONE3_NEWTIME_EINVAL.applies.here() }
     }
 
     /// Whether the kernel is at least `major.minor`.
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         self.kernel >= KernelVersion::new(major, minor)
-    }
-
-    /// Probe: clone3(CLONE_NEWTIME) in a fresh user namespace succeeds (the
-    /// fix is in) or fails with EINVAL (it is not).
-    fn clone3_takes_newtime() -> bool {
-        let userns = harness::peer::Spawn::unshare(Kind::User.flag()).map_root();
-        harness::peer::call(&userns, || {
-            let created = harness::peer::Spawn::clone3(clone::NEWTIME).spawn(|_| Ok(()));
-            Ok(created.map(|p| p.join()).is_ok())
-        })
-        .unwrap_or(false)
     }
 
     /// The `CLONE_NEW*` flags this kernel knows (the kind exists in this

@@ -75,6 +75,16 @@ impl Case {
         self
     }
 
+    /// [`Case::known_deviation`] where `applies` (a case table building
+    /// the same case for several kinds, only some of which expose it).
+    pub fn known_deviation_if(self, applies: bool, deviation: &'static Deviation) -> Case {
+        if applies {
+            self.known_deviation(deviation)
+        } else {
+            self
+        }
+    }
+
     /// Overrides the deadline.
     pub fn timeout(mut self, timeout: Duration) -> Case {
         self.timeout = timeout;

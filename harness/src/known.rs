@@ -13,16 +13,40 @@
 
 use crate::version::KernelVersion;
 
+/// A span of kernel releases: from `from` (inclusive) up to `until`
+/// (exclusive; `None`: every newer one). Compared with the upstream
+/// release ([`KernelVersion::running`]), so a stable backport ends a span
+/// at its patch level.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    /// First release that shows it.
+    pub from: KernelVersion,
+    /// First release that no longer does, if any.
+    pub until: Option<KernelVersion>,
+}
+
+impl Span {
+    /// Whether `k` lies in the span.
+    pub fn contains(&self, k: KernelVersion) -> bool {
+        k >= self.from && self.until.map_or(true, |u| k < u)
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.until {
+            None => write!(f, "{} and newer", self.from),
+            Some(u) => write!(f, "{} up to (not including) {u}", self.from),
+        }
+    }
+}
+
 /// Where a deviation is expected.
 #[derive(Debug, Clone, Copy)]
 pub enum Applies {
-    /// Kernels from `from` (inclusive) up to `until` (exclusive; `None`: every newer one).
-    Kernels {
-        /// First release that shows it.
-        from: KernelVersion,
-        /// First release that no longer does, if any.
-        until: Option<KernelVersion>,
-    },
+    /// Kernels in any of these spans (one per stable series where a fix
+    /// was backported).
+    Kernels(&'static [Span]),
     /// A probe of the kernel that does not exercise the claim itself
     /// (a release range combined with the CPU count, a config option).
     Probe(fn() -> bool, &'static str),
@@ -31,11 +55,13 @@ pub enum Applies {
 impl Applies {
     /// Whether the running kernel is one where the deviation is expected.
     pub fn here(&self) -> bool {
+        self.on(KernelVersion::running())
+    }
+
+    /// Whether the deviation is expected on `k` (probes: on the running kernel).
+    pub fn on(&self, k: KernelVersion) -> bool {
         match *self {
-            Applies::Kernels { from, until } => {
-                let k = KernelVersion::running();
-                k >= from && until.map_or(true, |u| k < u)
-            }
+            Applies::Kernels(spans) => spans.iter().any(|s| s.contains(k)),
             Applies::Probe(probe, _) => probe(),
         }
     }
@@ -43,8 +69,9 @@ impl Applies {
     /// Says where, for reports.
     pub fn describe(&self) -> String {
         match self {
-            Applies::Kernels { from, until: None } => format!("Linux {from} and newer"),
-            Applies::Kernels { from, until: Some(u) } => format!("Linux {from} up to (not including) {u}"),
+            Applies::Kernels(spans) => {
+                format!("Linux {}", spans.iter().map(Span::to_string).collect::<Vec<_>>().join(", "))
+            }
             Applies::Probe(_, what) => what.to_string(),
         }
     }
@@ -100,9 +127,54 @@ pub static MQUEUE_MOUNT_DOES_NOT_PIN_IPC: Deviation = Deviation {
 reference to it: put_ipc_ns() clears the superblock's s_fs_info (mq_clear_sbinfo()) when the last reference goes \
 (ipc/namespace.c), so the namespace is released with its last process while the mount remains",
     failing_check: "the ipc namespace referred to by a mqueue mount: expected alive",
-    applies: Applies::Kernels { from: KernelVersion::new(5, 10), until: None },
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(5, 10), until: None }]),
     upstream: &["ipc/namespace.c: put_ipc_ns() and mq_clear_sbinfo()", "namespaces(7): The namespace lifetime"],
 };
+
+/// clone3(2): "CLONE_NEWTIME (since Linux 5.6)" is one of the flags it
+/// takes (clone(2) cannot: the bit is CSIGNAL's).
+pub static CLONE3_NEWTIME_EINVAL: Deviation = Deviation {
+    id: "clone3_newtime_einval",
+    claim: "A1",
+    text: "clone(2) documents CLONE_NEWTIME for clone3(); from 5.6 clone3_args_valid() refused it with EINVAL, because \
+the flag shares its bit with CSIGNAL, until a402f1e35313 (6.3), which stable took into 6.2.7, 6.1.20, 5.15.103 and 5.10.175",
+    failing_check: CLONE3_NEWTIME_EINVAL_CHECK,
+    applies: Applies::Kernels(&[
+        Span { from: KernelVersion::new(5, 6), until: Some(KernelVersion::stable(5, 10, 175)) },
+        Span { from: KernelVersion::new(5, 11), until: Some(KernelVersion::stable(5, 15, 103)) },
+        Span { from: KernelVersion::new(5, 16), until: Some(KernelVersion::stable(6, 1, 20)) },
+        Span { from: KernelVersion::new(6, 2), until: Some(KernelVersion::stable(6, 2, 7)) },
+    ]),
+    upstream: &[
+        "a402f1e35313 (\"fork: allow CLONE_NEWTIME in clone3 flags\", 6.3; Fixes 769071ac9f20)",
+        "stable: 5.10.175 and 6.1.20 (Debian's changelogs), 5.15.103 and 6.2.7 (the same stable batch)",
+    ],
+};
+
+/// The failing check of [`CLONE3_NEWTIME_EINVAL`]: every case that calls
+/// clone3(CLONE_NEWTIME) fails with a reason starting so when the kernel
+/// refuses it with EINVAL (after its other checks, so they stay strict).
+pub const CLONE3_NEWTIME_EINVAL_CHECK: &str = "clone3(CLONE_NEWTIME) refused with EINVAL";
+
+/// namespaces(7) on `/proc/[pid]/ns/pid_for_children`: it "gains read
+/// permissions when the first child process is created in the namespace".
+pub static PID_FOR_CHILDREN_OPENS_EARLY: Deviation = Deviation {
+    id: "pid_for_children_opens_early",
+    claim: "A3",
+    text: "namespaces(7) says pid_for_children becomes readable when the first child process is created in the new pid \
+namespace (opening it fails with ENOENT before); newer kernels open it at once, naming the new namespace. Measured: \
+ENOENT on 5.10.262, 6.1.192, 6.12.117 and 6.18.44, readable on 7.2; where between 6.19 and 7.2 it changed is not \
+pinned here (an XPASS on a kernel from 6.19 on tells)",
+    failing_check: PID_FOR_CHILDREN_OPENS_EARLY_CHECK,
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 19), until: None }]),
+    upstream: &[
+        "kernel/pid_namespace.c: pidns_for_children_get() (its child_reaper test)",
+        "namespaces(7): /proc/[pid]/ns/pid_for_children",
+    ],
+};
+
+/// The failing check of [`PID_FOR_CHILDREN_OPENS_EARLY`].
+pub const PID_FOR_CHILDREN_OPENS_EARLY_CHECK: &str = "pid_for_children readable before the first child";
 
 /// Found by `fuzz.model.seq` on 6.18.44.
 pub static MNT_NS_LOOP_PER_CPU_IDS: Deviation = Deviation {
@@ -133,7 +205,8 @@ pub fn ns_ids_are_per_cpu_cookies() -> bool {
 }
 
 /// Every known deviation.
-pub static ALL: &[&Deviation] = &[&MQUEUE_MOUNT_DOES_NOT_PIN_IPC, &MNT_NS_LOOP_PER_CPU_IDS];
+pub static ALL: &[&Deviation] =
+    &[&MQUEUE_MOUNT_DOES_NOT_PIN_IPC, &CLONE3_NEWTIME_EINVAL, &PID_FOR_CHILDREN_OPENS_EARLY, &MNT_NS_LOOP_PER_CPU_IDS];
 
 #[cfg(test)]
 mod tests {
@@ -162,5 +235,29 @@ mod tests {
         assert!(!ELSEWHERE.explains("the check: expected x, got y"));
         let empty = Deviation { failing_check: " ", ..HERE };
         assert!(empty.validate().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn stable_backports_end_a_span() {
+        let a = CLONE3_NEWTIME_EINVAL.applies;
+        let k = |major, minor, patch| KernelVersion::stable(major, minor, patch);
+        for (v, expected) in [
+            (k(5, 4, 300), false),
+            (k(5, 6, 0), true),
+            (k(5, 10, 174), true),
+            (k(5, 10, 175), false),
+            (k(5, 10, 262), false),
+            (k(5, 15, 102), true),
+            (k(5, 15, 103), false),
+            (k(6, 1, 19), true),
+            (k(6, 1, 192), false),
+            (k(6, 2, 6), true),
+            (k(6, 2, 7), false),
+            (k(6, 3, 0), false),
+            (k(6, 12, 117), false),
+        ] {
+            assert_eq!(a.on(v), expected, "{v}");
+        }
+        assert!(a.describe().contains("5.10.175"));
     }
 }

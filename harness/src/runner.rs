@@ -26,6 +26,9 @@ pub struct Host {
     pub privileged: bool,
     /// Reason the environment forbids unprivileged user namespaces, if any.
     pub userns_forbidden: Option<String>,
+    /// Kinds built into the kernel, indexed by `Kind as usize`
+    /// ([`kind_compiled_out`]: the kernel config where readable).
+    pub kinds: [bool; 8],
 }
 
 /// Why `kind` is not built into this kernel, or `None` when it is. The
@@ -52,13 +55,29 @@ pub fn kind_compiled_out(kind: Kind) -> Option<String> {
 impl Host {
     /// Probes the running system.
     pub fn probe() -> Host {
-        let release = probe::kernel_release();
+        let mut kinds = [false; 8];
+        for k in Kind::ALL {
+            kinds[k as usize] = kind_compiled_out(k).is_none();
+        }
         Host {
-            kernel: KernelVersion::parse(&release).unwrap_or(KernelVersion::new(0, 0)),
-            release,
+            kernel: KernelVersion::running(),
+            release: probe::kernel_release(),
             privileged: probe::is_privileged(),
             userns_forbidden: probe::unprivileged_userns_forbidden(),
+            kinds,
         }
+    }
+
+    /// The running system, probed once per process: the one home of the
+    /// kernel facts that cases, fuzz tables and reports decide by.
+    pub fn running() -> &'static Host {
+        static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+        HOST.get_or_init(Host::probe)
+    }
+
+    /// Whether `kind` is built into the kernel.
+    pub fn has(&self, kind: Kind) -> bool {
+        self.kinds[kind as usize]
     }
 
     /// Why `req` is unmet here, or `None` if the case can run.
@@ -204,7 +223,7 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         return ExitCode::from(2);
     }
     let (args, filters) = parse_args(std::env::args());
-    let host = Arc::new(Host::probe());
+    let host = Arc::new(Host::running().clone());
     // Orphaned descendants of cases come back to us to be reaped.
     let _ = crate::sys::become_subreaper();
     let before = (!args.list).then(Snapshot::take);

@@ -273,6 +273,10 @@ impl Driver<'_> {
         let name = format!("{action:?}");
         let name = name.split([' ', '{']).next().unwrap_or("?");
         *self.tally.entry(format!("{name} {shown}")).or_insert(0) += 1;
+        if matches!(expect, Expect::EitherErr(..) | Expect::OkOr(_)) {
+            // Which branch of an admitted alternative happened.
+            *self.tally.entry(format!("{name} where {expect:?} admitted: {shown}")).or_insert(0) += 1;
+        }
         if !expect.admits(got) {
             return Err(self.diverged(format!("{label}: {action:?}: the model expects {expect:?}, the kernel gave {shown}")));
         }

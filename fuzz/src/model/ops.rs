@@ -103,11 +103,8 @@ pub struct Scenario {
 
 /// Kinds a scenario may observe on this kernel.
 pub fn available_kinds() -> Vec<Kind> {
-    let k = harness::probe::KernelVersion::running();
-    Kind::ALL
-        .into_iter()
-        .filter(|kind| k >= kind.info().max_sysctl_since && std::path::Path::new(&format!("/proc/self/ns/{}", kind.proc_name())).exists())
-        .collect()
+    let host = harness::runner::Host::running();
+    Kind::ALL.into_iter().filter(|kind| host.kernel >= kind.info().max_sysctl_since && host.has(*kind)).collect()
 }
 
 fn op(multi_uid: bool) -> impl Strategy<Value = Op> {
