@@ -621,9 +621,11 @@ fn for_children_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 1)?;
     let peer = Spawn::unshare(kind.flag()).spawn_idle()?;
-    // pid_for_children reads ENOENT until the first child up to 6.18
-    // (namespaces(7)); time_for_children, and pid_for_children from 6.19,
-    // name the new namespace at once.
+    // pid_for_children reads ENOENT until the first child (namespaces(7);
+    // identity.for_children.pid judges that, with the known deviation
+    // PID_FOR_CHILDREN_OPENS_EARLY); time_for_children names the new
+    // namespace at once. Here either form only decides whether an nsfs
+    // handle observes the namespace besides the limit observer.
     let early = match NsFd::open_entry(peer.proc(), entry) {
         Ok(fd) => Some(fd),
         Err(e) if kind == Kind::Pid && e.errno == harness::Errno::ENOENT => None,
