@@ -384,6 +384,9 @@ fn print_summary(records: &[Record], host: &Host, secs: f64) {
     for (reason, n) in reasons {
         println!("  skipped {n}: {reason}");
     }
+    if KernelVersion::parse(&host.release) != Some(host.kernel) {
+        println!("  upstream release {} (from uname -v or /proc/version_signature): kernel ranges compare against it", host.kernel);
+    }
     match crate::kconfig::KernelConfig::running() {
         Some(c) => println!("  namespace kinds built in: from {}", c.source()),
         None => println!(
