@@ -428,7 +428,10 @@ pub fn debug_run(ctx: &MutantRun) -> Result<(BaseFigures, Loaded)> {
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (build, took) = kbuild::build_variant(&ctx.root, &ctx.spec, "debug", &ctx.kbuild_dir, ctx.apt, jobs)?;
     ctx.progress.say("debug", &format!("built in {:.1}s", took.as_secs_f64()));
-    let (loaded, console) = boot(ctx, "debug", &build.vmlinux(), &ctx.out.join("debug"))?;
+    // The bzImage: a KASAN vmlinux entered through PVH stops before its
+    // first console line (the PVH entry's C code runs before the KASAN
+    // shadow is set up), while the bzImage's own entry boots it.
+    let (loaded, console) = boot(ctx, "debug", &build.bzimage(), &ctx.out.join("debug"))?;
     let r = &loaded.result;
     let figures = BaseFigures {
         build_s: took.as_secs_f64(),
