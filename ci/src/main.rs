@@ -90,31 +90,54 @@ enum Cmd {
     },
 }
 
+/// `mutants --timeout` unless given.
+const DEFAULT_MUTANT_VM_TIMEOUT: u64 = 600;
+/// `--boot-timeout` unless given.
+const DEFAULT_BOOT_TIMEOUT: u64 = 60;
+/// `--memory` unless given.
+const DEFAULT_MEMORY_MB: u32 = 1024;
+
 /// How guests are booted, for `run` and `mutants` alike.
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct GuestArgs {
     /// Seconds allowed from QEMU start until the guest's /init runs.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = DEFAULT_BOOT_TIMEOUT)]
     boot_timeout: u64,
     /// auto: KVM only where /dev/kvm is writable and the CPU has vmx/svm.
     #[arg(long, value_enum, default_value_t = Accel::Auto, env = "VM_ACCEL")]
     accel: Accel,
     /// Guest RAM in MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = DEFAULT_MEMORY_MB)]
     memory: u32,
-    /// Multiplies every case deadline (NSVERIFY_TIMEOUT_SCALE); default 4 under TCG, 1 under KVM.
+    /// Multiplies every case deadline (NSVERIFY_TIMEOUT_SCALE); default 4 under TCG, 1 under KVM (4 times that for `mutants --debug-kernel`).
     #[arg(long)]
     timeout_scale: Option<f64>,
     /// Extra KEY=VALUE for the guest's environment (repeatable), e.g. RUST_BACKTRACE=1.
     #[arg(long)]
     guest_env: Vec<String>,
+    /// How much slower than a plain kernel the guest kernel runs (1; 4 for
+    /// the debug kernel): multiplies the default deadline scale.
+    #[arg(skip = 1.0)]
+    slowdown: f64,
 }
 
 impl GuestArgs {
+    /// The debug kernel's settings where the defaults stand: 4 times the
+    /// deadline scale, 2 GiB (KASAN's shadow), 300 s to reach /init.
+    fn debug_kernel_defaults(&mut self) {
+        self.slowdown = 4.0;
+        if self.memory == DEFAULT_MEMORY_MB {
+            self.memory = 2 * DEFAULT_MEMORY_MB;
+        }
+        if self.boot_timeout == DEFAULT_BOOT_TIMEOUT {
+            self.boot_timeout = 300;
+        }
+    }
+
     /// The accelerator (and why), the VM settings and the deadline scale.
     fn vm(&self, cpus: u32, timeout: u64) -> (VmConfig, String, f64) {
         let (accel, why) = vm::choose_accel(self.accel);
-        let scale = self.timeout_scale.unwrap_or(if accel == Accel::Tcg { 4.0 } else { 1.0 });
+        let scale = self.timeout_scale.unwrap_or(self.slowdown * if accel == Accel::Tcg { 4.0 } else { 1.0 });
         let cfg = VmConfig {
             accel,
             memory_mb: self.memory,
@@ -138,13 +161,15 @@ struct MutantArgs {
     #[arg(long)]
     check: bool,
     /// Mutant VMs at once (builds run one at a time, in one tree, meanwhile).
-    #[arg(long, short, default_value_t = 2)]
+    /// 3 on 2 cores: a third VM uses the time the others spend waiting out
+    /// release deadlines (the whole list took 35 min, against 39 with 2).
+    #[arg(long, short, default_value_t = 3)]
     jobs: usize,
     /// Boots per mutant: a kill counts only when every boot kills it.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
-    /// Seconds allowed per VM, boot to poweroff.
-    #[arg(long, default_value_t = 600)]
+    /// Seconds allowed per VM, boot to poweroff (3600 with --debug-kernel).
+    #[arg(long, default_value_t = DEFAULT_MUTANT_VM_TIMEOUT)]
     timeout: u64,
     #[command(flatten)]
     guest: GuestArgs,
@@ -447,7 +472,18 @@ fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8> {
     }
     anyhow::ensure!(broken.is_empty(), "{} patch(es) do not apply; fix them first (--check)", broken.len());
     let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (vm_config, why, scale) = args.guest.vm((cpus_host / args.jobs).max(1) as u32, args.timeout);
+    let mut timeout = args.timeout;
+    let mut guest = args.guest.clone();
+    if args.debug_kernel {
+        // KASAN and lockdep make each case about 7 times slower under TCG:
+        // unless given, 4 times the deadline scale, room for the KASAN
+        // shadow, and an hour per VM (its last run took 963 s).
+        guest.debug_kernel_defaults();
+        if timeout == DEFAULT_MUTANT_VM_TIMEOUT {
+            timeout = 3600;
+        }
+    }
+    let (vm_config, why, scale) = guest.vm((cpus_host / args.jobs).max(1) as u32, timeout);
     let accel = vm_config.accel;
     let payload = Payload {
         case_bin: payload::build_case_binary(!args.debug_binaries)?,
@@ -582,5 +618,23 @@ mod tests {
         let Cmd::Run(args) = cli.command else { panic!() };
         assert_eq!(args.kernels, ["5.10", "sid"]);
         assert_eq!(args.case_args, ["--exact", "create.clone.uts"]);
+    }
+
+    #[test]
+    fn the_debug_kernel_gets_slower_defaults_unless_given() {
+        let cli = Cli::try_parse_from(["nsverify-vm", "mutants", "--accel", "tcg"]).unwrap();
+        let Cmd::Mutants(args) = cli.command else { panic!() };
+        let (cfg, _, scale) = args.guest.vm(1, args.timeout);
+        assert_eq!((scale, cfg.memory_mb, args.jobs), (4.0, DEFAULT_MEMORY_MB, 3));
+        let mut debug = args.guest.clone();
+        debug.debug_kernel_defaults();
+        let (cfg, _, scale) = debug.vm(1, 3600);
+        assert_eq!((scale, cfg.memory_mb, cfg.boot_timeout), (16.0, 2048, Duration::from_secs(300)));
+        let cli = Cli::try_parse_from(["nsverify-vm", "mutants", "--accel", "tcg", "--timeout-scale", "9", "--memory", "4096"]).unwrap();
+        let Cmd::Mutants(args) = cli.command else { panic!() };
+        let mut given = args.guest.clone();
+        given.debug_kernel_defaults();
+        let (cfg, _, scale) = given.vm(1, 3600);
+        assert_eq!((scale, cfg.memory_mb), (9.0, 4096));
     }
 }
