@@ -1,7 +1,7 @@
 //! clone(2) and unshare(2): CLONE_NEW* flags create namespaces for the
 //! child (A1) or move the caller (A3).
 
-use harness::known::{CLONE3_NEWTIME_EINVAL, CLONE3_NEWTIME_EINVAL_CHECK};
+use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::peer::{call, Spawn, Via};
 use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsId, Privilege, Proc, Requires};
 
@@ -142,10 +142,10 @@ fn clone_with(via: Via, kinds: &[Kind], pass_flags: bool) -> CaseResult {
         // clone(2) documents CLONE_NEWTIME for clone3; the kernels that
         // refused it are a known deviation scoped to their releases.
         Err(e) if via == Via::Clone3 && given & Kind::Time.flag() != 0 && e.errno() == Some(Errno::EINVAL) => {
-            return Err(harness::CaseError::fail(format!(
-                "{CLONE3_NEWTIME_EINVAL_CHECK}: clone3({}) failed: {e}",
-                harness::flags::describe(flags)
-            )));
+            return Err(harness::CaseError::deviation(
+                &CLONE3_NEWTIME_EINVAL,
+                format!("clone3({}) failed: {e}", harness::flags::describe(flags)),
+            ));
         }
         other => other?,
     };

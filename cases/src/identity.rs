@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use harness::known::{PID_FOR_CHILDREN_OPENS_EARLY, PID_FOR_CHILDREN_OPENS_EARLY_CHECK};
+use harness::known::PID_FOR_CHILDREN_OPENS_EARLY;
 use harness::peer::{call, Spawn};
 use harness::{check, check_eq, check_ne, note, Case, CaseResult, Errno, Kind, NsFd, NsId, NsLink, Privilege, Proc, Requires, KINDS};
 
@@ -313,9 +313,10 @@ fn for_children(kind: Kind) -> CaseResult {
     check_eq!(link.type_name.as_str(), kind.proc_name(), "type in the link text of {entry}");
     check_eq!(child, fc, "{kind} namespace of the first child after unshare");
     if kind == Kind::Pid && early.is_some() {
-        return Err(harness::CaseError::fail(format!(
-            "{PID_FOR_CHILDREN_OPENS_EARLY_CHECK}: it named the new namespace before any process was created in it, where namespaces(7) documents ENOENT until then"
-        )));
+        return Err(harness::CaseError::deviation(
+            &PID_FOR_CHILDREN_OPENS_EARLY,
+            "it named the new namespace before any process was created in it, where namespaces(7) documents ENOENT until then",
+        ));
     }
     Ok(())
 }

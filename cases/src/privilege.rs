@@ -1,7 +1,7 @@
 //! namespaces(7), clone(2), unshare(2), user_namespaces(7): who may create
 //! namespaces (P1, P2) and what their creator controls (P3).
 
-use harness::known::{CLONE3_NEWTIME_EINVAL, CLONE3_NEWTIME_EINVAL_CHECK};
+use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::peer::{call, in_child, Spawn};
 use harness::probe::{cap_set, has_cap, Cap};
 use harness::{check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
@@ -152,9 +152,10 @@ fn eperm_without_cap(kind: Kind, drop_cap: bool) -> CaseResult {
             "{kind} namespace of later children after the refused calls"
         );
         if refused_newtime {
-            return Err(CaseError::fail(format!(
-                "{CLONE3_NEWTIME_EINVAL_CHECK}: clone3(CLONE_NEWTIME) without CAP_SYS_ADMIN, where EPERM is documented"
-            )));
+            return Err(CaseError::deviation(
+                &CLONE3_NEWTIME_EINVAL,
+                "clone3(CLONE_NEWTIME) without CAP_SYS_ADMIN, where EPERM is documented",
+            ));
         }
         Ok(())
     })

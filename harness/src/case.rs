@@ -219,6 +219,14 @@ impl CaseError {
         CaseError::at(Outcome::Fail, message, None, Location::caller())
     }
 
+    /// A failure at `deviation`'s failing check, with `detail` after it: what
+    /// a case returns when the kernel shows that known deviation (reported
+    /// as known only where the deviation applies, strict elsewhere).
+    #[track_caller]
+    pub fn deviation(deviation: &Deviation, detail: impl std::fmt::Display) -> CaseError {
+        CaseError::fail(format!("{}: {detail}", deviation.failing_check))
+    }
+
     /// A broken setup decided at the caller's location.
     #[track_caller]
     pub fn broken(message: impl Into<String>) -> CaseError {

@@ -138,7 +138,7 @@ pub static CLONE3_NEWTIME_EINVAL: Deviation = Deviation {
     claim: "A1",
     text: "clone(2) documents CLONE_NEWTIME for clone3(); from 5.6 clone3_args_valid() refused it with EINVAL, because \
 the flag shares its bit with CSIGNAL, until a402f1e35313 (6.3), which stable took into 6.2.7, 6.1.20, 5.15.103 and 5.10.175",
-    failing_check: CLONE3_NEWTIME_EINVAL_CHECK,
+    failing_check: "clone3(CLONE_NEWTIME) refused with EINVAL",
     applies: Applies::Kernels(&[
         Span { from: KernelVersion::new(5, 6), until: Some(KernelVersion::stable(5, 10, 175)) },
         Span { from: KernelVersion::new(5, 11), until: Some(KernelVersion::stable(5, 15, 103)) },
@@ -151,11 +151,6 @@ the flag shares its bit with CSIGNAL, until a402f1e35313 (6.3), which stable too
     ],
 };
 
-/// The failing check of [`CLONE3_NEWTIME_EINVAL`]: every case that calls
-/// clone3(CLONE_NEWTIME) fails with a reason starting so when the kernel
-/// refuses it with EINVAL (after its other checks, so they stay strict).
-pub const CLONE3_NEWTIME_EINVAL_CHECK: &str = "clone3(CLONE_NEWTIME) refused with EINVAL";
-
 /// namespaces(7) on `/proc/[pid]/ns/pid_for_children`: it "gains read
 /// permissions when the first child process is created in the namespace".
 pub static PID_FOR_CHILDREN_OPENS_EARLY: Deviation = Deviation {
@@ -165,16 +160,13 @@ pub static PID_FOR_CHILDREN_OPENS_EARLY: Deviation = Deviation {
 namespace (opening it fails with ENOENT before); newer kernels open it at once, naming the new namespace. Measured: \
 ENOENT on 5.10.262, 6.1.192, 6.12.117 and 6.18.44, readable on 7.2; where between 6.19 and 7.2 it changed is not \
 pinned here (an XPASS on a kernel from 6.19 on tells)",
-    failing_check: PID_FOR_CHILDREN_OPENS_EARLY_CHECK,
+    failing_check: "pid_for_children readable before the first child",
     applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 19), until: None }]),
     upstream: &[
         "kernel/pid_namespace.c: pidns_for_children_get() (its child_reaper test)",
         "namespaces(7): /proc/[pid]/ns/pid_for_children",
     ],
 };
-
-/// The failing check of [`PID_FOR_CHILDREN_OPENS_EARLY`].
-pub const PID_FOR_CHILDREN_OPENS_EARLY_CHECK: &str = "pid_for_children readable before the first child";
 
 /// Found by `fuzz.model.seq` on 6.18.44.
 pub static MNT_NS_LOOP_PER_CPU_IDS: Deviation = Deviation {
@@ -235,6 +227,14 @@ mod tests {
         assert!(!ELSEWHERE.explains("the check: expected x, got y"));
         let empty = Deviation { failing_check: " ", ..HERE };
         assert!(empty.validate().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn a_case_failing_at_a_deviation_is_explained_by_it() {
+        let e = crate::case::CaseError::deviation(&CLONE3_NEWTIME_EINVAL, "detail");
+        assert_eq!(e.outcome, crate::case::Outcome::Fail);
+        assert!(e.message.starts_with(CLONE3_NEWTIME_EINVAL.failing_check), "{}", e.message);
+        assert!(e.location.contains("known.rs"), "decided at the caller: {}", e.location);
     }
 
     #[test]
