@@ -2,6 +2,7 @@
 //! record naming the claims it verifies, run on the running kernel by
 //! `cargo test` (see `tests/cases.rs`).
 
+pub mod cgroup_ns;
 pub mod claims;
 mod common;
 pub mod create;
@@ -18,10 +19,16 @@ pub mod isolation_user;
 pub mod isolation_uts;
 pub mod lifetime;
 pub mod limits;
+pub mod listns;
+pub mod ns_ids;
+pub mod nsfs_handles;
 pub mod pid_ns;
+pub mod pidfd;
 pub mod privilege;
 mod rtnetlink;
 pub mod setns;
+pub mod time_ns;
+pub mod user_ns;
 
 use harness::Case;
 
@@ -45,6 +52,13 @@ pub fn all() -> Vec<Case> {
     cases.extend(lifetime::cases());
     cases.extend(limits::cases());
     cases.extend(pid_ns::cases());
+    cases.extend(ns_ids::cases());
+    cases.extend(nsfs_handles::cases());
+    cases.extend(listns::cases());
+    cases.extend(pidfd::cases());
+    cases.extend(user_ns::cases());
+    cases.extend(cgroup_ns::cases());
+    cases.extend(time_ns::cases());
     cases
 }
 
@@ -70,6 +84,13 @@ pub fn sabotaged() -> Vec<Case> {
     cases.extend(lifetime::sabotaged());
     cases.extend(limits::sabotaged());
     cases.extend(pid_ns::sabotaged());
+    cases.extend(ns_ids::sabotaged());
+    cases.extend(nsfs_handles::sabotaged());
+    cases.extend(listns::sabotaged());
+    cases.extend(pidfd::sabotaged());
+    cases.extend(user_ns::sabotaged());
+    cases.extend(cgroup_ns::sabotaged());
+    cases.extend(time_ns::sabotaged());
     cases
 }
 
@@ -80,8 +101,28 @@ pub fn sabotaged() -> Vec<Case> {
 /// K1 (kernel health) is checked by the harness itself around every run
 /// (the `harness.kernel_health` record: taint and kernel-log reports), not
 /// by a case, so it stays listed here.
-pub const UNCOVERED: &[&str] =
-    &["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8", "D1", "D3", "D4", "D5", "D6", "M1", "M2", "U1", "U2", "U3", "U4", "K1"];
+pub const UNCOVERED: &[&str] = &[
+    "X1",
+    "X2",
+    "X3",
+    "X4",
+    "X5",
+    "X6",
+    "X7",
+    "X8",
+    "D1",
+    "D3",
+    "D4",
+    "D5",
+    "D6",
+    "M1",
+    "M2",
+    "U1",
+    "U2",
+    "U3",
+    "U4",
+    "K1",
+];
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,9 @@
 //! - [`case`], [`isolate`], [`runner`], [`report`], [`trace`]: case records,
 //!   isolated execution, libtest-mimic runner, reports, no-trace check.
 
+pub mod caps;
 pub mod case;
+pub mod clock;
 pub mod error;
 pub mod flags;
 pub mod health;
@@ -17,10 +19,13 @@ pub mod kconfig;
 pub mod kind;
 pub mod known;
 pub mod limits;
+pub mod listns;
+pub mod mntns;
 pub mod nsfd;
 pub mod nsid;
 pub mod observe;
 pub mod peer;
+pub mod pidfd;
 pub mod probe;
 pub mod report;
 pub mod runner;

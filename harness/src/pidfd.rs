@@ -1,0 +1,1 @@
+//! pidfds and namespaces: the PIDFD_GET_<kind>_NAMESPACE ioctls (6.11).
