@@ -26,6 +26,7 @@ pub mod nsid;
 pub mod observe;
 pub mod peer;
 pub mod pidfd;
+pub mod pidns;
 pub mod probe;
 pub mod report;
 pub mod runner;
