@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use harness::peer::Spawn;
-use harness::{Case, CaseResult, Kind, Privilege, Requires, Setup};
+use std::os::fd::AsFd;
+
+use harness::{Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 /// Binds attempted by the dedicated case.
@@ -21,7 +23,57 @@ pub fn cases() -> Vec<Case> {
     )
     .requires(Requires::kinds(&[Kind::Mnt]).privilege(Privilege::Admin))
     .known_deviation(&harness::known::MNT_NS_LOOP_PER_CPU_IDS)
-    .timeout(Duration::from_secs(30))]
+    .timeout(Duration::from_secs(30)),
+    Case::new(
+        "fuzz.known.ns_mnt_request_number_only",
+        &["A4"],
+        "ioctl requests numbered like NS_MNT_GET_INFO/NEXT/PREV (10 to 12) but of another type, direction or size are ENOTTY on every namespace fd",
+        ns_mnt_request_number_only,
+    )
+    .known_deviation(&harness::known::NS_MNT_IOCTL_NUMBER_ONLY)]
+}
+
+/// `_IOC(dir, ty, nr, size)`.
+const fn ioc(dir: u64, ty: u64, nr: u64, size: u64) -> u64 {
+    (dir << 30) | (size << 16) | (ty << 8) | nr
+}
+
+/// The malformed variants of NS_MNT_GET_* number `nr` (`_IOR(0xb7, nr,
+/// struct mnt_ns_info)`, 16 bytes or more): no direction, write, read and
+/// write, a read too small for the struct, another type.
+fn malformed_ns_mnt(nr: u64) -> [u64; 5] {
+    [ioc(0, 0xb7, nr, 0), ioc(1, 0xb7, nr, 16), ioc(3, 0xb7, nr, 16), ioc(2, 0xb7, nr, 8), ioc(0, 0x01, nr, 0)]
+}
+
+/// ioctl(2): ENOTTY when "the specified request does not apply to the kind
+/// of object that the file descriptor fd references"; none of these is a
+/// request of `<linux/nsfs.h>`, on any kernel. Found by
+/// `fuzz.args.ioctl_ns_requests` on 6.12.
+fn ns_mnt_request_number_only() -> CaseResult {
+    let mut recognised = Vec::new();
+    for kind in Kind::ALL {
+        let Ok(fd) = NsFd::current(kind) else { continue };
+        for request in (10..=12).flat_map(malformed_ns_mnt) {
+            match harness::sys::ioctl_none(fd.as_fd(), request) {
+                Err(Errno::ENOTTY) => {}
+                Err(e) => recognised.push(format!("{kind} {request:#x}: {e:?}")),
+                Ok(v) => {
+                    // NS_MNT_GET_NEXT/PREV return a new fd on success.
+                    if v > 2 && request & 0xff != 10 {
+                        drop(harness::sys::own_fd(v));
+                    }
+                    recognised.push(format!("{kind} {request:#x}: success ({v})"));
+                }
+            }
+        }
+    }
+    if !recognised.is_empty() {
+        return Err(CaseError::deviation(
+            &harness::known::NS_MNT_IOCTL_NUMBER_ONLY,
+            format!("expected ENOTTY, got {} of {}: {}", recognised.len(), 15 * Kind::ALL.len(), recognised.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 fn mnt_ns_bind_newer() -> CaseResult {

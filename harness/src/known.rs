@@ -182,6 +182,21 @@ on 2 CPUs)",
     upstream: &["fs/namespace.c: mnt_ns_loop()", "6.19 nstree series: \"nstree: assign fixed ids to the initial namespaces\""],
 };
 
+/// ioctl_ns(2) and ioctl(2): a request that does not apply to the fd is
+/// ENOTTY; `<linux/nsfs.h>` defines NS_MNT_GET_INFO/NEXT/PREV (6.12) as
+/// `_IOR(0xb7, 10..12, struct mnt_ns_info)`.
+pub static NS_MNT_IOCTL_NUMBER_ONLY: Deviation = Deviation {
+    id: "ns_mnt_ioctl_number_only",
+    claim: "A4",
+    text: "ioctl_ns(2) requests that are not the kernel's are ENOTTY, but from 6.12 ns_ioctl() dispatched NS_MNT_GET_INFO, \
+NS_MNT_GET_NEXT and NS_MNT_GET_PREV on _IOC_NR() alone, so any request numbered 10 to 12, of any type, direction and size, \
+on any nsfs fd reached the mount namespace code and was answered EINVAL or EFAULT (measured on 6.12.117 and 6.12.118); \
+fixed upstream for 6.18 by checking the whole request",
+    failing_check: "a malformed NS_MNT_GET_* request was recognised",
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 12), until: Some(KernelVersion::new(6, 18)) }]),
+    upstream: &["f8527a29f461, 4d906371d1f9 (upstream fixes: ns_ioctl() matches the whole request)", "fs/nsfs.c: ns_ioctl()"],
+};
+
 /// Whether namespace ids come from per-CPU cookies (6.18) and more than one
 /// CPU can draw them: the release and the CPU count, not a bind.
 pub fn mnt_ns_ids_from_per_cpu_cookies() -> bool {
@@ -197,8 +212,13 @@ pub fn ns_ids_are_per_cpu_cookies() -> bool {
 }
 
 /// Every known deviation.
-pub static ALL: &[&Deviation] =
-    &[&MQUEUE_MOUNT_DOES_NOT_PIN_IPC, &CLONE3_NEWTIME_EINVAL, &PID_FOR_CHILDREN_OPENS_EARLY, &MNT_NS_LOOP_PER_CPU_IDS];
+pub static ALL: &[&Deviation] = &[
+    &MQUEUE_MOUNT_DOES_NOT_PIN_IPC,
+    &CLONE3_NEWTIME_EINVAL,
+    &PID_FOR_CHILDREN_OPENS_EARLY,
+    &MNT_NS_LOOP_PER_CPU_IDS,
+    &NS_MNT_IOCTL_NUMBER_ONLY,
+];
 
 #[cfg(test)]
 mod tests {
