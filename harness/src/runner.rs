@@ -217,6 +217,8 @@ pub fn parse_args(argv: impl IntoIterator<Item = String>) -> (Arguments, Vec<Str
 /// other suite beside them with its name added (`r.jsonl` ->
 /// `r.sabotage.jsonl`).
 pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
+    // An exec probe (caps.rs) reports the image execve(2) made and exits.
+    crate::caps::exec_probe_entry();
     let cases = make_cases();
     if let Err(e) = validate_ids(&cases).and_then(|()| validate_deviations(&cases)) {
         eprintln!("nsverify: {e}");
