@@ -117,10 +117,6 @@ pub const UNCOVERED: &[&str] = &[
     "D6",
     "M1",
     "M2",
-    "U1",
-    "U2",
-    "U3",
-    "U4",
     "K1",
 ];
 
