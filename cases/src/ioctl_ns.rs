@@ -2,12 +2,14 @@
 
 use std::os::fd::AsFd;
 
+use harness::error::{Op, OpContext};
 use harness::nsfd::{self, NsIoctl, NS_GET_NSTYPE, NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS, NS_IOCTLS};
 use harness::peer::{call, Peer, Spawn};
 use harness::probe::KernelVersion;
-use harness::{check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires};
+use harness::{check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
 
-use crate::common::{must_fail, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
+use crate::pidfd::open_fds;
 
 fn needs(ioctl: NsIoctl, kinds: &[Kind]) -> Requires {
     let KernelVersion { major, minor, .. } = ioctl.since;
@@ -91,6 +93,32 @@ pub fn cases() -> Vec<Case> {
         )
         .requires(needs(NS_GET_OWNER_UID, &[Kind::User]).privilege(Privilege::Root)),
     );
+    for kind in Kind::ALL {
+        out.push(
+            Case::new(
+                format!("ioctl_ns.get_userns_eperm.{kind}"),
+                &["X8"],
+                format!(
+                    "from inside a child user namespace, NS_GET_USERNS on a {kind} namespace owned by the parent is EPERM and opens no fd; on one owned by the caller's own user namespace it returns that one"
+                ),
+                move || get_userns_eperm(kind, true),
+            )
+            .requires(needs(NS_GET_USERNS, &[Kind::User, kind])),
+        );
+    }
+    for kind in [Kind::Pid, Kind::User] {
+        out.push(
+            Case::new(
+                format!("ioctl_ns.get_parent_eperm.{kind}"),
+                &["X8"],
+                format!(
+                    "from inside a {kind} namespace, NS_GET_PARENT on a sibling's or its own {kind} namespace is EPERM and opens no fd; on its child it returns the caller's own"
+                ),
+                move || get_parent_eperm(kind, true),
+            )
+            .requires(needs(NS_GET_PARENT, &[kind])),
+        );
+    }
     out.push(
         Case::new("ioctl_ns.enotty_on_other_fd", &["A4"], "every ioctl_ns request on a fd that is not an nsfs file is ENOTTY", enotty)
             .requires(Requires::none().kernel(4, 11)),
@@ -111,6 +139,30 @@ pub fn sabotaged() -> Vec<Case> {
                 move || must_fail(get_nstype(kind, wrong)),
             )
             .requires(needs(NS_GET_NSTYPE, &[kind])),
+        );
+    }
+    for kind in [Kind::Uts, Kind::User, Kind::Pid] {
+        out.push(
+            Case::new(
+                format!("sabotage.ioctl_ns.get_userns_eperm.{kind}"),
+                &["X8"],
+                format!(
+                    "the caller stays in the user namespace that owns the {kind} namespace: the EPERM check must see NS_GET_USERNS succeed"
+                ),
+                move || must_fail_with(get_userns_eperm(kind, false), "from inside a child user namespace"),
+            )
+            .requires(needs(NS_GET_USERNS, &[Kind::User, kind])),
+        );
+    }
+    for kind in [Kind::Pid, Kind::User] {
+        out.push(
+            Case::new(
+                format!("sabotage.ioctl_ns.get_parent_eperm.{kind}"),
+                &["X8"],
+                format!("the caller stays in the parent {kind} namespace: the EPERM check must see NS_GET_PARENT succeed"),
+                move || must_fail_with(get_parent_eperm(kind, false), "on a sibling's"),
+            )
+            .requires(needs(NS_GET_PARENT, &[kind])),
         );
     }
     out.push(
@@ -223,4 +275,93 @@ fn enotty() -> CaseResult {
         }
     }
     Ok(())
+}
+
+/// X8, NS_GET_USERNS (fs/nsfs.c ns_get_owner(): the owner must be the
+/// caller's user namespace or a descendant of it, else EPERM). A namespace
+/// of `kind` created here is owned by our user namespace (for user: a child
+/// of ours, whose owner is ours); a process in a new child user namespace
+/// C may not reach it, but reaches the owner of what it creates itself (C).
+/// `enter` false is the sabotage: the caller stays in our user namespace.
+fn get_userns_eperm(kind: Kind, enter: bool) -> CaseResult {
+    let mut outer_peer = spawn_in_new(kind, 0).spawn_idle()?;
+    let outer = NsFd::open_entry(outer_peer.proc(), new_ns_entry(kind))?;
+    let ours = NsId::current(Kind::User)?;
+    check_eq!(outer.user_ns()?.id(), ours, "NS_GET_USERNS of the {kind} namespace from the user namespace that owns it");
+    let step = if enter { Spawn::unshare(Kind::User.flag()).map_root() } else { Spawn::fork() };
+    call(&step, move || {
+        let own = NsId::current(Kind::User)?;
+        let fds = open_fds()?;
+        expect_errno!(
+            outer.user_ns(),
+            Errno::EPERM,
+            "NS_GET_USERNS on a {kind} namespace owned by the parent user namespace, from inside a child user namespace"
+        );
+        check_eq!(open_fds()?, fds, "the caller's fds after the refused NS_GET_USERNS");
+        if kind == Kind::User {
+            // The caller's own user namespace is in its subtree; its owner
+            // (the parent) is not.
+            expect_errno!(NsFd::current(Kind::User)?.user_ns(), Errno::EPERM, "NS_GET_USERNS on the caller's own user namespace");
+            check_eq!(open_fds()?, fds, "the caller's fds after the refused NS_GET_USERNS on its own user namespace");
+        }
+        // The boundary: the owner is the caller's own user namespace.
+        let mut inner_peer = spawn_in_new(kind, 0).spawn_idle()?;
+        let inner = NsFd::open_entry(inner_peer.proc(), new_ns_entry(kind))?;
+        check_eq!(inner.user_ns()?.id(), own, "NS_GET_USERNS of a {kind} namespace created in the caller's own user namespace");
+        inner_peer.go()?;
+        inner_peer.join()
+    })?;
+    outer_peer.go()?;
+    outer_peer.join()
+}
+
+/// X8, NS_GET_PARENT: the parent must lie in the caller's subtree: for user
+/// the caller's user namespace (ns_get_owner()), for pid its active pid
+/// namespace (pidns_get_parent()). A sibling's parent (ours) and the
+/// caller's own parent are out of reach; its child's parent (itself) is
+/// not. `enter` false is the sabotage: the caller stays in our namespace.
+///
+/// Inside a new pid namespace `/proc` still shows ours, so the caller names
+/// only itself (`/proc/self`): its child namespace is its pid_for_children,
+/// kept in `/proc` by a live first process.
+fn get_parent_eperm(kind: Kind, enter: bool) -> CaseResult {
+    let mut sibling_peer = spawn_in_new(kind, 0).spawn_idle()?;
+    let sibling = NsFd::open(sibling_peer.proc(), kind)?;
+    check_eq!(sibling.parent()?.id(), NsId::current(kind)?, "NS_GET_PARENT of a child {kind} namespace from its parent");
+    let step = match (enter, kind) {
+        (false, _) => Spawn::fork(),
+        (true, Kind::User) => Spawn::unshare(kind.flag()).map_root(),
+        (true, _) => Spawn::clone(kind.flag()),
+    };
+    call(&step, move || {
+        let own = NsId::current(kind)?;
+        let fds = open_fds()?;
+        expect_errno!(
+            sibling.parent(),
+            Errno::EPERM,
+            "NS_GET_PARENT on a sibling's {kind} namespace, from inside a child {kind} namespace"
+        );
+        check_eq!(open_fds()?, fds, "the caller's fds after the refused NS_GET_PARENT on a sibling");
+        expect_errno!(NsFd::current(kind)?.parent(), Errno::EPERM, "NS_GET_PARENT on the caller's own {kind} namespace");
+        check_eq!(open_fds()?, fds, "the caller's fds after the refused NS_GET_PARENT on its own namespace");
+        // The boundary: the parent is the caller's own namespace.
+        let (child, holder) = match kind {
+            Kind::User => {
+                let peer = spawn_in_new(kind, 0).spawn_idle()?;
+                (NsFd::open(peer.proc(), kind)?, peer)
+            }
+            _ => {
+                harness::sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?;
+                let first = Spawn::fork().spawn_idle()?;
+                (NsFd::open_entry(Proc::Myself, "pid_for_children")?, first)
+            }
+        };
+        check_ne!(child.id(), own, "the child {kind} namespace vs the caller's");
+        check_eq!(child.parent()?.id(), own, "NS_GET_PARENT of a child of the caller's own {kind} namespace");
+        let mut holder = holder;
+        holder.go()?;
+        holder.join()
+    })?;
+    sibling_peer.go()?;
+    sibling_peer.join()
 }
