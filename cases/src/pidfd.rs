@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use harness::error::{Op, OpContext};
 use harness::flags::describe;
+use harness::observe::{HandleProber, NsHandle};
 use harness::peer::{in_child, Peer, Spawn};
 use harness::pidfd::{Pidfd, PidfdNsIoctl, PIDFD_NS_IOCTLS};
 use harness::probe::Cap;
@@ -82,6 +83,17 @@ pub fn cases() -> Vec<Case> {
             || user_and_owned(true),
         )
         .requires(x4_requires(&MIXED_KINDS)),
+    );
+    out.push(
+        Case::new(
+            "pidfd.setns.exit_race",
+            &["X4"],
+            format!(
+                "{EXIT_RACE_ROUNDS} setns(pidfd, CLONE_NEWUTS|CLONE_NEWIPC) calls racing the target's exit each join both namespaces or fail with ESRCH and join none; a joined namespace's owning user namespace stays active (nsfs handle reopens; 1c465d0518dc)"
+            ),
+            || exit_race(true),
+        )
+        .requires(x4_requires(&[Kind::User, Kind::Uts, Kind::Ipc])),
     );
     out.push(
         Case::new(
@@ -160,6 +172,15 @@ pub fn sabotaged() -> Vec<Case> {
             || must_fail_with(user_and_owned(false), "on a target whose user namespace owns its namespaces"),
         )
         .requires(x4_requires(&MIXED_KINDS)),
+    );
+    out.push(
+        Case::new(
+            "sabotage.pidfd.setns.exit_race",
+            &["X4"],
+            "the joiner reports a join without calling setns: the identity check must see its own namespaces",
+            || must_fail_with(exit_race(false), "of a joiner whose setns(pidfd"),
+        )
+        .requires(x4_requires(&[Kind::User, Kind::Uts, Kind::Ipc])),
     );
     out.push(
         Case::new("sabotage.pidfd.setns.invalid_flags", &["X4"], "CLONE_NEWUTS alone is expected to be EINVAL", || {
@@ -512,4 +533,92 @@ fn invalid_flags(extra: &[u64]) -> CaseResult {
     })?;
     peer.go()?;
     peer.join()
+}
+
+/// Rounds of [`exit_race`].
+const EXIT_RACE_ROUNDS: usize = 16;
+
+/// setns(pidfd) racing the target's exit. Until 1c465d0518dc ("ns: handle
+/// setns(pidfd, ...) cleanly", 6.19-rc) a target that left its namespaces
+/// between the caller's snapshot of them (validate_nsset()) and the commit
+/// left them inactive; the commit then made them active again without
+/// their owner chain, and the active count underflowed when the caller
+/// left (namespaces/regression_pidfd_setns_test.c only provokes it and
+/// relies on the kernel's warning). Here every round's outcome must be one
+/// of the two documented ones, all or none; where nsfs handles can observe
+/// activity (6.19+, a privileged suite) the owning user namespace of the
+/// joined namespaces must still reopen while the joiner is in them (X6);
+/// and a refcount warning fails the run's kernel-health record (K1).
+/// Which outcome each round takes depends on timing: both are tallied in
+/// the `exit_race` note. `call_setns` false is the sabotage.
+fn exit_race(call_setns: bool) -> CaseResult {
+    let flags = Kind::Uts.flag() | Kind::Ipc.flag();
+    let ours = (NsId::current(Kind::Uts)?, NsId::current(Kind::Ipc)?);
+    let mut prober = HandleProber::start()?;
+    let (mut joined, mut esrch) = (0, 0);
+    for round in 0..EXIT_RACE_ROUNDS {
+        let mut target = Spawn::clone(Kind::User.flag() | flags).map_root().spawn_idle()?;
+        let pidfd = Pidfd::open(target.pid())?;
+        let theirs = (NsId::of(target.proc(), Kind::Uts)?, NsId::of(target.proc(), Kind::Ipc)?);
+        // Handles only: an open fd would keep the namespaces active itself.
+        let owner = NsFd::open(target.proc(), Kind::User)?;
+        let owner_id = owner.id();
+        let owner_handle = if prober.is_some() { Some(NsHandle::of(&owner)?) } else { None };
+        drop(owner);
+        let mut joiner = Spawn::fork().spawn(|ch| {
+            ch.wait()?;
+            let result = if call_setns { harness::error::errno_of(pidfd.setns(flags)).err().map(|e| e as i32) } else { None };
+            ch.send(&(result, NsId::current(Kind::Uts)?, NsId::current(Kind::Ipc)?))?;
+            // Stays in what it joined until the owner has been looked at.
+            ch.wait()
+        })?;
+        // Alternate who starts first, to spread the call over the exit.
+        if round % 2 == 0 {
+            target.go()?;
+            joiner.go()?;
+        } else {
+            joiner.go()?;
+            target.go()?;
+        }
+        let (result, uts, ipc): (Option<i32>, NsId, NsId) = joiner.recv()?;
+        match result.map(Errno::from_raw) {
+            None => {
+                joined += 1;
+                check_eq!(
+                    (uts, ipc),
+                    theirs,
+                    "uts and ipc namespaces of a joiner whose setns(pidfd, {}) succeeded (round {round})",
+                    describe(flags)
+                );
+                if let (Some(prober), Some(handle)) = (prober.as_mut(), owner_handle.as_ref()) {
+                    check_eq!(
+                        prober.reopen(handle)?,
+                        Some(owner_id),
+                        "the owning user namespace of the namespaces a joiner is in, reopened by its nsfs handle (round {round})"
+                    );
+                }
+            }
+            Some(Errno::ESRCH) => {
+                esrch += 1;
+                check_eq!(
+                    (uts, ipc),
+                    ours,
+                    "uts and ipc namespaces of a joiner whose setns(pidfd, {}) was ESRCH (round {round})",
+                    describe(flags)
+                );
+            }
+            Some(e) => {
+                return Err(CaseError::fail(format!(
+                    "setns(pidfd, {}) racing the target's exit: expected success or ESRCH, got {e:?} ({}) (round {round})",
+                    describe(flags),
+                    e.desc()
+                )))
+            }
+        }
+        joiner.go()?;
+        joiner.join()?;
+        target.join()?;
+    }
+    harness::note("exit_race", format!("{joined} joined, {esrch} ESRCH of {EXIT_RACE_ROUNDS}"));
+    Ok(())
 }
