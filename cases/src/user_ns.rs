@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use harness::caps::{cap_last_cap, exec_probe, full_set, CapSets, ExecReport, StatusIds};
 use harness::peer::{call, Spawn};
 use harness::userns::{write_map, write_map_text, write_setgroups, IdMap, IdRange, MapFile};
-use harness::{check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
+use harness::{check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
 use nix::unistd::{getegid, geteuid, setgroups, setresgid, setresuid, Gid, Uid};
 use serde::{Deserialize, Serialize};
 
@@ -464,13 +464,18 @@ fn setgroups_text(proc: Proc) -> Result<String, CaseError> {
 fn unprivileged_owner_outside(deny_first: bool) -> CaseResult {
     let (u, g) = unprivileged_ids();
     let mut inside = Spawn::unshare(NEWUSER).as_user(u, g).spawn(|ch| {
+        ch.ready()?;
         ch.wait()?;
         let ids = StatusIds::of(Proc::Myself)?;
         let setgroups_inside = harness::error::errno_of(setgroups(&[Gid::from_raw(0)]));
         ch.send(&(ids, setgroups_text(Proc::Myself)?, setgroups_inside.err().map(|e| e as i32)))?;
         ch.wait()
     })?;
+    // Spawn returns once the peer exists: its unshare(2) is done only once
+    // it says ready.
+    inside.wait_ready()?;
     let p = inside.proc();
+    check_ne!(NsId::of(p, Kind::User)?, NsId::current(Kind::User)?, "user namespace of the process meant to be in a new one");
     call(&Spawn::fork().as_user(u, g), || {
         check_eq!(setgroups_text(p)?, "allow", "setgroups of a new user namespace");
         if deny_first {
