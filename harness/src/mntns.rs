@@ -1,2 +1,264 @@
 //! Mount namespace ids (6.11+): typed wrappers of statmount(2), listmount(2)
 //! and the NS_MNT_GET_INFO/NEXT/PREV ioctls, which have no libc wrapper.
+//!
+//! Layouts and numbers are those of `<linux/mount.h>` (`struct mnt_id_req`,
+//! `struct statmount`, `STATMOUNT_*`, `LSMT_ROOT`) and `<linux/nsfs.h>`
+//! (`struct mnt_ns_info`, `NS_MNT_GET_*`). Versions: statmount(2) and
+//! listmount(2) 6.8; `mnt_id_req.mnt_ns_id` (`MNT_ID_REQ_SIZE_VER1`) and
+//! `STATMOUNT_MNT_NS_ID` 6.11; NS_MNT_GET_INFO/NEXT/PREV 6.12.
+//!
+//! The fuzz suite can reuse [`statmount`], [`listmount`] (one call, any
+//! buffer length) and [`mnt_ns_ioctl`] (any request value with a
+//! `struct mnt_ns_info` buffer, returning the raw result).
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Op, OpContext, SysError};
+use crate::nsfd::{NsFd, NsIoctl};
+use crate::sys;
+use crate::version::KernelVersion;
+
+/// System call number of statmount(2): 457 in `include/uapi/asm-generic/unistd.h`
+/// and `arch/x86/entry/syscalls/syscall_64.tbl` (libc has none for x86_64 yet).
+pub const SYS_STATMOUNT: libc::c_long = 457;
+/// System call number of listmount(2): 458 (as [`SYS_STATMOUNT`]).
+pub const SYS_LISTMOUNT: libc::c_long = 458;
+
+/// `MNT_ID_REQ_SIZE_VER0` of `<linux/mount.h>`: `struct mnt_id_req` without `mnt_ns_id` (6.8).
+pub const MNT_ID_REQ_SIZE_VER0: u32 = 24;
+/// `MNT_ID_REQ_SIZE_VER1` of `<linux/mount.h>`: with `mnt_ns_id` (6.11).
+pub const MNT_ID_REQ_SIZE_VER1: u32 = 32;
+/// `STATMOUNT_MNT_BASIC` of `<linux/mount.h>`: want/got `mnt_id`, `mnt_parent_id`, ...
+pub const STATMOUNT_MNT_BASIC: u64 = 0x2;
+/// `STATMOUNT_MNT_NS_ID` of `<linux/mount.h>` (6.11): want/got `mnt_ns_id`.
+pub const STATMOUNT_MNT_NS_ID: u64 = 0x40;
+/// `LSMT_ROOT` of `<linux/mount.h>`: as listmount(2)'s `mnt_id`, the root mount.
+pub const LSMT_ROOT: u64 = u64::MAX;
+
+/// `struct mnt_id_req` of `<linux/mount.h>` (version 1, 32 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+    mnt_ns_id: u64,
+}
+
+/// `struct statmount` of `<linux/mount.h>` up to `mnt_ns_id` and the spare
+/// words of its 6.11 layout (512 bytes, with no string area: the cases ask
+/// only for fixed fields).
+#[repr(C)]
+struct RawStatmount {
+    size: u32,
+    mnt_opts: u32,
+    mask: u64,
+    sb_dev_major: u32,
+    sb_dev_minor: u32,
+    sb_magic: u64,
+    sb_flags: u32,
+    fs_type: u32,
+    mnt_id: u64,
+    mnt_parent_id: u64,
+    mnt_id_old: u32,
+    mnt_parent_id_old: u32,
+    mnt_attr: u64,
+    mnt_propagation: u64,
+    mnt_peer_group: u64,
+    mnt_master: u64,
+    propagate_from: u64,
+    mnt_root: u32,
+    mnt_point: u32,
+    mnt_ns_id: u64,
+    spare: [u64; 49],
+}
+
+/// The fixed fields of a statmount(2) answer that the cases read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountStat {
+    /// `size`: bytes the kernel filled in.
+    pub size: u32,
+    /// `mask`: which `STATMOUNT_*` groups it answered.
+    pub mask: u64,
+    /// `mnt_id`: the unique (64-bit) mount id (STATMOUNT_MNT_BASIC).
+    pub mnt_id: u64,
+    /// `mnt_parent_id`: the parent's unique id (STATMOUNT_MNT_BASIC).
+    pub mnt_parent_id: u64,
+    /// `mnt_id_old`: the id of `/proc/[pid]/mountinfo` (STATMOUNT_MNT_BASIC).
+    pub mnt_id_old: u32,
+    /// `mnt_parent_id_old`: the parent's mountinfo id (STATMOUNT_MNT_BASIC).
+    pub mnt_parent_id_old: u32,
+    /// `mnt_ns_id`: the id of the mount's namespace (STATMOUNT_MNT_NS_ID).
+    pub mnt_ns_id: u64,
+}
+
+fn request(mnt_id: u64, param: u64, mnt_ns_id: Option<u64>) -> MntIdReq {
+    match mnt_ns_id {
+        None => MntIdReq { size: MNT_ID_REQ_SIZE_VER0, mnt_id, param, ..MntIdReq::default() },
+        Some(ns) => MntIdReq { size: MNT_ID_REQ_SIZE_VER1, mnt_id, param, mnt_ns_id: ns, ..MntIdReq::default() },
+    }
+}
+
+/// statmount(2): the `mask` groups of the mount with unique id `mnt_id`, in
+/// the caller's mount namespace (`None`, a version-0 request) or in the one
+/// whose id is `mnt_ns_id` (a version-1 request, 6.11).
+pub fn statmount(mnt_id: u64, mnt_ns_id: Option<u64>, mask: u64) -> Result<MountStat, Errno> {
+    let req = request(mnt_id, mask, mnt_ns_id);
+    let mut buf = std::mem::MaybeUninit::<RawStatmount>::zeroed();
+    // SAFETY: `req` is a valid mnt_id_req of the size it names; `buf` is
+    // writable for the size passed; both live across the call.
+    let ret = unsafe { libc::syscall(SYS_STATMOUNT, &req as *const MntIdReq, buf.as_mut_ptr(), std::mem::size_of::<RawStatmount>(), 0u32) };
+    Errno::result(ret)?;
+    // SAFETY: zeroed is a valid RawStatmount (plain integers), and the
+    // kernel wrote at most its size.
+    let raw = unsafe { buf.assume_init() };
+    Ok(MountStat {
+        size: raw.size,
+        mask: raw.mask,
+        mnt_id: raw.mnt_id,
+        mnt_parent_id: raw.mnt_parent_id,
+        mnt_id_old: raw.mnt_id_old,
+        mnt_parent_id_old: raw.mnt_parent_id_old,
+        mnt_ns_id: raw.mnt_ns_id,
+    })
+}
+
+/// listmount(2), one call: the unique ids of the mounts below `mnt_id`
+/// ([`LSMT_ROOT`]: the root mount) after `last` (0: from the start), in the
+/// caller's mount namespace (`None`) or in the one whose id is `mnt_ns_id`
+/// (6.11), written to `ids`; returns how many. Entries past that count are
+/// left as they were.
+pub fn listmount(mnt_id: u64, mnt_ns_id: Option<u64>, last: u64, ids: &mut [u64]) -> Result<usize, Errno> {
+    let req = request(mnt_id, last, mnt_ns_id);
+    // SAFETY: `req` is a valid mnt_id_req; `ids` is writable for the number
+    // of u64 passed; both live across the call.
+    let ret = unsafe { libc::syscall(SYS_LISTMOUNT, &req as *const MntIdReq, ids.as_mut_ptr(), ids.len(), 0u32) };
+    Errno::result(ret).map(|n| n as usize)
+}
+
+/// listmount(2) to the end, 64 ids a call: every mount below `mnt_id`.
+pub fn listmount_all(mnt_id: u64, mnt_ns_id: Option<u64>) -> Result<Vec<u64>, Errno> {
+    let mut out = Vec::new();
+    let mut page = [0u64; 64];
+    loop {
+        let n = listmount(mnt_id, mnt_ns_id, out.last().copied().unwrap_or(0), &mut page)?;
+        out.extend_from_slice(&page[..n]);
+        if n < page.len() {
+            return Ok(out);
+        }
+    }
+}
+
+/// statx(2) with `STATX_MNT_ID_UNIQUE` (6.8): the unique id of the mount
+/// `path` is on.
+pub fn mount_id_unique(path: &str) -> Result<u64, Errno> {
+    let path = std::ffi::CString::new(path).map_err(|_| Errno::EINVAL)?;
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: a valid C string and a writable statx buffer, both alive
+    // across the call.
+    let ret = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), 0, libc::STATX_MNT_ID_UNIQUE, stx.as_mut_ptr()) };
+    Errno::result(ret)?;
+    // SAFETY: statx filled the buffer (zeroed before, plain integers).
+    let stx = unsafe { stx.assume_init() };
+    if stx.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(stx.stx_mnt_id)
+}
+
+/// `struct mnt_ns_info` of `<linux/nsfs.h>` (`MNT_NS_INFO_SIZE_VER0`, 16 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MntNsInfo {
+    /// `size`: bytes the kernel filled in.
+    pub size: u32,
+    /// `nr_mounts`: mounts in the namespace, its root mount not counted.
+    pub nr_mounts: u32,
+    /// `mnt_ns_id`: the namespace's id (that of NS_GET_MNTNS_ID).
+    pub mnt_ns_id: u64,
+}
+
+/// `MNT_NS_INFO_SIZE_VER0` of `<linux/nsfs.h>`.
+pub const MNT_NS_INFO_SIZE_VER0: u32 = 16;
+
+const fn nsio_read(nr: u64, size: u64) -> u64 {
+    (2 << 30) | (size << 16) | (0xb7 << 8) | nr
+}
+
+/// NS_MNT_GET_INFO: `_IOR(NSIO, 10, struct mnt_ns_info)` (6.12), the
+/// information of the fd's own mount namespace.
+pub const NS_MNT_GET_INFO: NsIoctl = NsIoctl { name: "NS_MNT_GET_INFO", request: nsio_read(10, 16), since: KernelVersion::new(6, 12) };
+/// NS_MNT_GET_NEXT: `_IOR(NSIO, 11, struct mnt_ns_info)` (6.12), a fd for
+/// the mount namespace with the next larger id the caller may see.
+pub const NS_MNT_GET_NEXT: NsIoctl = NsIoctl { name: "NS_MNT_GET_NEXT", request: nsio_read(11, 16), since: KernelVersion::new(6, 12) };
+/// NS_MNT_GET_PREV: `_IOR(NSIO, 12, struct mnt_ns_info)` (6.12), the same
+/// towards smaller ids.
+pub const NS_MNT_GET_PREV: NsIoctl = NsIoctl { name: "NS_MNT_GET_PREV", request: nsio_read(12, 16), since: KernelVersion::new(6, 12) };
+
+/// An NS_MNT_GET_* request (or any request value) on `fd` with `info` as
+/// its argument (NULL when `None`): the raw result (0, or a new fd that the
+/// caller then owns) or the errno. For argument fuzzing.
+pub fn mnt_ns_ioctl(fd: BorrowedFd<'_>, request: u64, info: Option<&mut MntNsInfo>) -> Result<libc::c_int, Errno> {
+    let arg = info.map_or(std::ptr::null_mut(), |i| i as *mut MntNsInfo);
+    // SAFETY: `arg` is NULL or a writable mnt_ns_info of 16 bytes, the size
+    // the NS_MNT_GET_* requests encode; the kernel writes at most that.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, arg) };
+    Errno::result(ret)
+}
+
+/// NS_MNT_GET_INFO on a mount namespace fd.
+pub fn mnt_ns_info(fd: BorrowedFd<'_>) -> Result<MntNsInfo, SysError> {
+    let mut info = MntNsInfo::default();
+    mnt_ns_ioctl(fd, NS_MNT_GET_INFO.request, Some(&mut info)).op(Op::IoctlNs(NS_MNT_GET_INFO.name))?;
+    Ok(info)
+}
+
+/// Which way [`mnt_ns_step`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// NS_MNT_GET_NEXT: the next larger id.
+    Next,
+    /// NS_MNT_GET_PREV: the next smaller id.
+    Prev,
+}
+
+impl Step {
+    /// The request.
+    pub fn ioctl(self) -> NsIoctl {
+        match self {
+            Step::Next => NS_MNT_GET_NEXT,
+            Step::Prev => NS_MNT_GET_PREV,
+        }
+    }
+}
+
+/// NS_MNT_GET_NEXT or NS_MNT_GET_PREV on a mount namespace fd: the
+/// neighbour's fd and its information.
+pub fn mnt_ns_step(fd: BorrowedFd<'_>, step: Step) -> Result<(NsFd, MntNsInfo), SysError> {
+    let req = step.ioctl();
+    let mut info = MntNsInfo::default();
+    let raw: RawFd = mnt_ns_ioctl(fd, req.request, Some(&mut info)).op(Op::IoctlNs(req.name))?;
+    let ns = NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(req.name))?;
+    Ok((ns, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_match_the_uapi_headers() {
+        assert_eq!(std::mem::size_of::<MntIdReq>(), MNT_ID_REQ_SIZE_VER1 as usize);
+        assert_eq!(std::mem::size_of::<RawStatmount>(), 512);
+        assert_eq!(std::mem::offset_of!(RawStatmount, mnt_id), 40);
+        assert_eq!(std::mem::offset_of!(RawStatmount, mnt_ns_id), 112);
+        assert_eq!(std::mem::size_of::<MntNsInfo>(), MNT_NS_INFO_SIZE_VER0 as usize);
+        assert_eq!(NS_MNT_GET_INFO.request, 0x8010_b70a);
+        assert_eq!(NS_MNT_GET_NEXT.request, 0x8010_b70b);
+        assert_eq!(NS_MNT_GET_PREV.request, 0x8010_b70c);
+    }
+}

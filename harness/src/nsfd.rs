@@ -42,6 +42,32 @@ pub const NS_GET_OWNER_UID: NsIoctl = NsIoctl { name: "NS_GET_OWNER_UID", reques
 pub const NS_GET_MNTNS_ID: NsIoctl =
     NsIoctl { name: "NS_GET_MNTNS_ID", request: (2 << 30) | (8 << 16) | nsio(5), since: KernelVersion::new(6, 11) };
 
+/// NS_GET_ID: the 64-bit id of a namespace of any kind, `_IOR(NSIO, 13,
+/// __u64)` (6.18, `<linux/nsfs.h>`): the id listns(2) lists; for a mount
+/// namespace that of NS_GET_MNTNS_ID, for a network namespace its
+/// SO_NETNS_COOKIE.
+pub const NS_GET_ID: NsIoctl = NsIoctl { name: "NS_GET_ID", request: (2 << 30) | (8 << 16) | nsio(13), since: KernelVersion::new(6, 18) };
+
+/// `SO_NETNS_COOKIE` of `<asm-generic/socket.h>` (5.14; 71 on every
+/// architecture but mips, sparc, parisc and alpha): getsockopt(2) gives the
+/// cookie of the socket's network namespace, socket(7).
+pub const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// getsockopt(SOL_SOCKET, SO_NETNS_COOKIE) (5.14): the 64-bit cookie of the
+/// network namespace `sock` was created in.
+pub fn netns_cookie(sock: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid and writable for the call, and
+    // `len` says how much room `cookie` has.
+    let ret = unsafe { libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, SO_NETNS_COOKIE, (&mut cookie as *mut u64).cast(), &mut len) };
+    Errno::result(ret)?;
+    if len as usize != std::mem::size_of::<u64>() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(cookie)
+}
+
 /// The four requests of ioctl_ns(2).
 pub const NS_IOCTLS: [NsIoctl; 4] = [NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE, NS_GET_OWNER_UID];
 
@@ -104,7 +130,12 @@ impl NsFd {
 
     /// NS_GET_MNTNS_ID: the unique id of a mount namespace (6.11+).
     pub fn mntns_id(&self) -> Result<u64, SysError> {
-        sys::ioctl_read_u64(self.fd.as_fd(), NS_GET_MNTNS_ID.request).op(Op::IoctlNs(NS_GET_MNTNS_ID.name))
+        mntns_id(self.fd.as_fd())
+    }
+
+    /// NS_GET_ID: the namespace's 64-bit id, whatever its kind (6.18+).
+    pub fn ns_id(&self) -> Result<u64, SysError> {
+        ns_id(self.fd.as_fd())
     }
 
     /// NS_GET_OWNER_UID: the owner's uid as seen in the caller's user namespace.
@@ -135,6 +166,16 @@ pub fn ioctl_fd(fd: BorrowedFd<'_>, req: NsIoctl) -> Result<NsFd, SysError> {
 pub fn nstype(fd: BorrowedFd<'_>) -> Result<u64, SysError> {
     let v = sys::ioctl_none(fd, NS_GET_NSTYPE.request).op(Op::IoctlNs(NS_GET_NSTYPE.name))?;
     Ok(v as u64)
+}
+
+/// NS_GET_ID on any fd (6.18+).
+pub fn ns_id(fd: BorrowedFd<'_>) -> Result<u64, SysError> {
+    sys::ioctl_read_u64(fd, NS_GET_ID.request).op(Op::IoctlNs(NS_GET_ID.name))
+}
+
+/// NS_GET_MNTNS_ID on any fd (6.11+).
+pub fn mntns_id(fd: BorrowedFd<'_>) -> Result<u64, SysError> {
+    sys::ioctl_read_u64(fd, NS_GET_MNTNS_ID.request).op(Op::IoctlNs(NS_GET_MNTNS_ID.name))
 }
 
 /// NS_GET_OWNER_UID on any fd.
