@@ -318,6 +318,23 @@ impl NsHandle {
         Ok(NsHandle { handle })
     }
 
+    /// The handle's type and bytes.
+    pub fn file_handle(&self) -> &sys::FileHandle {
+        &self.handle
+    }
+
+    /// A handle from its type and bytes (for example one built from a
+    /// namespace id).
+    pub fn from_file_handle(handle: sys::FileHandle) -> NsHandle {
+        NsHandle { handle }
+    }
+
+    /// open_by_handle_at(FD_NSFS_ROOT, handle, flags): the raw outcome,
+    /// every errno as it came.
+    pub fn open_with(&self, flags: libc::c_int) -> Result<std::os::fd::OwnedFd, Errno> {
+        sys::open_by_handle_with(FD_NSFS_ROOT, &self.handle, flags)
+    }
+
     /// Reopens the namespace in the calling process: `Ok(Some(id))` while it
     /// lives, `Ok(None)` once it is gone (ESTALE or ENOENT), other errnos as
     /// errors.

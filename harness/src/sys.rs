@@ -283,12 +283,18 @@ pub fn name_to_handle(fd: BorrowedFd<'_>) -> Result<FileHandle, Errno> {
 /// open_by_handle_at(root, handle, O_RDONLY|O_CLOEXEC); `root` may be a
 /// special value such as FD_NSFS_ROOT.
 pub fn open_by_handle(root: RawFd, handle: &FileHandle) -> Result<OwnedFd, Errno> {
+    open_by_handle_with(root, handle, libc::O_RDONLY | libc::O_CLOEXEC)
+}
+
+/// open_by_handle_at(root, handle, flags) with any open flags (for the
+/// flags open_by_handle_at(2) and nsfs refuse).
+pub fn open_by_handle_with(root: RawFd, handle: &FileHandle, flags: libc::c_int) -> Result<OwnedFd, Errno> {
     let mut raw = RawFileHandle { handle_bytes: handle.bytes.len() as u32, handle_type: handle.handle_type, f_handle: [0; MAX_HANDLE_SZ] };
     let len = handle.bytes.len().min(MAX_HANDLE_SZ);
     raw.f_handle[..len].copy_from_slice(&handle.bytes[..len]);
     // SAFETY: `raw` is a valid file_handle that lives across the call; the
     // other arguments are integers.
-    let ret = unsafe { libc::syscall(libc::SYS_open_by_handle_at, root, &mut raw as *mut RawFileHandle, libc::O_RDONLY | libc::O_CLOEXEC) };
+    let ret = unsafe { libc::syscall(libc::SYS_open_by_handle_at, root, &mut raw as *mut RawFileHandle, flags) };
     Errno::result(ret).map(|fd| own_fd(fd as RawFd))
 }
 
