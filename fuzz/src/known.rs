@@ -30,7 +30,46 @@ pub fn cases() -> Vec<Case> {
         "ioctl requests numbered like NS_MNT_GET_INFO/NEXT/PREV (10 to 12) but of another type, direction or size are ENOTTY on every namespace fd",
         ns_mnt_request_number_only,
     )
-    .known_deviation(&harness::known::NS_MNT_IOCTL_NUMBER_ONLY)]
+    .known_deviation(&harness::known::NS_MNT_IOCTL_NUMBER_ONLY),
+    Case::new(
+        "fuzz.known.pidfd_info_request_number_only",
+        &["X3"],
+        "ioctl requests numbered like PIDFD_GET_INFO (11) but of another type, direction or a size below struct pidfd_info are ENOTTY on a pidfd",
+        pidfd_info_request_number_only,
+    )
+    .requires(Requires::none().kernel(5, 3))
+    .known_deviation(&harness::known::PIDFD_INFO_REQUEST_NUMBER_ONLY)]
+}
+
+/// The malformed variants of PIDFD_GET_INFO (`_IOWR(0xFF, 11, struct
+/// pidfd_info)`, 64 bytes or more): no direction, read only, write only, a
+/// struct too small, another type.
+const MALFORMED_PIDFD_INFO: [u64; 5] =
+    [ioc(0, 0xff, 11, 0), ioc(2, 0xff, 11, 64), ioc(1, 0xff, 11, 64), ioc(3, 0xff, 11, 8), ioc(3, 0x01, 11, 64)];
+
+/// ioctl(2): ENOTTY when the request does not apply to the fd; none of
+/// these is a request of `<linux/pidfd.h>`, on any kernel (argument 0, so
+/// a kernel that takes one for PIDFD_GET_INFO answers EINVAL, not EFAULT).
+fn pidfd_info_request_number_only() -> CaseResult {
+    let mut peer = Spawn::fork().spawn_idle()?;
+    let pidfd = harness::pidfd::Pidfd::open(peer.pid())?;
+    let recognised: Vec<String> = MALFORMED_PIDFD_INFO
+        .iter()
+        .filter_map(|&request| match harness::sys::ioctl_none(pidfd.as_fd(), request) {
+            Err(Errno::ENOTTY) => None,
+            Err(e) => Some(format!("{request:#x}: {e:?}")),
+            Ok(v) => Some(format!("{request:#x}: success ({v})")),
+        })
+        .collect();
+    peer.go()?;
+    peer.join()?;
+    if !recognised.is_empty() {
+        return Err(CaseError::deviation(
+            &harness::known::PIDFD_INFO_REQUEST_NUMBER_ONLY,
+            format!("expected ENOTTY, got {} of {}: {}", recognised.len(), MALFORMED_PIDFD_INFO.len(), recognised.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 /// `_IOC(dir, ty, nr, size)`.

@@ -4,7 +4,8 @@
 //! Versioned where the kernel changed; every rule was checked by experiment
 //! on 6.18 (see fuzz/README.md for the findings).
 
-use harness::known::{CLONE3_NEWTIME_EINVAL, NS_MNT_IOCTL_NUMBER_ONLY};
+use harness::known::{CLONE3_NEWTIME_EINVAL, NS_MNT_IOCTL_NUMBER_ONLY, PIDFD_INFO_REQUEST_NUMBER_ONLY};
+use harness::pidfd::{PIDFD_NS_IOCTLS, PIDFS_IOCTL_MAGIC};
 use harness::probe::KernelVersion;
 use harness::{Errno, Kind};
 
@@ -301,6 +302,7 @@ pub const fn nsio(dir: u64, nr: u64, size: u64) -> u64 {
 }
 
 const IOC_READ: u64 = 2;
+const IOC_WRITE: u64 = 1;
 
 /// The ioctl_ns(2) requests by kernel release (`<linux/nsfs.h>`): exact
 /// request values, and the extensible ones (NS_MNT_GET_*: `_IOR` of
@@ -349,6 +351,45 @@ pub fn ioctl_ns(host: &Host, request: u64) -> Expect {
     }
 }
 
+/// ioctl(pidfd of a live process, request, arg), fs/pidfs.c pidfd_ioctl():
+///
+/// - before 6.11 a pidfd takes no ioctl (anonymous inode before 6.9, no
+///   `unlocked_ioctl` in 6.9 and 6.10): ENOTTY;
+/// - PIDFD_GET_<kind>_NAMESPACE (6.11, `_IO(0xFF, 1..10)`): a new nsfs fd
+///   with argument 0, EINVAL with any other, EOPNOTSUPP for a kind compiled
+///   out (the X3 cases check the fds' identity);
+/// - PIDFD_GET_INFO (6.13, `_IOWR(0xFF, 11, struct pidfd_info)`, 64 bytes or
+///   more, extensible): recognised (EINVAL for the NULL argument the fuzzer
+///   passes);
+/// - anything else (the fuzzer passes argument 0): ENOTTY; other requests
+///   numbered 11 too, but where the known deviation
+///   [`PIDFD_INFO_REQUEST_NUMBER_ONLY`] applies (6.13 to 6.17) any answer is
+///   admitted and counted, and `fuzz.known.pidfd_info_request_number_only`
+///   reports it.
+pub fn pidfd_ioctl(host: &Host, request: u64, arg: u64) -> Expect {
+    if !host.at_least(6, 11) {
+        return Expect::Err(Errno::ENOTTY);
+    }
+    if let Some(ns) = PIDFD_NS_IOCTLS.iter().find(|r| r.request == request) {
+        return if arg != 0 {
+            Expect::Err(Errno::EINVAL)
+        } else if host.kinds[ns.kind as usize] {
+            Expect::Ok
+        } else {
+            Expect::Err(Errno::EOPNOTSUPP)
+        };
+    }
+    let (dir, size, ty, nr) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff, request & 0xff);
+    let info_number = request >> 32 == 0 && nr == 11;
+    if info_number && ty == PIDFS_IOCTL_MAGIC && dir == IOC_READ | IOC_WRITE && size >= 64 && host.at_least(6, 13) {
+        Expect::NotEnotty
+    } else if info_number && PIDFD_INFO_REQUEST_NUMBER_ONLY.applies.on(host.kernel) {
+        Expect::ErrOrKnownDeviation(Errno::ENOTTY, PIDFD_INFO_REQUEST_NUMBER_ONLY.id)
+    } else {
+        Expect::Err(Errno::ENOTTY)
+    }
+}
+
 /// Requests that return a new fd on success (closed after the call).
 pub fn ioctl_returns_fd(request: u64) -> bool {
     let nr = request & 0xff;
@@ -386,5 +427,32 @@ mod tests {
         ] {
             assert_eq!(ioctl_ns(&kernel, request), expected, "{request:#x} on {}", kernel.kernel);
         }
+    }
+
+    /// The pidfd requests by release, with the argument the fuzzer passes.
+    #[test]
+    fn pidfd_requests_by_release() {
+        let uts = 0xff0a;
+        let info = (3 << 30) | (64 << 16) | 0xff0b;
+        let deviant = Expect::ErrOrKnownDeviation(Errno::ENOTTY, PIDFD_INFO_REQUEST_NUMBER_ONLY.id);
+        for (kernel, request, arg, expected) in [
+            (host(6, 10, 0), uts, 0, Expect::Err(Errno::ENOTTY)),
+            (host(6, 11, 0), uts, 0, Expect::Ok),
+            (host(6, 12, 117), uts, 1, Expect::Err(Errno::EINVAL)),
+            (host(6, 12, 117), info, 0, Expect::Err(Errno::ENOTTY)),
+            (host(6, 12, 117), 0xff0b, 0, Expect::Err(Errno::ENOTTY)),
+            (host(6, 13, 0), info, 0, Expect::NotEnotty),
+            (host(6, 13, 0), (3 << 30) | (8 << 16) | 0xff0b, 0, deviant),
+            (host(6, 17, 2), 0x010b, 0, deviant),
+            (host(6, 18, 44), info, 0, Expect::NotEnotty),
+            (host(6, 18, 44), (3 << 30) | (8 << 16) | 0xff0b, 0, Expect::Err(Errno::ENOTTY)),
+            (host(6, 18, 44), 0xff0c, 0, Expect::Err(Errno::ENOTTY)),
+            (host(7, 2, 0), 0xff01, 0, Expect::Ok),
+        ] {
+            assert_eq!(pidfd_ioctl(&kernel, request, arg), expected, "{request:#x} {arg} on {}", kernel.kernel);
+        }
+        let mut no_cgroup = host(6, 18, 44);
+        no_cgroup.kinds[Kind::Cgroup as usize] = false;
+        assert_eq!(pidfd_ioctl(&no_cgroup, 0xff01, 0), Expect::Err(Errno::EOPNOTSUPP));
     }
 }

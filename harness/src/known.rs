@@ -197,6 +197,23 @@ fixed upstream for 6.18 by checking the whole request",
     upstream: &["f8527a29f461, 4d906371d1f9 (upstream fixes: ns_ioctl() matches the whole request)", "fs/nsfs.c: ns_ioctl()"],
 };
 
+/// ioctl(2): ENOTTY when the request does not apply to the fd;
+/// `<linux/pidfd.h>` defines PIDFD_GET_INFO (6.13) as `_IOWR(0xFF, 11,
+/// struct pidfd_info)`, 64 bytes or more.
+pub static PIDFD_INFO_REQUEST_NUMBER_ONLY: Deviation = Deviation {
+    id: "pidfd_info_request_number_only",
+    claim: "X3",
+    text: "a pidfd answers requests that are not pidfs's with ENOTTY, but from 6.13 pidfd_ioctl() sent every request numbered 11 \
+(_IOC_NR(PIDFD_GET_INFO)), of any type, direction and size, to pidfd_info(), which answers EINVAL or EFAULT; 6.18 checks \
+the whole request first (pidfs_ioctl_valid())",
+    failing_check: "a malformed PIDFD_GET_INFO request was recognised",
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 13), until: Some(KernelVersion::new(6, 18)) }]),
+    upstream: &[
+        "fs/pidfs.c: pidfd_ioctl() (6.13: `_IOC_NR(cmd) == _IOC_NR(PIDFD_GET_INFO)`) and pidfs_ioctl_valid() (6.18)",
+        "LTP ioctl_pidfd tests: a PIDFD_GET_INFO of the wrong size is EINVAL, ENOTTY since 6.18-rc1",
+    ],
+};
+
 /// Whether namespace ids come from per-CPU cookies (6.18) and more than one
 /// CPU can draw them: the release and the CPU count, not a bind.
 pub fn mnt_ns_ids_from_per_cpu_cookies() -> bool {
