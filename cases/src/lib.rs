@@ -112,8 +112,6 @@ pub const UNCOVERED: &[&str] = &[
     "D4",
     "D5",
     "D6",
-    "M1",
-    "M2",
     "K1",
 ];
 
