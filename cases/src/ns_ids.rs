@@ -643,7 +643,14 @@ fn get_info(sabotage: bool) -> CaseResult {
     peer.go()?;
     peer.join()?;
     let uts = NsFd::current(Kind::Uts)?;
-    expect_errno!(mntns::mnt_ns_info(uts.as_fd()), Errno::EINVAL, "NS_MNT_GET_INFO on a uts namespace fd");
+    let sentinel = mntns::MntNsInfo { size: 0x5a5a_5a5a, nr_mounts: 0x5a5a_5a5a, mnt_ns_id: 0x5a5a_5a5a_5a5a_5a5a };
+    let mut untouched = sentinel;
+    expect_errno!(
+        mntns::mnt_ns_ioctl(uts.as_fd(), mntns::NS_MNT_GET_INFO.request, Some(&mut untouched)),
+        Errno::EINVAL,
+        "NS_MNT_GET_INFO on a uts namespace fd"
+    );
+    check_eq!(untouched, sentinel, "the buffer of a refused NS_MNT_GET_INFO");
     expect_errno!(
         mntns::mnt_ns_ioctl(ours.as_fd(), mntns::NS_MNT_GET_INFO.request, None),
         Errno::EINVAL,
