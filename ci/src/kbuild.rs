@@ -276,9 +276,29 @@ pub fn build_variant(root: &Path, spec: &BaseSpec, variant: &str, dir: &Path, ap
     let v = spec.variant(variant)?;
     let src = ensure_source(&spec.source, dir, apt)?;
     let build = Build::new(&src, &dir.join("build").join(&v.name));
+    // Two drivers (a matrix and a mutant run, say) building one variant in
+    // one tree at once would break each other's make: the second waits.
+    let _lock = lock_build(&dir.join("build"), &v.name)?;
     build.configure(root, &v.fragments)?;
     let took = build.build(&["vmlinux", "bzImage"], jobs)?;
     Ok((build, took))
+}
+
+/// An exclusive lock on `<builds>/<name>.lock` (flock(2)), held until
+/// dropped; waits while another process holds it, and says so.
+fn lock_build(builds: &Path, name: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    std::fs::create_dir_all(builds)?;
+    let path = builds.join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            eprintln!("nsverify-vm: another build of {name} is running ({}); waiting for it", path.display());
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", path.display()))
+        }
+        Err((_, e)) => Err(anyhow::anyhow!("flock {}: {e}", path.display())),
+    }
 }
 
 #[cfg(test)]
