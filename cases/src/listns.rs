@@ -471,7 +471,7 @@ fn bad_arguments(accept_flags: Option<()>) -> CaseResult {
     // A buffer of 2 with nr_ns_ids 2: at most 2 ids, the rest untouched.
     let o = call(bytes(good), RawIds::Capacity(3), 2, 0)?;
     let n = o.result.map_err(Errno::from_raw)?;
-    check!(n <= 2 && n >= 1, "listns with nr_ns_ids 2 returned {n}");
+    check!((1..=2).contains(&n), "listns with nr_ns_ids 2 returned {n}");
     check!(
         o.ids[..n].iter().all(|v| *v != RAW_UNWRITTEN) && o.ids[n..].iter().all(|v| *v == RAW_UNWRITTEN),
         "listns with nr_ns_ids 2 returned {n}: buffer {:?}",
