@@ -548,10 +548,12 @@ fn listmount_other(sabotage: bool) -> CaseResult {
             .collect();
         check_eq!(from_root, listed, "listmount(LSMT_ROOT) of the peer's namespace by mnt_ns_id");
     } else {
-        note(
-            "lsmt_root_other_ns",
-            format!("not compared: the peer's / ({}) is not the only mount on the namespace's root ({})", view.root, view.root_parent),
-        );
+        let why = if view.root == view.root_parent {
+            format!("the peer's / ({}) is the namespace's root mount itself", view.root)
+        } else {
+            format!("the peer's / ({}) is not the only mount on the namespace's root mount ({})", view.root, view.root_parent)
+        };
+        note("lsmt_root_other_ns", format!("LSMT_ROOT of the other namespace not compared: {why}"));
     }
     peer.go()?;
     peer.join()
