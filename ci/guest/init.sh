@@ -21,7 +21,10 @@ setup() {
 	mount -t devtmpfs devtmpfs /dev
 	mount -t tmpfs -o mode=1777 tmpfs /tmp
 	mount -t tmpfs -o mode=0755 tmpfs /run
-	mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	# nsdelegate, as systemd mounts it: cgroup namespaces are delegation
+	# boundaries, which the U4 case (cgroupns.procs.open_time_namespace)
+	# needs; without it the kernel checks no cgroup namespace on a write.
+	mkdir -p /sys/fs/cgroup && mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 	stty -F /dev/ttyS1 raw -echo
 	exec 3>/dev/ttyS1
 	# Written by the driver: NSVERIFY_TIMEOUT_SCALE and friends.
