@@ -43,8 +43,8 @@ pub const NS_ID_REQ_SIZE_VER0: u32 = 32;
 pub const LISTNS_CURRENT_USER: u64 = u64::MAX;
 
 /// `NS_GET_ID` of `<linux/nsfs.h>` (6.18): `_IOR(NSIO, 13, __u64)`, the
-/// 64-bit id of a namespace, the one listns(2) lists.
-pub const NS_GET_ID: u64 = (2 << 30) | (8 << 16) | (0xb7 << 8) | 13;
+/// 64-bit id of a namespace, the one listns(2) lists ([`crate::nsfd::NS_GET_ID`]).
+pub const NS_GET_ID: u64 = crate::nsfd::NS_GET_ID.request;
 
 /// `FILEID_NSFS` of `<linux/exportfs.h>`: the handle type of an nsfs file
 /// handle, whose bytes are `struct nsfs_file_handle` of `<linux/nsfs.h>`.
