@@ -207,6 +207,19 @@ pub fn parse_args(argv: impl IntoIterator<Item = String>) -> (Arguments, Vec<Str
     (Arguments::from_iter(rest), filters)
 }
 
+/// Case children at once when neither `--test-threads` nor
+/// `RUST_TEST_THREADS` says: two per CPU. A case mostly waits for the
+/// kernel (a namespace released after an RCU grace period or by a
+/// workqueue, a peer's answer), not for a CPU: on 2 CPUs the suite kept
+/// them about 40% busy with one case per CPU; its 449 cases took 1.8 s
+/// with four at once against 3.5 s with two.
+fn default_test_threads() -> Option<usize> {
+    if std::env::var_os("RUST_TEST_THREADS").is_some() {
+        return None;
+    }
+    Some(2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The `main` of a case binary named `suite`: starts the fork server that
 /// case children come from, runs the trials selected by the command line
 /// with libtest-mimic, writes the requested reports and checks that the run
@@ -224,7 +237,8 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         eprintln!("nsverify: {e}");
         return ExitCode::from(2);
     }
-    let (args, filters) = parse_args(std::env::args());
+    let (mut args, filters) = parse_args(std::env::args());
+    args.test_threads = args.test_threads.or_else(default_test_threads);
     let host = Arc::new(Host::running().clone());
     // Orphaned descendants of cases come back to us to be reaped.
     let _ = crate::sys::become_subreaper();
