@@ -214,6 +214,21 @@ the whole request first (pidfs_ioctl_valid())",
     ],
 };
 
+/// listns(2) (6.19): a listing resumes after the last id of the previous
+/// call (`ns_id_req.ns_id`).
+pub static LISTNS_RESUME_STOPS_AT_INACTIVE: Deviation = Deviation {
+    id: "listns_resume_stops_at_inactive",
+    claim: "X5",
+    text: "listns(2) resumes a listing after the last id returned, but do_listns() looks up the first namespace after that \
+id with lookup_ns_id_at(), which gives nothing when that namespace is still in the tree but no longer active, and then \
+returns ENOENT: the listing ends early although active namespaces with higher ids follow (kernel/nstree.c). Seen on \
+7.2.13 as root, when namespaces of exited processes lie between the pages (2 of 3 runs listing user namespaces one \
+a call, 3 of 3 for net)",
+    failing_check: "listns resuming after an id ended with ENOENT while active namespaces followed",
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 19), until: None }]),
+    upstream: &["kernel/nstree.c: do_listns() and lookup_ns_id_at() (ns_get_unless_inactive())"],
+};
+
 /// Whether namespace ids come from per-CPU cookies (6.18) and more than one
 /// CPU can draw them: the release and the CPU count, not a bind.
 pub fn mnt_ns_ids_from_per_cpu_cookies() -> bool {
