@@ -233,6 +233,10 @@ struct RunArgs {
     /// Arguments for the bench executable (repeatable; default `--bench`).
     #[arg(long, allow_hyphen_values = true)]
     bench_arg: Vec<String>,
+    /// Also run the fuzz suite in each guest, as root after the cases
+    /// (`cargo test -p nsverify-fuzz --test fuzz`): its rows join the table.
+    #[arg(long)]
+    fuzz: bool,
     /// Extra kernel command line, appended after nsverify's own (e.g. "mitigations=off").
     #[arg(long, default_value = "")]
     append: String,
@@ -397,7 +401,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
             (None, false) => None,
         }
         .map(|b| (b, if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() })),
-        fuzz: None,
+        fuzz: if args.fuzz { Some(payload::build_fuzz_binary(args.release)?) } else { None },
         timeout_scale: scale,
         guest_env: args.guest.guest_env.clone(),
     };
@@ -420,7 +424,7 @@ fn run(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         initramfs,
         progress: Progress::new(started),
         bench: payload.bench.is_some(),
-        fuzz: false,
+        fuzz: payload.fuzz.is_some(),
     };
     let mut loaded = run::run_matrix(&entries, &ctx, jobs);
     loaded.extend(unknown_results(&unknown));
