@@ -71,6 +71,13 @@ pub fn cases() -> Vec<Case> {
         )
         .requires(Requires::none().kernel(5, 3))
         .timeout(timeout(PIDFD_CASES)),
+        Case::new(
+            "fuzz.args.listns_requests",
+            &["X5"],
+            "listns(2) with random requests (size, spare, types, owner), id counts, flags and NULL or unmapped buffers: each errno is the table's, each listing within nr_ns_ids, increasing and written exactly",
+            listns_requests,
+        )
+        .timeout(timeout(LISTNS_CASES)),
     ]
 }
 
@@ -79,6 +86,7 @@ const CLONE_CASES: u32 = 160;
 const SETNS_CASES: u32 = 160;
 const IOCTL_CASES: u32 = 1000;
 const PIDFD_CASES: u32 = 400;
+const LISTNS_CASES: u32 = 400;
 
 /// A flag word: a random subset of `bits` (each with probability about
 /// 1/4), sometimes with a fully random word or'ed in.
@@ -319,5 +327,111 @@ fn pidfd_requests() -> harness::CaseResult {
     }
     peer.go()?;
     peer.join()?;
+    verdict(&p, &stats)
+}
+
+/// One generated listns(2) call.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ListnsCall {
+    req: harness::listns::RawReq,
+    ids: harness::listns::RawIds,
+    nr_ns_ids: usize,
+    flags: u32,
+    /// `ns_type` of the request (for whether anything is listed).
+    ns_type: u32,
+}
+
+/// How the request bytes relate to their `size` field.
+#[derive(Debug, Clone, Copy)]
+enum ReqShape {
+    /// `size` bytes (up to a page and a bit), the part past the struct zero.
+    Whole,
+    /// Cut short at this many bytes (before `size`): the kernel's read faults.
+    Short(usize),
+    /// Whole, with one nonzero byte past the struct at this offset.
+    NonzeroTail(usize),
+}
+
+fn listns_call() -> impl Strategy<Value = ListnsCall> {
+    use harness::listns::{NsIdReq, RawIds, RawReq, LISTNS_CURRENT_USER};
+    let bits: Vec<u32> = Kind::ALL.iter().map(|k| k.flag() as u32).collect();
+    let ns_type = prop_oneof![
+        3 => Just(0u32),
+        3 => proptest::sample::select(bits.clone()),
+        2 => proptest::collection::vec(proptest::sample::select(bits), 1..4).prop_map(|v| v.iter().fold(0, |a, b| a | b)),
+        1 => any::<u32>(),
+    ];
+    let size = prop_oneof![6 => Just(32u32), 1 => 0u32..32, 1 => 33u32..80, 1 => Just(4096u32), 1 => 4097u32..5000, 1 => any::<u32>()];
+    let shape = prop_oneof![6 => Just(ReqShape::Whole), 1 => (0usize..40).prop_map(ReqShape::Short), 1 => any::<usize>().prop_map(ReqShape::NonzeroTail)];
+    let spare = prop_oneof![6 => Just(0u32), 1 => any::<u32>()];
+    let req_kind = prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)];
+    let ids = prop_oneof![
+        6 => (0usize..=64).prop_map(|n| (RawIds::Capacity(n), n)),
+        1 => (0usize..=8).prop_map(|n| (RawIds::Null, n)),
+        1 => (0usize..=8).prop_map(|n| (RawIds::Unmapped, n)),
+        1 => (1_000_001usize..=u32::MAX as usize).prop_map(|n| (RawIds::Capacity(4), n)),
+    ];
+    let flags = prop_oneof![8 => Just(0u32), 1 => any::<u32>()];
+    let owner = prop_oneof![Just(0u64), Just(LISTNS_CURRENT_USER)];
+    ((ns_type, size, shape, spare, any::<u32>(), owner), req_kind, ids, flags).prop_map(
+        |((ns_type, size, shape, spare, spare2, owner), req_kind, (ids, nr_ns_ids), flags)| {
+            // A bad id buffer is paired with "any owner", where the caller's
+            // own namespaces are always listed, so whether an id lands on it
+            // is known.
+            let bad_ids = !matches!(ids, RawIds::Capacity(_));
+            let user_ns_id = if bad_ids { 0 } else { owner };
+            let mut bytes = NsIdReq { size, spare, ns_id: 0, ns_type, spare2, user_ns_id }.to_bytes();
+            let size = size as usize;
+            if size > bytes.len() && size <= 4200 {
+                bytes.resize(size, 0);
+            }
+            match shape {
+                ReqShape::Whole => {}
+                ReqShape::Short(n) => bytes.truncate(n.min(size.saturating_sub(1))),
+                ReqShape::NonzeroTail(at) if bytes.len() > 32 => {
+                    let i = 32 + at % (bytes.len() - 32);
+                    bytes[i] = 1;
+                }
+                ReqShape::NonzeroTail(_) => {}
+            }
+            let req = match req_kind {
+                0 => RawReq::Bytes(bytes),
+                1 => RawReq::Null,
+                _ => RawReq::Unmapped,
+            };
+            ListnsCall { req, ids, nr_ns_ids, flags, ns_type }
+        },
+    )
+}
+
+fn listns_requests() -> harness::CaseResult {
+    use harness::listns::{listns_raw, RawIds, RAW_UNWRITTEN};
+    let host = Host::probe();
+    let p = Property { id: "fuzz.args.listns_requests", default_cases: LISTNS_CASES, persist: true, max_shrink_iters: 200 };
+    let stats = run_property(&p, listns_call(), |call| {
+        let out = listns_raw(&call.req, call.ids, call.nr_ns_ids, call.flags)
+            .map_err(|e| CaseError::broken(format!("mapping buffers for listns: {e}")))?;
+        let got = out.result.map(drop).map_err(Errno::from_raw);
+        // Something is listed from the start when any type is asked for or
+        // one of them is built in: at least the caller's own namespace.
+        let selects_own = call.ns_type == 0 || Kind::ALL.iter().any(|k| call.ns_type & k.flag() as u32 != 0 && host.kinds[*k as usize]);
+        let lands = !matches!(call.ids, RawIds::Capacity(_)) && call.nr_ns_ids > 0 && selects_own;
+        let what = format!("listns({call:?})");
+        let n = check(what.clone(), table::listns(&host, &call.req, call.flags, call.nr_ns_ids, lands), got)?;
+        if let (Ok(k), RawIds::Capacity(cap)) = (out.result, call.ids) {
+            let written = &out.ids[..k.min(cap)];
+            let ok = k <= call.nr_ns_ids
+                && written.iter().all(|id| *id != RAW_UNWRITTEN && *id != 0)
+                && written.windows(2).all(|w| w[0] < w[1])
+                && out.ids[k.min(cap)..].iter().all(|id| *id == RAW_UNWRITTEN);
+            if !ok {
+                return Err(Failure::diverged(format!(
+                    "{what}: returned {k}, buffer {:?}: expected at most nr_ns_ids increasing nonzero ids, exactly that many written",
+                    out.ids
+                )));
+            }
+        }
+        Ok(n)
+    });
     verdict(&p, &stats)
 }
