@@ -250,6 +250,8 @@ pub static ALL: &[&Deviation] = &[
     &PID_FOR_CHILDREN_OPENS_EARLY,
     &MNT_NS_LOOP_PER_CPU_IDS,
     &NS_MNT_IOCTL_NUMBER_ONLY,
+    &PIDFD_INFO_REQUEST_NUMBER_ONLY,
+    &LISTNS_RESUME_STOPS_AT_INACTIVE,
 ];
 
 #[cfg(test)]
@@ -260,6 +262,21 @@ mod tests {
     fn every_registered_deviation_is_valid() {
         for d in ALL {
             d.validate().unwrap();
+        }
+    }
+
+    /// Every `pub static` deviation of this file is in [`ALL`] (the
+    /// registry the reports and the README are checked against).
+    #[test]
+    fn every_deviation_is_registered() {
+        let source = include_str!("known.rs");
+        let declared: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub static ")?.strip_suffix(": Deviation = Deviation {"))
+            .collect();
+        assert!(declared.len() >= 7, "{declared:?}");
+        for name in declared {
+            assert!(ALL.iter().any(|d| d.id == name.to_lowercase()), "{name} is not in ALL");
         }
     }
 
