@@ -101,9 +101,7 @@ pub fn sabotaged() -> Vec<Case> {
 /// K1 (kernel health) is checked by the harness itself around every run
 /// (the `harness.kernel_health` record: taint and kernel-log reports), not
 /// by a case, so it stays listed here.
-pub const UNCOVERED: &[&str] = &[
-    "K1",
-];
+pub const UNCOVERED: &[&str] = &["K1"];
 
 #[cfg(test)]
 mod tests {

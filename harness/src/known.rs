@@ -270,10 +270,8 @@ mod tests {
     #[test]
     fn every_deviation_is_registered() {
         let source = include_str!("known.rs");
-        let declared: Vec<&str> = source
-            .lines()
-            .filter_map(|l| l.strip_prefix("pub static ")?.strip_suffix(": Deviation = Deviation {"))
-            .collect();
+        let declared: Vec<&str> =
+            source.lines().filter_map(|l| l.strip_prefix("pub static ")?.strip_suffix(": Deviation = Deviation {")).collect();
         assert!(declared.len() >= 7, "{declared:?}");
         for name in declared {
             assert!(ALL.iter().any(|d| d.id == name.to_lowercase()), "{name} is not in ALL");
