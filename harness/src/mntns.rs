@@ -8,8 +8,9 @@
 //! `STATMOUNT_MNT_NS_ID` 6.11; NS_MNT_GET_INFO/NEXT/PREV 6.12.
 //!
 //! The fuzz suite can reuse [`statmount`], [`listmount`] (one call, any
-//! buffer length) and [`mnt_ns_ioctl`] (any request value with a
-//! `struct mnt_ns_info` buffer, returning the raw result).
+//! buffer length) and [`mnt_ns_ioctl`] (one of the three NS_MNT_GET_*
+//! requests, with a `struct mnt_ns_info` buffer or NULL, returning the raw
+//! result).
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
@@ -199,21 +200,66 @@ pub const NS_MNT_GET_NEXT: NsIoctl = NsIoctl { name: "NS_MNT_GET_NEXT", request:
 /// towards smaller ids.
 pub const NS_MNT_GET_PREV: NsIoctl = NsIoctl { name: "NS_MNT_GET_PREV", request: nsio_read(12, 16), since: KernelVersion::new(6, 12) };
 
-/// An NS_MNT_GET_* request (or any request value) on `fd` with `info` as
-/// its argument (NULL when `None`): the raw result (0, or a new fd that the
-/// caller then owns) or the errno. For argument fuzzing.
-pub fn mnt_ns_ioctl(fd: BorrowedFd<'_>, request: u64, info: Option<&mut MntNsInfo>) -> Result<libc::c_int, Errno> {
+/// `_IOC_SIZE(request)` of `<asm-generic/ioctl.h>`: the argument size a
+/// request encodes (14 bits from bit 16).
+const fn ioc_size(request: u64) -> usize {
+    ((request >> 16) & 0x3fff) as usize
+}
+
+// The kernel's copy_struct_to_user() writes (and zero-fills) up to the size
+// the request encodes; on 6.12 to 6.17 ns_ioctl() also took any request
+// numbered 10 to 12 as one of these (harness::known::NS_MNT_IOCTL_NUMBER_ONLY).
+// [`mnt_ns_ioctl`] therefore passes only these three requests, each
+// encoding exactly the size of the buffer it is given.
+const _: () = {
+    assert!(ioc_size(NS_MNT_GET_INFO.request) == std::mem::size_of::<MntNsInfo>());
+    assert!(ioc_size(NS_MNT_GET_NEXT.request) == std::mem::size_of::<MntNsInfo>());
+    assert!(ioc_size(NS_MNT_GET_PREV.request) == std::mem::size_of::<MntNsInfo>());
+};
+
+/// One of the requests of `<linux/nsfs.h>` that take a `struct
+/// mnt_ns_info` (6.12): the only requests [`mnt_ns_ioctl`] issues. Malformed
+/// request values (another size, direction or type) are the fuzz suite's,
+/// which passes no buffer with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MntNsRequest {
+    /// NS_MNT_GET_INFO: the fd's own mount namespace.
+    Info,
+    /// NS_MNT_GET_NEXT: a fd for the next larger id.
+    Next,
+    /// NS_MNT_GET_PREV: a fd for the next smaller id.
+    Prev,
+}
+
+impl MntNsRequest {
+    /// The request's name, number and version.
+    pub const fn ioctl(self) -> NsIoctl {
+        match self {
+            MntNsRequest::Info => NS_MNT_GET_INFO,
+            MntNsRequest::Next => NS_MNT_GET_NEXT,
+            MntNsRequest::Prev => NS_MNT_GET_PREV,
+        }
+    }
+}
+
+/// An NS_MNT_GET_* `request` on `fd` with `info` as its argument (NULL when
+/// `None`): the raw result (0, or a new fd that the caller then owns) or the
+/// errno. Any fd may be passed (for EINVAL/ENOTTY checks); the kernel writes
+/// at most the 16 bytes the request encodes.
+pub fn mnt_ns_ioctl(fd: BorrowedFd<'_>, request: MntNsRequest, info: Option<&mut MntNsInfo>) -> Result<libc::c_int, Errno> {
     let arg = info.map_or(std::ptr::null_mut(), |i| i as *mut MntNsInfo);
-    // SAFETY: `arg` is NULL or a writable mnt_ns_info of 16 bytes, the size
-    // the NS_MNT_GET_* requests encode; the kernel writes at most that.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, arg) };
+    // SAFETY: `arg` is NULL or a writable mnt_ns_info of 16 bytes; the
+    // request is one of the three NS_MNT_GET_* values, each encoding a size
+    // of exactly 16 (asserted at compile time above), so the kernel writes
+    // at most that.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request.ioctl().request as libc::Ioctl, arg) };
     Errno::result(ret)
 }
 
 /// NS_MNT_GET_INFO on a mount namespace fd.
 pub fn mnt_ns_info(fd: BorrowedFd<'_>) -> Result<MntNsInfo, SysError> {
     let mut info = MntNsInfo::default();
-    mnt_ns_ioctl(fd, NS_MNT_GET_INFO.request, Some(&mut info)).op(Op::IoctlNs(NS_MNT_GET_INFO.name))?;
+    mnt_ns_ioctl(fd, MntNsRequest::Info, Some(&mut info)).op(Op::IoctlNs(NS_MNT_GET_INFO.name))?;
     Ok(info)
 }
 
@@ -228,21 +274,26 @@ pub enum Step {
 
 impl Step {
     /// The request.
-    pub fn ioctl(self) -> NsIoctl {
+    pub const fn request(self) -> MntNsRequest {
         match self {
-            Step::Next => NS_MNT_GET_NEXT,
-            Step::Prev => NS_MNT_GET_PREV,
+            Step::Next => MntNsRequest::Next,
+            Step::Prev => MntNsRequest::Prev,
         }
+    }
+
+    /// The request's name, number and version.
+    pub const fn ioctl(self) -> NsIoctl {
+        self.request().ioctl()
     }
 }
 
 /// NS_MNT_GET_NEXT or NS_MNT_GET_PREV on a mount namespace fd: the
 /// neighbour's fd and its information.
 pub fn mnt_ns_step(fd: BorrowedFd<'_>, step: Step) -> Result<(NsFd, MntNsInfo), SysError> {
-    let req = step.ioctl();
+    let name = step.ioctl().name;
     let mut info = MntNsInfo::default();
-    let raw: RawFd = mnt_ns_ioctl(fd, req.request, Some(&mut info)).op(Op::IoctlNs(req.name))?;
-    let ns = NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(req.name))?;
+    let raw: RawFd = mnt_ns_ioctl(fd, step.request(), Some(&mut info)).op(Op::IoctlNs(name))?;
+    let ns = NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(name))?;
     Ok((ns, info))
 }
 
@@ -260,5 +311,8 @@ mod tests {
         assert_eq!(NS_MNT_GET_INFO.request, 0x8010_b70a);
         assert_eq!(NS_MNT_GET_NEXT.request, 0x8010_b70b);
         assert_eq!(NS_MNT_GET_PREV.request, 0x8010_b70c);
+        assert_eq!(ioc_size(NS_MNT_GET_INFO.request), 16);
+        assert_eq!(Step::Next.ioctl(), NS_MNT_GET_NEXT);
+        assert_eq!(Step::Prev.ioctl(), NS_MNT_GET_PREV);
     }
 }
