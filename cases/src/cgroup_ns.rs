@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires, Setup};
+use harness::{check_eq, expect_errno, note, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires, Setup};
 use nix::unistd::{geteuid, seteuid, Uid};
 
 use crate::common::{must_fail_with, unique};
@@ -102,12 +102,21 @@ fn nsdelegate_missing() -> Option<String> {
     })
 }
 
-/// A child cgroup of ours, removed when dropped (the kernel may report its
-/// last process's exit a little after it was reaped: EBUSY for a while).
+/// How long a scratch cgroup's removal may stay EBUSY before the case gives
+/// up (scaled by `NSVERIFY_TIMEOUT_SCALE` for slow guests): the kernel
+/// reports a cgroup's last process gone a little after it was reaped.
+const REMOVE_WITHIN: Duration = Duration::from_secs(2);
+
+/// A child cgroup of ours. The body removes it as its last step
+/// ([`Scratch::remove`], [`finish`]): a cgroup that will not go is a broken
+/// case. Dropping one not removed (a body that ended early) removes it too,
+/// and notes it if it stays behind.
 struct Scratch {
     dir: PathBuf,
     /// Its path as /proc/[pid]/cgroup shows it in the initial namespace.
     path: String,
+    /// Whether [`Scratch::remove`] has run (Drop then does nothing).
+    removed: bool,
 }
 
 impl Scratch {
@@ -115,24 +124,60 @@ impl Scratch {
         let name = unique(what);
         let dir = base.join(&name);
         fs::create_dir(&dir).setup("mkdir a child cgroup")?;
-        Ok(Scratch { dir, path: format!("{}/{name}", own.trim_end_matches('/')) })
+        Ok(Scratch { dir, path: format!("{}/{name}", own.trim_end_matches('/')), removed: false })
     }
 
     fn procs(&self) -> PathBuf {
         self.dir.join("cgroup.procs")
     }
+
+    /// rmdir(2), retried every millisecond while EBUSY, up to the scaled
+    /// [`REMOVE_WITHIN`]; the last error otherwise.
+    fn rmdir(&self) -> std::io::Result<()> {
+        let until = Instant::now() + harness::isolate::scaled(REMOVE_WITHIN);
+        loop {
+            match fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(Errno::EBUSY as i32) && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Removes the cgroup: broken (setup) if it is still there.
+    fn remove(mut self) -> CaseResult {
+        self.removed = true;
+        let limit = harness::isolate::scaled(REMOVE_WITHIN);
+        self.rmdir().setup(&format!("rmdir the scratch cgroup {} (retried while EBUSY for {limit:?})", self.dir.display()))
+    }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let until = Instant::now() + Duration::from_secs(2);
-        while let Err(e) = fs::remove_dir(&self.dir) {
-            if e.raw_os_error() != Some(Errno::EBUSY as i32) || Instant::now() >= until {
-                break;
-            }
-            std::thread::yield_now();
+        if self.removed {
+            return;
+        }
+        if let Err(e) = self.rmdir() {
+            note("cgroup_left_behind", format!("{}: {e} (the body ended before removing it)", self.dir.display()));
         }
     }
+}
+
+/// The body's `verdict`, then the removal of its scratch cgroups (all of
+/// them, whatever the verdict): a cgroup left behind turns a pass into
+/// broken; after a failure it is noted and the failure stands.
+fn finish(verdict: CaseResult, scratches: [Scratch; 2]) -> CaseResult {
+    let mut verdict = verdict;
+    for s in scratches {
+        if let Err(e) = s.remove() {
+            match verdict {
+                Ok(()) => verdict = Err(e),
+                Err(_) => note("cgroup_left_behind", &e.message),
+            }
+        }
+    }
+    verdict
 }
 
 fn own_path() -> Result<String, CaseError> {
@@ -172,6 +217,12 @@ fn open_time_namespace(open_in_lesser: bool) -> CaseResult {
     let base = harness::probe::own_cgroup2_dir().setup("find our cgroup2 directory")?;
     let own = own_path()?;
     let (a, b) = (Scratch::new(&base, &own, "cgns-a")?, Scratch::new(&base, &own, "cgns-b")?);
+    let verdict = namespace_writes(open_in_lesser, &a, &b);
+    finish(verdict, [a, b])
+}
+
+/// [`open_time_namespace`] with its scratch cgroups A and B.
+fn namespace_writes(open_in_lesser: bool, a: &Scratch, b: &Scratch) -> CaseResult {
     let initial = NsFd::current(Kind::Cgroup)?;
     let initial_id = initial.id();
     let (in_lesser, (back, w)): (String, (NsId, Writes)) = call(&Spawn::fork(), || {
@@ -189,7 +240,7 @@ fn open_time_namespace(open_in_lesser: bool) -> CaseResult {
                 None => open_rw(&b.procs())?,
             };
             fs::write(a.procs(), "0").setup("move into cgroup A")?;
-            Ok((back, writes(&fd, &b)?))
+            Ok((back, writes(&fd, b)?))
         })?;
         Ok((in_lesser, seen))
     })?;
@@ -213,7 +264,13 @@ fn open_time_credentials(as_nobody: bool) -> CaseResult {
     let base = harness::probe::own_cgroup2_dir().setup("find our cgroup2 directory")?;
     let own = own_path()?;
     let (a, b) = (Scratch::new(&base, &own, "cgeuid-a")?, Scratch::new(&base, &own, "cgeuid-b")?);
-    for s in [&a, &b] {
+    let verdict = credential_writes(as_nobody, &a, &b);
+    finish(verdict, [a, b])
+}
+
+/// [`open_time_credentials`] with its scratch cgroups A and B.
+fn credential_writes(as_nobody: bool, a: &Scratch, b: &Scratch) -> CaseResult {
+    for s in [a, b] {
         chown(s.procs(), Some(NOBODY), None).setup("chown cgroup.procs to 65534")?;
     }
     let (euid, w): (u32, Writes) = call(&Spawn::fork(), || {
@@ -226,7 +283,7 @@ fn open_time_credentials(as_nobody: bool) -> CaseResult {
         } else {
             open_rw(&b.procs())?
         };
-        Ok((geteuid().as_raw(), writes(&fd, &b)?))
+        Ok((geteuid().as_raw(), writes(&fd, b)?))
     })?;
     check_eq!(euid, 0, "the writer's euid");
     check_eq!(w.0, a.path, "the writer's cgroup before its write");
