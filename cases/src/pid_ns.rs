@@ -12,7 +12,7 @@ use harness::peer::{call, in_child, Channel, Peer, Spawn};
 use harness::pidns::{self, Received, MAX_PID_NS_LEVEL};
 use harness::sys::Exit;
 use harness::{check, check_eq, check_ne, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires, Setup};
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{getpid, getppid, Pid};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,15 @@ pub fn cases() -> Vec<Case> {
             || fork_into_dead_ns(true),
         )
         .requires(requires()),
+        Case::new(
+            "pidns.init_exit_sigkills_members",
+            &["D2"],
+            "when init of a pid namespace exits, members with every blockable signal blocked, one of them also stopped, \
+             are killed by SIGKILL (their parent, a setns() joiner outside the namespace, reaps them as killed by signal 9); \
+             init is reaped only after them",
+            || init_exit_sigkills(true, poll_limit()),
+        )
+        .requires(pid_admin()),
         Case::new(
             "pidns.init_unhandled_signals_not_delivered",
             &["D1"],
@@ -157,6 +166,19 @@ pub fn sabotaged() -> Vec<Case> {
         )
         .requires(requires()),
         Case::new(
+            "sabotage.pidns.init_exit_sigkills_members",
+            &["D2"],
+            "the joiner forks the members without setns(): they are outside the namespace and outlive its init",
+            // They are never killed: a short wait shows it as well.
+            || {
+                must_fail_with(
+                    init_exit_sigkills(false, harness::isolate::scaled(Duration::from_millis(50))),
+                    "how the members of the pid namespace ended after its init exited",
+                )
+            },
+        )
+        .requires(pid_admin()),
+        Case::new(
             "sabotage.pidns.init_unhandled_signals_not_delivered",
             &["D1"],
             "the \"init\" is created without CLONE_NEWPID: SIGTERM from its child kills it",
@@ -183,7 +205,7 @@ pub fn sabotaged() -> Vec<Case> {
             "the chain stops at level 31 and expects the refusal there: clone(CLONE_NEWPID) succeeds",
             || must_fail_with(nesting_depth(MAX_PID_NS_LEVEL - 1), "clone(CLONE_NEWPID) at the deepest level"),
         )
-        .requires(pid_admin().kernel(4, 9).probe(pidns::proc_is_initial)),
+        .requires(pid_admin().kernel(4, 9).probe(pidns::level_below_max)),
         Case::new(
             "sabotage.pidns.getppid_zero_outside_parent",
             &["D4"],
@@ -255,6 +277,102 @@ fn fork_into_dead_ns(init_exits: bool) -> CaseResult {
     })?;
     check_eq!(outcome(fork), "ENOMEM", "fork() into a pid namespace whose init has exited");
     check_eq!(outcome(set_tid), "ENOMEM", "clone3() with set_tid into a pid namespace whose init has exited");
+    Ok(())
+}
+
+/// How long an asynchronous step (a stop, a kill) is polled for before the
+/// case fails: a second, scaled for slow VMs (`NSVERIFY_TIMEOUT_SCALE`).
+fn poll_limit() -> Duration {
+    harness::isolate::scaled(Duration::from_secs(1))
+}
+
+/// Polls every 200 µs until `done` holds or `limit` has passed; returns
+/// whether it held.
+fn poll_until(limit: Duration, mut done: impl FnMut() -> Result<bool, CaseError>) -> Result<bool, CaseError> {
+    let until = Instant::now() + limit;
+    loop {
+        if done()? {
+            return Ok(true);
+        }
+        if Instant::now() >= until {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// `join`: the joiner setns()es to the namespace of init before forking
+/// the members (the claim), or not (sabotaged: the members are outside).
+/// `wait`: how long the joiner waits for them after init has been let go.
+///
+/// pid_namespaces(7): "If the "init" process of a PID namespace
+/// terminates, the kernel terminates all of the processes in the namespace
+/// via a SIGKILL signal." The members' parent is outside (a setns() joiner,
+/// as pid_namespaces(7) allows), so it, not init, reaps them and sees how
+/// they ended. The kernel (zap_pid_ns_processes()) holds init back until
+/// they are reaped, so the joiner waits for them while the test reaps init.
+fn init_exit_sigkills(join: bool, wait: Duration) -> CaseResult {
+    let mut init = Spawn::clone(NEWPID).spawn_idle()?;
+    let target = NsId::of(init.proc(), Kind::Pid)?;
+    let init_pid = init.pid().as_raw();
+    let mut joiner = Spawn::fork().spawn(move |ch| {
+        if join {
+            NsFd::open(Proc::Pid(init_pid), Kind::Pid)?.setns(NEWPID)?;
+        }
+        let (mut views, mut members) = (Vec::new(), Vec::new());
+        for stop in [false, true] {
+            let mut member = Spawn::fork().spawn(|m| {
+                // Every signal but SIGKILL and SIGSTOP (which cannot be)
+                // is blocked: only those can end it.
+                SigSet::all().thread_block().setup("block every signal")?;
+                m.send(&(NsId::current(Kind::Pid)?, getpid().as_raw()))?;
+                // Never answered: it waits until it is killed.
+                m.wait()
+            })?;
+            let view: (NsId, i32) = member.recv()?;
+            if stop {
+                pidns::send_signal(member.pid(), Signal::SIGSTOP)?;
+                let state = stopped_within(member.pid(), poll_limit())?;
+                if state != 'T' {
+                    return Err(CaseError::broken(format!("a member sent SIGSTOP did not stop (state {state})")));
+                }
+            }
+            views.push(view);
+            members.push(member);
+        }
+        ch.send(&views)?;
+        // Init has been let go.
+        ch.wait()?;
+        poll_until(wait, || {
+            for m in &members {
+                if !m.has_exited()? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        let mut ends = Vec::new();
+        for member in members {
+            ends.push(if member.has_exited()? {
+                member.wait_exit()?.to_string()
+            } else {
+                // Dropping it kills it.
+                format!("still running {wait:?} after init was let go")
+            });
+        }
+        ch.send(&ends)
+    })?;
+    let views: Vec<(NsId, i32)> = joiner.recv()?;
+    init.go()?;
+    joiner.go()?;
+    let ends: Vec<String> = joiner.recv()?;
+    joiner.join()?;
+    init.join()?;
+    let killed = Exit::Signal(libc::SIGKILL).to_string();
+    check_eq!(ends, vec![killed; 2], "how the members of the pid namespace ended after its init exited (blocked; blocked and stopped)");
+    for (ns, pid) in &views {
+        check_eq!(*ns, target, "pid namespace of the member (pid {pid} there) against init's");
+    }
     Ok(())
 }
 
@@ -373,8 +491,8 @@ fn handled_delivered(install: bool) -> CaseResult {
     init.join()
 }
 
-/// Waits until `pid` shows state `T` (stopped) in /proc, up to a second:
-/// a stop takes effect when the target next runs, after kill() returns.
+/// Waits until `pid` shows state `T` (stopped) in /proc, up to `limit`: a
+/// stop takes effect when the target next runs, after kill() returns.
 fn stopped_within(pid: Pid, limit: Duration) -> Result<char, CaseError> {
     let until = Instant::now() + limit;
     loop {
@@ -392,7 +510,7 @@ fn stop_kill_from_ancestor(from_ancestor: bool) -> CaseResult {
     let mut init = Spawn::clone(NEWPID).spawn(|ch| init_body(ch, &[]))?;
     let _: i32 = init.recv()?;
     pidns::send_signal(init.pid(), Signal::SIGSTOP)?;
-    let state = stopped_within(init.pid(), Duration::from_secs(1))?;
+    let state = stopped_within(init.pid(), poll_limit())?;
     check_eq!(state, 'T', "state of init after SIGSTOP from the ancestor namespace");
     pidns::send_signal(init.pid(), Signal::SIGCONT)?;
     let _: Vec<Received> = ask(&mut init, &Ask::Report, "SIGSTOP and SIGCONT from the ancestor namespace")?;
@@ -448,10 +566,13 @@ fn descend(deepest: usize) -> Result<Chain, CaseError> {
 }
 
 /// `deepest`: [`MAX_PID_NS_LEVEL`] for the claim; one less when sabotaged.
-/// Cost: a chain of up to 32 processes, one clone each (about 10-20 ms).
+/// The claim runs from any level (at 32 the chain is only the refusals);
+/// the sabotage needs the suite above level 32, which its Requires probe
+/// ([`pidns::level_below_max`]) decides, so where the suite runs is never a
+/// failure. Cost: a chain of up to 32 processes, one clone each (about
+/// 10-20 ms).
 fn nesting_depth(deepest: usize) -> CaseResult {
     let start = pidns::own_level()?;
-    check!(start < deepest, "the suite runs at pid namespace level {start}, not above {deepest}");
     let chain = descend(deepest)?;
     check_eq!(chain.levels, (start..=deepest).collect::<Vec<_>>(), "levels (NSpid length less one) of the inits of the chain");
     check_eq!(chain.clone, "ENOSPC", "clone(CLONE_NEWPID) at the deepest level ({deepest})");
@@ -623,8 +744,8 @@ fn innermost(nspid: &[i32], n: usize) -> Vec<i32> {
 fn set_tid_levels(named: usize) -> CaseResult {
     let wanted = [1, 42, 500];
     let (with_newpid, without) = in_two_levels(move || {
-        let a = pidns::clone3_set_tid(NEWPID, &wanted[..named])?;
-        let b = pidns::clone3_set_tid(0, &[7, 600])?;
+        let a = pidns::clone3_set_tid(NEWPID, &wanted[..named])??;
+        let b = pidns::clone3_set_tid(0, &[7, 600])??;
         Ok(((a.pid, innermost(&a.nspid, 3)), (b.pid, innermost(&b.nspid, 2))))
     })?;
     check_eq!(with_newpid.1, wanted.to_vec(), "NSpid of the clone3() child with set_tid [1, 42, 500] and CLONE_NEWPID, innermost first");
@@ -636,11 +757,11 @@ fn set_tid_levels(named: usize) -> CaseResult {
 
 fn set_tid_eexist() -> CaseResult {
     let (taken_own, taken_outer, after) = in_two_levels(|| {
-        let own = pidns::clone3_set_tid(0, &[1]).err().map(|e| e.errno as i32);
+        let own = pidns::clone3_set_tid(0, &[1])?.err().map(|e| e.errno as i32);
         // Allocated from the innermost level out: 1 in the new namespace
         // and 43 here, then pid 1 of the grandparent namespace is taken.
-        let outer = pidns::clone3_set_tid(NEWPID, &[1, 43, 1]).err().map(|e| e.errno as i32);
-        let after = pidns::clone3_set_tid(0, &[43])?;
+        let outer = pidns::clone3_set_tid(NEWPID, &[1, 43, 1])?.err().map(|e| e.errno as i32);
+        let after = pidns::clone3_set_tid(0, &[43])??;
         Ok((own, outer, (after.pid, innermost(&after.nspid, 1))))
     })?;
     check_eq!(outcome(taken_own), "EEXIST", "clone3() with set_tid [1] where init holds pid 1");
@@ -655,10 +776,10 @@ fn set_tid_eperm() -> CaseResult {
             // Every capability in a new user namespace, none in the one
             // that owns this pid namespace (user_namespaces(7)).
             harness::sys::unshare(libc::CLONE_NEWUSER as u64)?;
-            Ok(pidns::clone3_set_tid(0, &[44]).err().map(|e| e.errno as i32))
+            Ok(pidns::clone3_set_tid(0, &[44])?.err().map(|e| e.errno as i32))
         })?;
         let exists = pidns::pid_exists(Pid::from_raw(44))?;
-        let after = pidns::clone3_set_tid(0, &[44])?;
+        let after = pidns::clone3_set_tid(0, &[44])??;
         Ok((refused, exists, after.pid))
     })?;
     check_eq!(outcome(refused), "EPERM", "clone3() with set_tid [44] without CAP_SYS_ADMIN over the pid namespace's owner");
@@ -673,8 +794,8 @@ fn set_tid_einval() -> CaseResult {
         // levels of pids; one more element is too many.
         let levels = pidns::own_level()? + 1;
         // Valid pids in every element, so that only the size is wrong.
-        let beyond = pidns::clone3_set_tid(0, &vec![45; levels + 1]).err().map(|e| e.errno as i32);
-        let max = pidns::clone3_set_tid(NEWPID, &[vec![1], vec![45; MAX_PID_NS_LEVEL]].concat()).err().map(|e| e.errno as i32);
+        let beyond = pidns::clone3_set_tid(0, &vec![45; levels + 1])?.err().map(|e| e.errno as i32);
+        let max = pidns::clone3_set_tid(NEWPID, &[vec![1], vec![45; MAX_PID_NS_LEVEL]].concat())?.err().map(|e| e.errno as i32);
         Ok((beyond, max))
     })?;
     check_eq!(outcome(beyond), "EINVAL", "clone3() with set_tid_size one more than the levels of the child's pid namespace");

@@ -108,6 +108,36 @@ pub fn proc_is_initial() -> Option<String> {
     }
 }
 
+/// [`proc_is_initial`], and the suite's pid namespace is above the deepest
+/// level ([`MAX_PID_NS_LEVEL`]), so that at least one more level can be
+/// created below it (for [`crate::Requires::probe`]): an environment fact,
+/// where the suite itself runs, not a kernel behaviour.
+pub fn level_below_max() -> Option<String> {
+    proc_is_initial().or_else(|| match own_level() {
+        Ok(level) if level < MAX_PID_NS_LEVEL => None,
+        Ok(level) => Some(format!("the suite runs at pid namespace level {level}, the deepest: no level can be created below it")),
+        Err(e) => Some(format!("the suite's pid namespace level is unknown: {e}")),
+    })
+}
+
+/// Succeeds only when the calling process has exactly one thread
+/// (`Threads:` of `/proc/self/status`, proc(5)); otherwise a broken setup
+/// naming `what`. A process found single-threaded stays so until its one
+/// thread, the caller, starts another, so nothing can make the answer stale
+/// before the caller's next step. For steps that fork without exec (the
+/// child of a multi-threaded process may only make async-signal-safe calls,
+/// signal-safety(7), and must not allocate) or that rely on a
+/// process-directed signal reaching the caller's thread.
+pub fn single_threaded(what: &str) -> Result<(), CaseError> {
+    let threads = status_field("/proc", "self", "Threads")
+        .map_err(|e| CaseError::broken(format!("{what}: cannot tell whether the caller is single-threaded: {}", e.message)))?;
+    if threads == "1" {
+        Ok(())
+    } else {
+        Err(CaseError::broken(format!("{what} needs a single-threaded caller; /proc/self/status shows Threads: {threads}")))
+    }
+}
+
 /// The level of the caller's pid namespace (0 for the initial one): NSpid's
 /// length less one, where `/proc` is the initial namespace's
 /// ([`proc_is_initial`]).
@@ -131,12 +161,16 @@ pub struct SetTidChild {
 /// on outwards (clone(2), "set_tid"). The child reads its NSpid from
 /// `/proc/self/status` (by `self`, which names it whatever namespace the
 /// caller numbers pids in), writes it to a pipe and exits; it is reaped
-/// here. `Err` carries clone3's errno (op [`Op::Clone`]), or a failure of
-/// the plumbing.
+/// here.
 ///
-/// The caller must be single-threaded (case bodies and peers are), so that
-/// the child may allocate.
-pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<SetTidChild, SysError> {
+/// The inner result is the kernel's answer: the child, or clone3's errno
+/// (op [`Op::Clone`], so that `?` on it fails the case). The outer `Err` is
+/// a broken setup: the pipe, the wait, the child's report, or a caller with
+/// more than one thread ([`single_threaded`], checked first: the child
+/// allocates and reads a file, which the child of a multi-threaded process
+/// must not do), so a case never takes one of those for clone3's errno.
+pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<Result<SetTidChild, SysError>, CaseError> {
+    single_threaded("clone3() with set_tid (the child allocates)")?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).op(Op::Plumbing("pipe2"))?;
     let args = CloneArgsSetTid {
         flags,
@@ -151,7 +185,7 @@ pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<SetTidChild, SysErr
     // memory, like fork(2), and ends with _exit.
     let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgsSetTid, std::mem::size_of::<CloneArgsSetTid>()) };
     let pid = match ret {
-        -1 => return Err(SysError::new(Op::Clone(flags), Errno::last())),
+        -1 => return Ok(Err(SysError::new(Op::Clone(flags), Errno::last()))),
         0 => {
             drop(r);
             let line = status_field("/proc", "self", "NSpid").unwrap_or_default();
@@ -169,8 +203,11 @@ pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<SetTidChild, SysErr
     read?;
     let nspid: Option<Vec<i32>> = line.split_whitespace().map(|n| n.parse().ok()).collect();
     match (waited, nspid) {
-        (Some((_, sys::Exit::Code(0))), Some(nspid)) if !nspid.is_empty() => Ok(SetTidChild { pid: pid.as_raw(), nspid }),
-        _ => Err(SysError::new(Op::Plumbing("the clone3() child reporting its NSpid"), Errno::EIO)),
+        (Some((_, sys::Exit::Code(0))), Some(nspid)) if !nspid.is_empty() => Ok(Ok(SetTidChild { pid: pid.as_raw(), nspid })),
+        (waited, _) => Err(CaseError::broken(format!(
+            "the clone3() child did not report its NSpid (it sent {line:?}, ended {})",
+            waited.map_or("unseen".to_string(), |(_, e)| e.to_string())
+        ))),
     }
 }
 
@@ -249,5 +286,24 @@ pub fn received(signal: Signal) -> Received {
         count: COUNT[i].load(Ordering::SeqCst),
         last_pid: LAST_PID[i].load(Ordering::SeqCst),
         last_code: LAST_CODE[i].load(Ordering::SeqCst),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_multi_threaded_caller() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let refused = single_threaded("a test").expect_err("two threads run");
+        assert_eq!(refused.outcome, crate::case::Outcome::Broken);
+        assert!(refused.message.contains("single-threaded caller"), "{}", refused.message);
+        // Refused before any clone3(2).
+        let refused = clone3_set_tid(0, &[]).expect_err("two threads run");
+        assert_eq!(refused.outcome, crate::case::Outcome::Broken);
+        tx.send(()).unwrap();
+        other.join().unwrap().unwrap();
     }
 }
