@@ -30,18 +30,27 @@ const DAY: i64 = 86_400;
 /// The offsets the M1 cases write: days apart, with distinct nanosecond
 /// parts, so a swap of the two offsets, one applied to the wrong clock, or
 /// a lost nanosecond part is seen. Positive: a VM's clocks are a few
-/// seconds old, and time_namespaces(7) forbids a negative clock.
+/// seconds old, and time_namespaces(7) forbids a negative clock. The
+/// nanosecond parts are both at least [`MIN_NANOS_PART`], so that a timer
+/// whose target lost one fires later than [`late`] allows.
 const OFFSETS: Offsets =
-    Offsets { monotonic: Offset { secs: 3 * DAY, nanos: 900_000_000 }, boottime: Offset { secs: 11 * DAY, nanos: 700_000_000 } };
+    Offsets { monotonic: Offset { secs: 3 * DAY, nanos: 900_000_000 }, boottime: Offset { secs: 11 * DAY, nanos: 950_000_000 } };
+
+/// The smaller nanosecond part of [`OFFSETS`].
+const MIN_NANOS_PART: Nanos =
+    if OFFSETS.monotonic.nanos < OFFSETS.boottime.nanos { OFFSETS.monotonic.nanos } else { OFFSETS.boottime.nanos };
 
 /// How long after the namespace's "now" the absolute timers are set.
 const INTERVAL: Nanos = 20_000_000;
 
-/// An absolute timer that fires later than this after it was set is late
-/// (scaled for slow VMs): a lost nanosecond part of an offset (0.7 s,
-/// 0.9 s) lands beyond it.
+/// An absolute timer that fires later than this after it was set is late:
+/// 200 ms scaled for slow VMs (800 ms under TCG's x4), but never more than
+/// [`MIN_NANOS_PART`] less 50 ms (850 ms), so that a kernel that drops an
+/// offset's nanosecond part when it translates the target (the timer then
+/// fires 0.9 s or 0.95 s after the interval) is late under any scale.
 fn late() -> Duration {
-    harness::isolate::scaled(Duration::from_millis(200))
+    let cap = Duration::from_nanos((MIN_NANOS_PART - 50_000_000) as u64);
+    harness::isolate::scaled(Duration::from_millis(200)).min(cap)
 }
 
 /// How long a timer is waited for before the case fails: a kernel that
@@ -69,6 +78,24 @@ fn requires_clock(clock: Clock) -> Requires {
         Clock::Monotonic | Clock::Boottime | Clock::Realtime => requires(),
         _ => requires().probe(posix_timers_absent),
     }
+}
+
+/// The `timens.clock.*` cases: [`requires_clock`] and a vDSO, since half of
+/// each is the reading through it (a process without one would read the
+/// system call twice and pass that half unchecked).
+fn requires_clock_vdso(clock: Clock) -> Requires {
+    match clock {
+        Clock::BoottimeAlarm => requires().probe(|| vdso_absent().or_else(alarm_clock_absent)),
+        Clock::Monotonic | Clock::Boottime | Clock::Realtime => requires().probe(vdso_absent),
+        _ => requires().probe(|| vdso_absent().or_else(posix_timers_absent)),
+    }
+}
+
+/// No vDSO mapped into the suite's processes (`AT_SYSINFO_EHDR` absent:
+/// booted with `vdso=0`, or an architecture or build without one), a fact
+/// of the environment.
+fn vdso_absent() -> Option<String> {
+    (!clock::vdso_mapped()).then(|| "no vDSO is mapped (no AT_SYSINFO_EHDR): clock_gettime(3) cannot read through it".to_string())
 }
 
 /// Absolute timers: timerfd needs CONFIG_TIMERFD; an alarm timer needs
@@ -124,7 +151,7 @@ pub fn cases() -> Vec<Case> {
             Case::new(format!("timens.clock.{}", clock.slug()), &["M1"], clock_doc(clock), move || {
                 clock_offset(clock, OFFSETS, OFFSETS.for_clock(clock))
             })
-            .requires(requires_clock(clock)),
+            .requires(requires_clock_vdso(clock)),
         );
     }
     for source in UPTIME_SOURCES {
@@ -161,7 +188,7 @@ pub fn sabotaged() -> Vec<Case> {
             Case::new(format!("sabotage.timens.clock.{}", clock.slug()), &["M1"], why, move || {
                 must_fail_with(clock_offset(clock, written, expected), &format!("{} through the vDSO", clock.name()))
             })
-            .requires(requires_clock(clock)),
+            .requires(requires_clock_vdso(clock)),
         );
     }
     for source in UPTIME_SOURCES {
@@ -188,6 +215,20 @@ pub fn sabotaged() -> Vec<Case> {
                 .requires(requires_timer(clock, timer == Timer::Timerfd)),
             );
         }
+        // The target a nanosecond part late, as a kernel that dropped the
+        // offset's nanosecond part when translating it would place it: late
+        // (or, where the bound is shorter than that, never within it).
+        let lost = OFFSETS.monotonic.nanos;
+        let at = if Duration::from_nanos((INTERVAL + lost) as u64) < bound() { "later than" } else { "did not fire within" };
+        out.push(
+            Case::new(
+                format!("sabotage.timens.timer.{}.lost_nanos", timer.slug()),
+                &["M1"],
+                "the target lies the monotonic offset's nanosecond part (0.9 s) ahead: the timer must be late",
+                move || must_fail_with(absolute_timer(timer, Clock::Monotonic, lost), at),
+            )
+            .requires(requires_timer(Clock::Monotonic, timer == Timer::Timerfd)),
+        );
         // A target a day late, as a kernel that did not translate it would
         // see it: the bounded wait must end the case.
         out.push(
@@ -260,11 +301,9 @@ fn secs(t: Nanos) -> String {
 /// written is the outside's reading shifted by `expected`, through both
 /// paths. Outside-before <= inside - expected <= outside-after; a coarse
 /// clock gets one tick either side (the vDSO's copy of the timekeeper may
-/// lag the syscall's by a tick).
+/// lag the syscall's by a tick). The cases require a vDSO
+/// ([`requires_clock_vdso`]).
 fn clock_offset(clock: Clock, written: Offsets, expected: Offset) -> CaseResult {
-    if !clock::vdso_mapped() {
-        harness::note("vdso", "not mapped: clock_gettime(3) is the system call");
-    }
     let tick = if clock.is_coarse() { getres(clock)? } else { 0 };
     let (before, inside, after) = bracketed(written, move || read(clock), move || read(clock))?;
     let shift = expected.as_nanos();

@@ -221,37 +221,78 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 /// clock_nanosleep(2) with TIMER_ABSTIME until `clock` reads `target`
 /// (as the caller's time namespace shows it), bounded by `bound` of real
 /// time: a relative ITIMER_REAL (not subject to the namespace's offsets)
-/// interrupts the sleep, so a kernel that misplaces the target fails a
-/// case instead of hanging it. The caller must be single-threaded (case
-/// bodies are); SIGALRM's disposition is restored before returning.
-pub fn nanosleep_until(clock: Clock, target: Nanos, bound: Duration) -> Result<Sleep, Errno> {
+/// interrupts the sleep with SIGALRM, so a kernel that misplaces the target
+/// fails a case instead of hanging it.
+///
+/// What that needs is checked, each a broken setup (`Err`) when unmet, so
+/// no caller can get a sleep that the bound does not end:
+/// - one thread in the process ([`crate::pidns::single_threaded`]): SIGALRM
+///   is process-directed and could be taken by another thread, and the
+///   SIGALRM disposition is process-wide;
+/// - no ITIMER_REAL already armed (it would be overwritten);
+/// - SIGALRM is unblocked for the sleep (and the mask put back after).
+///
+/// SIGALRM's disposition and the timer are restored before returning. A
+/// kernel error of clock_nanosleep itself is `Err` as an unexpected errno
+/// (a failure).
+pub fn nanosleep_until(clock: Clock, target: Nanos, bound: Duration) -> Result<Sleep, CaseError> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    crate::pidns::single_threaded("nanosleep_until (a SIGALRM bound)")?;
+    let idle = libc::itimerval { it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 }, it_value: libc::timeval { tv_sec: 0, tv_usec: 0 } };
+    let mut current = idle;
+    // SAFETY: `current` is a valid, writable itimerval for the call.
+    Errno::result(unsafe { libc::getitimer(libc::ITIMER_REAL, &mut current) }).op(Op::Plumbing("getitimer(ITIMER_REAL)"))?;
+    if current.it_value.tv_sec != 0 || current.it_value.tv_usec != 0 {
+        return Err(CaseError::broken("nanosleep_until: an ITIMER_REAL is already armed in the caller"));
+    }
+    let mut alarm = SigSet::empty();
+    alarm.add(Signal::SIGALRM);
+    let mut old_mask = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&alarm), Some(&mut old_mask))
+        .op(Op::Plumbing("sigprocmask(SIG_UNBLOCK, SIGALRM)"))?;
+    let slept = sleep_bounded(clock, target, bound);
+    let restored = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    let slept = slept?;
+    restored.op(Op::Plumbing("sigprocmask(SIG_SETMASK)"))?;
+    Ok(slept)
+}
+
+/// [`nanosleep_until`] once its preconditions hold: installs the SIGALRM
+/// handler, arms the bound, sleeps, then disarms and puts the old handler
+/// back.
+fn sleep_bounded(clock: Clock, target: Nanos, bound: Duration) -> Result<Sleep, CaseError> {
     // SAFETY: sigaction structures are plain data; zeroed is valid.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
-    action.sa_flags = 0; // no SA_RESTART: the sleep ends with EINTR
-                         // SAFETY: as above.
+    // No SA_RESTART: the sleep ends with EINTR.
+    action.sa_flags = 0;
+    // SAFETY: as above.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: `action.sa_mask` is a valid sigset_t to empty.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
     // SAFETY: both structures are valid for the call; the handler does
     // nothing and is async-signal-safe.
-    Errno::result(unsafe { libc::sigaction(libc::SIGALRM, &action, &mut old) })?;
+    Errno::result(unsafe { libc::sigaction(libc::SIGALRM, &action, &mut old) }).op(Op::Plumbing("sigaction(SIGALRM)"))?;
     let timer = libc::itimerval {
         it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
         it_value: libc::timeval { tv_sec: bound.as_secs() as libc::time_t, tv_usec: bound.subsec_micros().max(1) as libc::suseconds_t },
     };
-    // SAFETY: `timer` is valid; the old value is not asked for.
+    // SAFETY: `timer` is valid; the old value is not asked for (none was
+    // armed, nanosleep_until checked).
     let armed = Errno::result(unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) });
-    let slept = armed.and_then(|_| {
-        let ts = to_timespec(target);
-        // SAFETY: `ts` is a valid timespec; no remainder is asked for
-        // (TIMER_ABSTIME does not use it).
-        match unsafe { libc::clock_nanosleep(clock.id(), libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) } {
-            0 => Ok(Sleep::Completed),
-            libc::EINTR => Ok(Sleep::Interrupted),
-            e => Err(Errno::from_raw(e)),
+    let slept = match armed {
+        Err(e) => Err(SysError::new(Op::Plumbing("setitimer(ITIMER_REAL)"), e).into()),
+        Ok(_) => {
+            let ts = to_timespec(target);
+            // SAFETY: `ts` is a valid timespec; no remainder is asked for
+            // (TIMER_ABSTIME does not use it).
+            match unsafe { libc::clock_nanosleep(clock.id(), libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) } {
+                0 => Ok(Sleep::Completed),
+                libc::EINTR => Ok(Sleep::Interrupted),
+                e => Err(CaseError::from(Errno::from_raw(e)).context(format!("clock_nanosleep({}, TIMER_ABSTIME)", clock.name()))),
+            }
         }
-    });
+    };
     let disarm =
         libc::itimerval { it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 }, it_value: libc::timeval { tv_sec: 0, tv_usec: 0 } };
     // SAFETY: `disarm` is valid; a zero it_value stops the timer.
@@ -515,5 +556,18 @@ mod tests {
         assert_eq!(to_nanos(&to_timespec(-1)), -1);
         assert_eq!(Clock::MonotonicRaw.slug(), "monotonic_raw");
         assert_eq!(Offsets::ZERO.for_clock(Clock::Tai), Offset::ZERO);
+    }
+
+    #[test]
+    fn bounded_sleep_refuses_a_multi_threaded_caller() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        // A target a day ahead: were it not refused, the test would hang.
+        let far = gettime_syscall(Clock::Monotonic).unwrap() + 86_400 * NANOS_PER_SEC;
+        let refused = nanosleep_until(Clock::Monotonic, far, Duration::from_secs(3600)).expect_err("two threads run");
+        assert_eq!(refused.outcome, crate::case::Outcome::Broken);
+        assert!(refused.message.contains("single-threaded caller"), "{}", refused.message);
+        tx.send(()).unwrap();
+        other.join().unwrap().unwrap();
     }
 }
