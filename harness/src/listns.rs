@@ -122,25 +122,66 @@ impl Owner {
     }
 }
 
+/// Why [`listns`] gave no listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListnsError {
+    /// The call failed with this errno.
+    Errno(Errno),
+    /// The call returned more ids than the `max` it was given as
+    /// `nr_ns_ids` (the kernel may write at most `nr_ns_ids`): a kernel
+    /// defect, not hidden by truncating.
+    Overrun {
+        /// The return value.
+        returned: usize,
+        /// The buffer size passed as `nr_ns_ids`.
+        max: usize,
+    },
+}
+
+impl std::fmt::Display for ListnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListnsError::Errno(e) => write!(f, "listns: {e:?} ({})", e.desc()),
+            ListnsError::Overrun { returned, max } => write!(f, "listns returned {returned} ids for a buffer of {max} (nr_ns_ids)"),
+        }
+    }
+}
+
+impl std::error::Error for ListnsError {}
+
+impl From<ListnsError> for crate::CaseError {
+    #[track_caller]
+    fn from(e: ListnsError) -> crate::CaseError {
+        match e {
+            ListnsError::Errno(errno) => crate::CaseError::from(errno),
+            ListnsError::Overrun { .. } => crate::CaseError::fail(e.to_string()),
+        }
+    }
+}
+
 /// listns(2) with `req`, a buffer of `max` ids and flags 0: the ids written.
-pub fn listns(req: &NsIdReq, max: usize) -> Result<Vec<u64>, Errno> {
+/// A return value above `max` is [`ListnsError::Overrun`].
+pub fn listns(req: &NsIdReq, max: usize) -> Result<Vec<u64>, ListnsError> {
     let mut ids = vec![0u64; max];
     // SAFETY: `req` is a valid ns_id_req of the size it declares; `ids`
     // has room for `max` u64 and the kernel writes at most `nr_ns_ids` of
     // them; both live across the call.
     let ret = unsafe { libc::syscall(SYS_LISTNS, req as *const NsIdReq, ids.as_mut_ptr(), max, 0u32) };
-    let n = Errno::result(ret)? as usize;
-    ids.truncate(n.min(max));
+    let n = Errno::result(ret).map_err(ListnsError::Errno)? as usize;
+    if n > max {
+        return Err(ListnsError::Overrun { returned: n, max });
+    }
+    ids.truncate(n);
     Ok(ids)
 }
 
 /// One call of a paginated listing: what [`listns_pages`] saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     /// The cursor passed (`req.ns_id`).
     pub after: u64,
-    /// The ids returned, or the errno.
-    pub result: Result<Vec<u64>, i32>,
+    /// The ids returned, or why not.
+    pub result: Result<Vec<u64>, ListnsError>,
 }
 
 /// Lists everything `req` selects, `page` ids a call, each call resuming
@@ -156,7 +197,7 @@ pub fn listns_pages(req: NsIdReq, page: usize, max_calls: usize) -> Vec<Page> {
             Ok(ids) if ids.len() == page && page > 0 => ids.last().copied(),
             _ => None,
         };
-        pages.push(Page { after, result: result.map_err(|e| e as i32) });
+        pages.push(Page { after, result });
         match next {
             Some(last) => after = last,
             None => break,
