@@ -18,23 +18,6 @@ use crate::sys::{self, WaitTarget};
 /// clone3(2)'s `set_tid_size`.
 pub const MAX_PID_NS_LEVEL: usize = 32;
 
-/// `CLONE_ARGS_SIZE_VER1` of `include/uapi/linux/sched.h`: `struct
-/// clone_args` up to `set_tid_size` (5.5).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgsSetTid {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-}
-
 /// The `/proc` fields of a process: the line `<field>:` of
 /// `<proc_root>/<pid>/status` (proc(5)), its text after the colon, trimmed.
 pub fn status_field(proc_root: &str, pid: &str, field: &str) -> Result<String, CaseError> {
@@ -172,18 +155,12 @@ pub struct SetTidChild {
 pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<Result<SetTidChild, SysError>, CaseError> {
     single_threaded("clone3() with set_tid (the child allocates)")?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).op(Op::Plumbing("pipe2"))?;
-    let args = CloneArgsSetTid {
-        flags,
-        exit_signal: libc::SIGCHLD as u64,
-        set_tid: set_tid.as_ptr() as u64,
-        set_tid_size: set_tid.len() as u64,
-        ..CloneArgsSetTid::default()
-    };
+    let args = sys::CloneArgsV1::with_set_tid(flags, set_tid);
     // SAFETY: `args` is a valid clone_args of the size passed; its set_tid
     // points at `set_tid_size` elements of `set_tid`, borrowed across the
     // call. Without CLONE_VM or a stack the child runs on a copy of our
     // memory, like fork(2), and ends with _exit.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgsSetTid, std::mem::size_of::<CloneArgsSetTid>()) };
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const sys::CloneArgsV1, std::mem::size_of::<sys::CloneArgsV1>()) };
     let pid = match ret {
         -1 => return Ok(Err(SysError::new(Op::Clone(flags), Errno::last()))),
         0 => {

@@ -67,10 +67,23 @@ pub fn fork_with_flags(flags: u64, call: CloneCall) -> Result<Forked, Errno> {
 /// `struct clone_args` up to `set_tid_size` (CLONE_ARGS_SIZE_VER1, 80 bytes).
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgsV1 {
+pub(crate) struct CloneArgsV1 {
     base: CloneArgs,
     set_tid: u64,
     set_tid_size: u64,
+}
+
+impl CloneArgsV1 {
+    /// clone3(2) arguments for a child with `flags` that sends SIGCHLD at
+    /// exit and has the pids `set_tid` (innermost level first). The result
+    /// points into `set_tid`, which must outlive the call it is passed to.
+    pub(crate) fn with_set_tid(flags: u64, set_tid: &[i32]) -> CloneArgsV1 {
+        CloneArgsV1 {
+            base: CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() },
+            set_tid: set_tid.as_ptr() as u64,
+            set_tid_size: set_tid.len() as u64,
+        }
+    }
 }
 
 /// clone3(2) with `set_tid` = [`tid`] (5.5): asks for a child whose pid in
@@ -79,11 +92,7 @@ struct CloneArgsV1 {
 /// refused clone3.
 pub fn clone3_with_tid(tid: i32) -> Result<(), Errno> {
     let tids = [tid];
-    let args = CloneArgsV1 {
-        base: CloneArgs { exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() },
-        set_tid: tids.as_ptr() as u64,
-        set_tid_size: 1,
-    };
+    let args = CloneArgsV1::with_set_tid(0, &tids);
     // SAFETY: `args` is a valid clone_args of the size passed, and its
     // set_tid points at `tids`, alive across the call. Without CLONE_VM or a
     // stack the child runs on a copy of our memory, like fork(2), and only
