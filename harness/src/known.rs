@@ -229,6 +229,21 @@ a call, 3 of 3 for net)",
     upstream: &["kernel/nstree.c: do_listns() and lookup_ns_id_at() (ns_get_unless_inactive())"],
 };
 
+/// CLAIMS X6 (from the kernel's selftests; listns(2) has no man page yet):
+/// "a namespace is active while ... an active namespace it owns or parents
+/// holds it".
+pub static LISTNS_PID_PARENT_NOT_KEPT_ACTIVE: Deviation = Deviation {
+    id: "listns_pid_parent_not_kept_active",
+    claim: "X6",
+    text: "X6 says an active namespace keeps the namespace it parents active; the kernel passes active references on \
+only to the owning user namespace (for user namespaces owner and parent are the same), so a pid namespace whose \
+processes are gone goes inactive (no longer listed, its handle ESTALE) while a child pid namespace held by an fd is \
+still active. Seen on 7.2.13; the claim's \"or parents\" may mean user namespaces only, which the kernel does keep",
+    failing_check: "a parent of an active pid namespace stays active",
+    applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 19), until: None }]),
+    upstream: &["kernel/nstree.c and include/linux/ns_common.h: active references propagate to the owner only"],
+};
+
 /// Whether namespace ids come from per-CPU cookies (6.18) and more than one
 /// CPU can draw them: the release and the CPU count, not a bind.
 pub fn mnt_ns_ids_from_per_cpu_cookies() -> bool {
@@ -252,6 +267,7 @@ pub static ALL: &[&Deviation] = &[
     &NS_MNT_IOCTL_NUMBER_ONLY,
     &PIDFD_INFO_REQUEST_NUMBER_ONLY,
     &LISTNS_RESUME_STOPS_AT_INACTIVE,
+    &LISTNS_PID_PARENT_NOT_KEPT_ACTIVE,
 ];
 
 #[cfg(test)]
