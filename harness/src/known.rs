@@ -222,8 +222,8 @@ pub static LISTNS_RESUME_STOPS_AT_INACTIVE: Deviation = Deviation {
     text: "listns(2) resumes a listing after the last id returned, but do_listns() looks up the first namespace after that \
 id with lookup_ns_id_at(), which gives nothing when that namespace is still in the tree but no longer active, and then \
 returns ENOENT: the listing ends early although active namespaces with higher ids follow (kernel/nstree.c). Seen on \
-7.2.13 as root, when namespaces of exited processes lie between the pages (2 of 3 runs listing user namespaces one \
-a call, 3 of 3 for net)",
+7.2.13 as root in some runs and not in others (it needs a namespace of an exited process right after a page's last \
+id): an XPASS here is expected now and then",
     failing_check: "listns resuming after an id ended with ENOENT while active namespaces followed",
     applies: Applies::Kernels(&[Span { from: KernelVersion::new(6, 19), until: None }]),
     upstream: &["kernel/nstree.c: do_listns() and lookup_ns_id_at() (ns_get_unless_inactive())"],
