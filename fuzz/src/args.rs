@@ -5,7 +5,9 @@
 
 use std::os::fd::AsFd;
 
+use harness::ioctl::ioc;
 use harness::peer::{call, in_child, Peer, Spawn};
+use harness::pidfd::PIDFS_IOCTL_MAGIC;
 use harness::{Case, CaseError, Errno, Kind, NsFd, Privilege, Requires};
 use proptest::prelude::*;
 
@@ -248,7 +250,7 @@ fn ioctl_requests() -> harness::CaseResult {
         1 => (0u64..4, 0u64..0x4000, 0u64..256).prop_map(|(dir, size, nr)| table::nsio(dir, nr, size)),
         1 => (0u64..4, 0u64..0x4000, 1u64..256, 0u64..256)
             .prop_filter("a VFS-handled type", |(_, _, ty, _)| !VFS_TYPES.contains(ty))
-            .prop_map(|(dir, size, ty, nr)| (dir << 30) | (size << 16) | (ty << 8) | nr),
+            .prop_map(|(dir, size, ty, nr)| ioc(dir, ty, nr, size)),
     ];
     let p = Property { id: "fuzz.args.ioctl_ns_requests", default_cases: IOCTL_CASES, persist: true, max_shrink_iters: 200 };
     // Which outcome each recognised request had (Expect::NotEnotty admits
@@ -300,10 +302,10 @@ fn pidfd_requests() -> harness::CaseResult {
             .prop_map(|(i, arg)| (PIDFD_NS_IOCTLS[i].request, arg)),
         // The pidfs family (0xFF): every direction, small and struct sizes, the numbers in use and around.
         4 => (0u64..4, prop_oneof![Just(0u64), Just(8), Just(64), Just(72), 0u64..0x4000], 0u64..24)
-            .prop_map(|(dir, size, nr)| ((dir << 30) | (size << 16) | (0xff << 8) | nr, 0)),
+            .prop_map(|(dir, size, nr)| (ioc(dir, PIDFS_IOCTL_MAGIC, nr, size), 0)),
         1 => (0u64..4, 0u64..0x4000, 1u64..255, 0u64..256)
             .prop_filter("a VFS-handled type", |(_, _, ty, _)| !VFS_TYPES.contains(ty) && *ty != FS_IOC_VERSION_TYPE)
-            .prop_map(|(dir, size, ty, nr)| ((dir << 30) | (size << 16) | (ty << 8) | nr, 0)),
+            .prop_map(|(dir, size, ty, nr)| (ioc(dir, ty, nr, size), 0)),
     ];
     let p = Property { id: "fuzz.args.pidfd_ioctl_requests", default_cases: PIDFD_CASES, persist: true, max_shrink_iters: 200 };
     let deviant = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());

@@ -7,6 +7,8 @@ use std::time::Duration;
 use harness::peer::Spawn;
 use std::os::fd::AsFd;
 
+use harness::ioctl::ioc;
+
 use harness::{Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
@@ -70,11 +72,6 @@ fn pidfd_info_request_number_only() -> CaseResult {
         ));
     }
     Ok(())
-}
-
-/// `_IOC(dir, ty, nr, size)`.
-const fn ioc(dir: u64, ty: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | (ty << 8) | nr
 }
 
 /// The malformed variants of NS_MNT_GET_* number `nr` (`_IOR(0xb7, nr,

@@ -4,7 +4,9 @@
 //! Versioned where the kernel changed; every rule was checked by experiment
 //! on 6.18 (see fuzz/README.md for the findings).
 
+use harness::ioctl::{fields, ioc, IOC_READ, IOC_WRITE};
 use harness::known::{CLONE3_NEWTIME_EINVAL, NS_MNT_IOCTL_NUMBER_ONLY, PIDFD_INFO_REQUEST_NUMBER_ONLY};
+use harness::nsfd::NSIO;
 use harness::pidfd::{PIDFD_NS_IOCTLS, PIDFS_IOCTL_MAGIC};
 use harness::probe::KernelVersion;
 use harness::{Errno, Kind};
@@ -296,13 +298,10 @@ pub fn in_initial_user_ns() -> bool {
     std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
-/// `_IOC(dir, 0xb7, nr, size)`.
+/// `_IOC(dir, NSIO, nr, size)`: a request of ioctl_ns(2)'s type.
 pub const fn nsio(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | (0xb7 << 8) | nr
+    ioc(dir, NSIO, nr, size)
 }
-
-const IOC_READ: u64 = 2;
-const IOC_WRITE: u64 = 1;
 
 /// The ioctl_ns(2) requests by kernel release (`<linux/nsfs.h>`): exact
 /// request values, and the extensible ones (NS_MNT_GET_*: `_IOR` of
@@ -325,14 +324,15 @@ pub fn ioctl_recognised(host: &Host, request: u64) -> bool {
     }
     // NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV (6.12): `_IOR` of an
     // extensible struct, any size from MNT_NS_INFO_SIZE_VER0.
-    let (dir, size, ty) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff);
-    ns_mnt_number(request) && ty == 0xb7 && dir == IOC_READ && size >= 16 && host.at_least(6, 12)
+    let f = fields(request);
+    ns_mnt_number(request) && f.ty == NSIO && f.dir == IOC_READ && f.size >= 16 && host.at_least(6, 12)
 }
 
 /// Whether `request` carries the number of an NS_MNT_GET_* request (10 to
 /// 12) in its low byte, whatever its type, direction and size.
 fn ns_mnt_number(request: u64) -> bool {
-    request >> 32 == 0 && (10..=12).contains(&(request & 0xff))
+    let f = fields(request);
+    f.fits && (10..=12).contains(&f.nr)
 }
 
 /// ioctl(nsfs fd, request, 0): ENOTTY unless the request is one of
@@ -379,9 +379,9 @@ pub fn pidfd_ioctl(host: &Host, request: u64, arg: u64) -> Expect {
             Expect::Err(Errno::EOPNOTSUPP)
         };
     }
-    let (dir, size, ty, nr) = (request >> 30, (request >> 16) & 0x3fff, (request >> 8) & 0xff, request & 0xff);
-    let info_number = request >> 32 == 0 && nr == 11;
-    if info_number && ty == PIDFS_IOCTL_MAGIC && dir == IOC_READ | IOC_WRITE && size >= 64 && host.at_least(6, 13) {
+    let f = fields(request);
+    let info_number = f.fits && f.nr == 11;
+    if info_number && f.ty == PIDFS_IOCTL_MAGIC && f.dir == IOC_READ | IOC_WRITE && f.size >= 64 && host.at_least(6, 13) {
         Expect::NotEnotty
     } else if info_number && PIDFD_INFO_REQUEST_NUMBER_ONLY.applies.on(host.kernel) {
         Expect::ErrOrKnownDeviation(Errno::ENOTTY, PIDFD_INFO_REQUEST_NUMBER_ONLY.id)
@@ -529,7 +529,8 @@ mod tests {
     #[test]
     fn pidfd_requests_by_release() {
         let uts = 0xff0a;
-        let info = (3 << 30) | (64 << 16) | 0xff0b;
+        let info = ioc(IOC_READ | IOC_WRITE, 0xff, 11, 64);
+        let short = ioc(IOC_READ | IOC_WRITE, 0xff, 11, 8);
         let deviant = Expect::ErrOrKnownDeviation(Errno::ENOTTY, PIDFD_INFO_REQUEST_NUMBER_ONLY.id);
         for (kernel, request, arg, expected) in [
             (host(6, 10, 0), uts, 0, Expect::Err(Errno::ENOTTY)),
@@ -538,10 +539,10 @@ mod tests {
             (host(6, 12, 117), info, 0, Expect::Err(Errno::ENOTTY)),
             (host(6, 12, 117), 0xff0b, 0, Expect::Err(Errno::ENOTTY)),
             (host(6, 13, 0), info, 0, Expect::NotEnotty),
-            (host(6, 13, 0), (3 << 30) | (8 << 16) | 0xff0b, 0, deviant),
+            (host(6, 13, 0), short, 0, deviant),
             (host(6, 17, 2), 0x010b, 0, deviant),
             (host(6, 18, 44), info, 0, Expect::NotEnotty),
-            (host(6, 18, 44), (3 << 30) | (8 << 16) | 0xff0b, 0, Expect::Err(Errno::ENOTTY)),
+            (host(6, 18, 44), short, 0, Expect::Err(Errno::ENOTTY)),
             (host(6, 18, 44), 0xff0c, 0, Expect::Err(Errno::ENOTTY)),
             (host(7, 2, 0), 0xff01, 0, Expect::Ok),
         ] {

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 pub mod flags;
 pub mod health;
+pub mod ioctl;
 pub mod isolate;
 pub mod kconfig;
 pub mod kind;

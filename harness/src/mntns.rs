@@ -187,7 +187,7 @@ pub struct MntNsInfo {
 pub const MNT_NS_INFO_SIZE_VER0: u32 = 16;
 
 const fn nsio_read(nr: u64, size: u64) -> u64 {
-    (2 << 30) | (size << 16) | (0xb7 << 8) | nr
+    crate::ioctl::ior(crate::nsfd::NSIO, nr, size)
 }
 
 /// NS_MNT_GET_INFO: `_IOR(NSIO, 10, struct mnt_ns_info)` (6.12), the
@@ -200,10 +200,9 @@ pub const NS_MNT_GET_NEXT: NsIoctl = NsIoctl { name: "NS_MNT_GET_NEXT", request:
 /// towards smaller ids.
 pub const NS_MNT_GET_PREV: NsIoctl = NsIoctl { name: "NS_MNT_GET_PREV", request: nsio_read(12, 16), since: KernelVersion::new(6, 12) };
 
-/// `_IOC_SIZE(request)` of `<asm-generic/ioctl.h>`: the argument size a
-/// request encodes (14 bits from bit 16).
+/// `_IOC_SIZE(request)`: the argument size a request encodes.
 const fn ioc_size(request: u64) -> usize {
-    ((request >> 16) & 0x3fff) as usize
+    crate::ioctl::fields(request).size as usize
 }
 
 // The kernel's copy_struct_to_user() writes (and zero-fills) up to the size

@@ -24,8 +24,11 @@ pub struct NsIoctl {
     pub since: KernelVersion,
 }
 
+/// `NSIO` of `<linux/nsfs.h>`: the ioctl type of ioctl_ns(2).
+pub const NSIO: u64 = 0xb7;
+
 const fn nsio(nr: u64) -> u64 {
-    (0xb7 << 8) | nr
+    crate::ioctl::io(NSIO, nr)
 }
 
 /// NS_GET_USERNS: a fd for the owning user namespace (4.9).
@@ -40,13 +43,13 @@ pub const NS_GET_OWNER_UID: NsIoctl = NsIoctl { name: "NS_GET_OWNER_UID", reques
 /// NS_GET_MNTNS_ID: the 64-bit id of a mount namespace, `_IOR(NSIO, 5,
 /// __u64)` (6.11; an `_IO` number during 6.11-rc was fixed before release).
 pub const NS_GET_MNTNS_ID: NsIoctl =
-    NsIoctl { name: "NS_GET_MNTNS_ID", request: (2 << 30) | (8 << 16) | nsio(5), since: KernelVersion::new(6, 11) };
+    NsIoctl { name: "NS_GET_MNTNS_ID", request: crate::ioctl::ior(NSIO, 5, 8), since: KernelVersion::new(6, 11) };
 
 /// NS_GET_ID: the 64-bit id of a namespace of any kind, `_IOR(NSIO, 13,
 /// __u64)` (6.18, `<linux/nsfs.h>`): the id listns(2) lists; for a mount
 /// namespace that of NS_GET_MNTNS_ID, for a network namespace its
 /// SO_NETNS_COOKIE.
-pub const NS_GET_ID: NsIoctl = NsIoctl { name: "NS_GET_ID", request: (2 << 30) | (8 << 16) | nsio(13), since: KernelVersion::new(6, 18) };
+pub const NS_GET_ID: NsIoctl = NsIoctl { name: "NS_GET_ID", request: crate::ioctl::ior(NSIO, 13, 8), since: KernelVersion::new(6, 18) };
 
 /// `SO_NETNS_COOKIE` of `<asm-generic/socket.h>` (5.14; 71 on every
 /// architecture but mips, sparc, parisc and alpha): getsockopt(2) gives the

@@ -45,7 +45,7 @@ pub struct PidfdNsIoctl {
 }
 
 const fn pidfs_io(nr: u64) -> u64 {
-    (PIDFS_IOCTL_MAGIC << 8) | nr
+    crate::ioctl::io(PIDFS_IOCTL_MAGIC, nr)
 }
 
 const fn req(name: &'static str, nr: u64, entry: &'static str, kind: Kind) -> PidfdNsIoctl {
