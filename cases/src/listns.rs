@@ -362,7 +362,7 @@ fn wait_inactive(id: u64, kind: Kind, handle: &NsHandle, what: &str, deadline: D
 
 /// Id and handle of an open namespace fd.
 fn id_and_handle(fd: &NsFd) -> Result<(u64, NsHandle), CaseError> {
-    let id = ln::ns_id(fd.as_fd())?;
+    let id = fd.ns_id()?;
     check!(id != 0, "NS_GET_ID gave 0");
     let handle = NsHandle::from_file_handle(sys::name_to_handle(fd.as_fd())?);
     Ok((id, handle))
@@ -401,7 +401,7 @@ fn pagination(kind: Kind, resume: Resume) -> CaseResult {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let peer = spawn_in_new(kind, 0).spawn_idle()?;
-        ids.push(ln::ns_id(NsFd::open_entry(peer.proc(), new_ns_entry(kind))?.as_fd())?);
+        ids.push(NsFd::open_entry(peer.proc(), new_ns_entry(kind))?.ns_id()?);
         peers.push(peer);
     }
     for page in [1, 2] {
@@ -455,7 +455,7 @@ struct Owned {
 fn owner(expect_self: bool) -> CaseResult {
     let spawn = Spawn::unshare(Kind::User.flag() | Kind::Net.flag() | Kind::Uts.flag() | Kind::Ipc.flag()).map_root();
     let o: Owned = call(&spawn, || {
-        let id_of = |k: Kind| -> Result<u64, CaseError> { Ok(ln::ns_id(NsFd::current(k)?.as_fd())?) };
+        let id_of = |k: Kind| -> Result<u64, CaseError> { Ok(NsFd::current(k)?.ns_id()?) };
         let user = id_of(Kind::User)?;
         let created = vec![id_of(Kind::Net)?, id_of(Kind::Uts)?, id_of(Kind::Ipc)?];
         let by_current = listed(NsIdReq::new(0, Owner::Current), "listing by LISTNS_CURRENT_USER")?;
@@ -485,8 +485,8 @@ fn owner(expect_self: bool) -> CaseResult {
 fn visibility(expect_sibling: bool) -> CaseResult {
     // The sibling: a new user namespace owning a new net namespace.
     let mut sibling = Spawn::clone(Kind::User.flag() | Kind::Net.flag()).map_root().spawn(|ch| {
-        let net = ln::ns_id(NsFd::current(Kind::Net)?.as_fd())?;
-        let user = ln::ns_id(NsFd::current(Kind::User)?.as_fd())?;
+        let net = NsFd::current(Kind::Net)?.ns_id()?;
+        let user = NsFd::current(Kind::User)?.ns_id()?;
         let sees_own = listed(NsIdReq::new(Kind::Net.flag(), Owner::Any), "the sibling listing net namespaces")?.contains(&net);
         ch.send(&(net, user, sees_own))?;
         ch.wait()
@@ -494,8 +494,8 @@ fn visibility(expect_sibling: bool) -> CaseResult {
     let (sib_net, sib_user, sib_sees_own): (u64, u64, bool) = sibling.recv()?;
     check!(sib_sees_own, "the sibling lists its own net namespace {sib_net}: missing");
     let seen: (u64, u64, Vec<u64>, Vec<u64>) = call(&Spawn::unshare(Kind::User.flag()).map_root(), || {
-        let net = ln::ns_id(NsFd::current(Kind::Net)?.as_fd())?;
-        let user = ln::ns_id(NsFd::current(Kind::User)?.as_fd())?;
+        let net = NsFd::current(Kind::Net)?.ns_id()?;
+        let user = NsFd::current(Kind::User)?.ns_id()?;
         let nets = listed(NsIdReq::new(Kind::Net.flag(), Owner::Any), "listing net namespaces")?;
         let users = listed(NsIdReq::new(Kind::User.flag(), Owner::Any), "listing user namespaces")?;
         Ok((net, user, nets, users))
@@ -552,7 +552,7 @@ fn bad_arguments(accept_flags: Option<()>) -> CaseResult {
     huge[0..4].copy_from_slice(&4097u32.to_ne_bytes());
     expect(call(RawReq::Bytes(huge), RawIds::Capacity(4), 4, 0)?, Errno::E2BIG, "size 4097")?;
     expect(call(bytes(NsIdReq { ns_type: 1, ..good }), RawIds::Capacity(4), 4, 0)?, Errno::EOPNOTSUPP, "ns_type 1 (no namespace type)")?;
-    let net_id = ln::ns_id(NsFd::current(Kind::Net)?.as_fd())?;
+    let net_id = NsFd::current(Kind::Net)?.ns_id()?;
     expect(
         call(bytes(NsIdReq { user_ns_id: net_id, ..good }), RawIds::Capacity(4), 4, 0)?,
         Errno::EINVAL,
@@ -576,7 +576,7 @@ fn bad_arguments(accept_flags: Option<()>) -> CaseResult {
     // Nothing changed: the same namespaces as before are listed.
     let after = listed(good, "listing after the bad calls")?;
     let ours: Vec<u64> =
-        [Kind::Net, Kind::User, Kind::Mnt].iter().map(|k| Ok(ln::ns_id(NsFd::current(*k)?.as_fd())?)).collect::<Result<_, CaseError>>()?;
+        [Kind::Net, Kind::User, Kind::Mnt].iter().map(|k| Ok(NsFd::current(*k)?.ns_id()?)).collect::<Result<_, CaseError>>()?;
     for id in ours {
         check!(before.contains(&id) && after.contains(&id), "our namespace {id} listed before and after the bad calls");
     }

@@ -14,7 +14,7 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use harness::listns::{self as ln, NsfsFileHandle, FILEID_NSFS};
+use harness::listns::{NsfsFileHandle, FILEID_NSFS};
 use harness::observe::{release_deadline, FD_NSFS_ROOT};
 use harness::sys::{self, FileHandle};
 use harness::{check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires};
@@ -118,7 +118,7 @@ fn checked_handle(fd: &NsFd, kind: Kind) -> Result<FileHandle, CaseError> {
     };
     check_eq!(fields.ns_type as u64, kind.flag(), "ns_type in the handle of a {kind} namespace");
     check_eq!(fields.ns_inum as u64, fd.id().ino, "ns_inum in the handle of a {kind} namespace (its st_ino)");
-    check_eq!(fields.ns_id, ln::ns_id(fd.as_fd())?, "ns_id in the handle of a {kind} namespace (its NS_GET_ID)");
+    check_eq!(fields.ns_id, fd.ns_id()?, "ns_id in the handle of a {kind} namespace (its NS_GET_ID)");
     Ok(handle)
 }
 

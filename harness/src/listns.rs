@@ -7,7 +7,7 @@
 //! ssize_t listns(const struct ns_id_req *req, u64 *ns_ids, size_t nr_ns_ids, unsigned int flags);
 //! ```
 //!
-//! lists the ids (those of NS_GET_ID) of the active namespaces the caller may
+//! lists the ids (those of NS_GET_ID, [`crate::nsfd::ns_id`]) of the active namespaces the caller may
 //! see, in increasing order, starting after `req->ns_id`, of the types in
 //! `req->ns_type` (CLONE_NEW* bits, 0 for all) and, when `req->user_ns_id`
 //! is not 0, owned by that user namespace ([`LISTNS_CURRENT_USER`]: the
@@ -20,7 +20,7 @@
 //! writes past what the caller provided faults (EFAULT) instead of touching
 //! other memory of ours.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -41,10 +41,6 @@ pub const NS_ID_REQ_SIZE_VER0: u32 = 32;
 /// `LISTNS_CURRENT_USER` of `<linux/nsfs.h>`: as `user_ns_id`, the caller's
 /// own user namespace.
 pub const LISTNS_CURRENT_USER: u64 = u64::MAX;
-
-/// `NS_GET_ID` of `<linux/nsfs.h>` (6.18): `_IOR(NSIO, 13, __u64)`, the
-/// 64-bit id of a namespace, the one listns(2) lists ([`crate::nsfd::NS_GET_ID`]).
-pub const NS_GET_ID: u64 = crate::nsfd::NS_GET_ID.request;
 
 /// `FILEID_NSFS` of `<linux/exportfs.h>`: the handle type of an nsfs file
 /// handle, whose bytes are `struct nsfs_file_handle` of `<linux/nsfs.h>`.
@@ -204,11 +200,6 @@ pub fn listns_pages(req: NsIdReq, page: usize, max_calls: usize) -> Vec<Page> {
         }
     }
     pages
-}
-
-/// NS_GET_ID on a namespace fd (6.18): its 64-bit id.
-pub fn ns_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
-    sys::ioctl_read_u64(fd, NS_GET_ID)
 }
 
 /// `struct nsfs_file_handle` of `<linux/nsfs.h>`, decoded from a handle's bytes.
@@ -413,7 +404,6 @@ mod tests {
         assert_eq!(u64::from_ne_bytes(b[8..16].try_into().unwrap()), 7);
         assert_eq!(u32::from_ne_bytes(b[16..20].try_into().unwrap()), 0x4000_0000);
         assert_eq!(u64::from_ne_bytes(b[24..32].try_into().unwrap()), u64::MAX);
-        assert_eq!(NS_GET_ID, 0x8008_b70d);
     }
 
     #[test]
