@@ -229,8 +229,7 @@ fn user_threaded() -> CaseResult {
 fn wait_single_threaded() -> CaseResult {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        let status = std::fs::read_to_string("/proc/self/status")?;
-        if status.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"]) {
+        if harness::probe::status_field("/proc", "self", "Threads")? == "1" {
             return Ok(());
         }
         if std::time::Instant::now() > until {

@@ -60,11 +60,7 @@ fn status_text(proc: Proc) -> std::io::Result<String> {
 }
 
 fn field<'a>(status: &'a str, name: &str) -> std::io::Result<&'a str> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
-        .ok_or_else(|| std::io::Error::other(format!("no {name} line in /proc/[pid]/status")))
+    crate::probe::status_line(status, name).ok_or_else(|| std::io::Error::other(format!("no {name} line in /proc/[pid]/status")))
 }
 
 fn hex_field(status: &str, name: &str) -> std::io::Result<u64> {

@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use crate::case::CaseError;
 use crate::error::{Op, OpContext, SysError};
+use crate::probe::status_field;
 use crate::sys::{self, WaitTarget};
 
 /// `MAX_PID_NS_LEVEL` of `include/linux/pid_namespace.h`: pid namespaces
@@ -17,19 +18,6 @@ use crate::sys::{self, WaitTarget};
 /// deeper one fails with ENOSPC (since 4.9, EUSERS before). It also bounds
 /// clone3(2)'s `set_tid_size`.
 pub const MAX_PID_NS_LEVEL: usize = 32;
-
-/// The `/proc` fields of a process: the line `<field>:` of
-/// `<proc_root>/<pid>/status` (proc(5)), its text after the colon, trimmed.
-pub fn status_field(proc_root: &str, pid: &str, field: &str) -> Result<String, CaseError> {
-    let path = format!("{proc_root}/{pid}/status");
-    let status = fs::read_to_string(&path)?;
-    let prefix = format!("{field}:");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.trim().to_string())
-        .ok_or_else(|| CaseError::fail(format!("no {field} line in {path}")))
-}
 
 /// NSpid of `<proc_root>/<pid>/status` (proc(5), 4.1+): the process's pid in
 /// each pid namespace from the one of that proc mount down to its own, the
@@ -113,7 +101,7 @@ pub fn level_below_max() -> Option<String> {
 /// process-directed signal reaching the caller's thread.
 pub fn single_threaded(what: &str) -> Result<(), CaseError> {
     let threads = status_field("/proc", "self", "Threads")
-        .map_err(|e| CaseError::broken(format!("{what}: cannot tell whether the caller is single-threaded: {}", e.message)))?;
+        .map_err(|e| CaseError::broken(format!("{what}: cannot tell whether the caller is single-threaded: {e}")))?;
     if threads == "1" {
         Ok(())
     } else {

@@ -44,15 +44,25 @@ impl Cap {
     }
 }
 
+/// The value of the line `<name>:` in the text of a `/proc/[pid]/status`
+/// file (proc(5)), trimmed.
+pub fn status_line<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}
+
+/// The value of the line `<name>:` of `<proc_root>/<pid>/status` (proc(5)):
+/// `proc_root` is `/proc` or another proc mount, `pid` a number or "self".
+pub fn status_field(proc_root: &str, pid: &str, name: &str) -> std::io::Result<String> {
+    let path = format!("{proc_root}/{pid}/status");
+    let status = fs::read_to_string(&path)?;
+    status_line(&status, name).map(str::to_string).ok_or_else(|| std::io::Error::other(format!("no {name} line in {path}")))
+}
+
 /// Reads a capability set (`CapEff`, `CapPrm`, `CapBnd` ...) of `pid`
 /// ("self" for the caller) from `/proc/[pid]/status`.
 pub fn cap_set(pid: &str, field: &str) -> std::io::Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+    let v = status_field("/proc", pid, field)?;
+    u64::from_str_radix(&v, 16).map_err(|_| std::io::Error::other(format!("{field} {v:?} of /proc/{pid}/status is not hexadecimal")))
 }
 
 /// Whether the caller has `cap` in its effective set (in its own user namespace).
