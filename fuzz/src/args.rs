@@ -129,6 +129,42 @@ fn describe(flags: u64) -> String {
     format!("{flags:#x} ({})", harness::flags::describe(flags))
 }
 
+/// Outcomes counted by key, reported as one note (`key xN, ...`) so that a
+/// change between kernels shows.
+#[derive(Default)]
+struct Counts(std::cell::RefCell<std::collections::BTreeMap<String, u32>>);
+
+impl Counts {
+    fn add(&self, key: String) {
+        *self.0.borrow_mut().entry(key).or_default() += 1;
+    }
+
+    /// Counts `got` under `call` when only a known deviation admitted it
+    /// ([`Expect::ErrOrKnownDeviation`] and not the documented errno).
+    fn admitted(&self, expect: Expect, got: Result<(), Errno>, call: std::fmt::Arguments<'_>) {
+        if let Expect::ErrOrKnownDeviation(documented, id) = expect {
+            if got != Err(documented) {
+                self.add(format!("{id}: {call} {}", got_text(got)));
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        self.0.borrow().iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn note(&self, name: &str) {
+        harness::note(name, self.text());
+    }
+
+    /// The note `known_deviation_results`, where anything was admitted.
+    fn note_deviations(&self) {
+        if !self.0.borrow().is_empty() {
+            self.note("known_deviation_results");
+        }
+    }
+}
+
 fn got_text(got: Result<(), Errno>) -> String {
     match got {
         Ok(()) => "success".into(),
@@ -255,9 +291,8 @@ fn ioctl_requests() -> harness::CaseResult {
     let p = Property { id: "fuzz.args.ioctl_ns_requests", default_cases: IOCTL_CASES, persist: true, max_shrink_iters: 200 };
     // Which outcome each recognised request had (Expect::NotEnotty admits
     // any but ENOTTY): reported, so a change between kernels shows.
-    let recognised = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
-    // Answers admitted only because a known deviation applies here.
-    let deviant = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
+    let recognised = Counts::default();
+    let deviant = Counts::default();
     let stats = run_property(&p, (0..n, request), |&(i, request)| {
         let (kind, fd) = &fds[i];
         let got = harness::sys::ioctl_none(fd.as_fd(), request);
@@ -267,23 +302,14 @@ fn ioctl_requests() -> harness::CaseResult {
             }
         }
         let expect = table::ioctl_ns(&host, request);
-        match expect {
-            Expect::NotEnotty => {
-                *recognised.borrow_mut().entry(format!("{kind} {request:#x} {}", got_text(got.map(drop)))).or_default() += 1;
-            }
-            Expect::ErrOrKnownDeviation(documented, id) if got.map(drop) != Err(documented) => {
-                *deviant.borrow_mut().entry(format!("{id}: {kind} {request:#x} {}", got_text(got.map(drop)))).or_default() += 1;
-            }
-            _ => {}
+        if expect == Expect::NotEnotty {
+            recognised.add(format!("{kind} {request:#x} {}", got_text(got.map(drop))));
         }
+        deviant.admitted(expect, got.map(drop), format_args!("{kind} {request:#x}"));
         check(format!("ioctl({kind} fd, {request:#x})"), expect, got.map(drop))
     });
-    let seen = recognised.into_inner();
-    harness::note("ioctl_recognised_results", seen.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", "));
-    let deviant = deviant.into_inner();
-    if !deviant.is_empty() {
-        harness::note("known_deviation_results", deviant.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", "));
-    }
+    recognised.note("ioctl_recognised_results");
+    deviant.note_deviations();
     verdict(&p, &stats)
 }
 
@@ -308,7 +334,7 @@ fn pidfd_requests() -> harness::CaseResult {
             .prop_map(|(dir, size, ty, nr)| (ioc(dir, ty, nr, size), 0)),
     ];
     let p = Property { id: "fuzz.args.pidfd_ioctl_requests", default_cases: PIDFD_CASES, persist: true, max_shrink_iters: 200 };
-    let deviant = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
+    let deviant = Counts::default();
     let stats = run_property(&p, request, |&(request, arg)| {
         let got = match PIDFD_NS_IOCTLS.iter().find(|r| r.request == request) {
             // The typed call: it closes the namespace fd it gets.
@@ -316,17 +342,10 @@ fn pidfd_requests() -> harness::CaseResult {
             None => harness::sys::ioctl_none(pidfd.as_fd(), request).map(drop),
         };
         let expect = table::pidfd_ioctl(&host, request, arg);
-        if let Expect::ErrOrKnownDeviation(documented, id) = expect {
-            if got != Err(documented) {
-                *deviant.borrow_mut().entry(format!("{id}: {request:#x} {}", got_text(got))).or_default() += 1;
-            }
-        }
+        deviant.admitted(expect, got, format_args!("{request:#x}"));
         check(format!("ioctl(pidfd, {request:#x}, {arg:#x})"), expect, got)
     });
-    let deviant = deviant.into_inner();
-    if !deviant.is_empty() {
-        harness::note("known_deviation_results", deviant.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", "));
-    }
+    deviant.note_deviations();
     peer.go()?;
     peer.join()?;
     verdict(&p, &stats)
