@@ -5,12 +5,10 @@
 //! second unshare(CLONE_NEWPID) is refused.
 
 use std::fs;
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use harness::{check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, Privilege, Requires};
 use nix::unistd::{getpid, getppid, Pid};
 
 use crate::common::must_fail_with;
@@ -149,21 +147,8 @@ fn init_exit_kills(inner: u64) -> CaseResult {
         Ok(())
     })?;
     let member: i32 = init.recv()?;
-    let pidfd = harness::sys::pidfd_open(Pid::from_raw(member)).setup("pidfd_open of the member")?;
-    let ended = |timeout: Duration| -> Result<bool, harness::CaseError> {
-        let until = Instant::now() + timeout;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, ms) {
-                Ok(n) if n > 0 => return Ok(true),
-                Ok(_) if left.is_zero() => return Ok(false),
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(e) => return Err(harness::CaseError::broken(format!("poll on a pidfd: {e}"))),
-            }
-        }
-    };
+    let pidfd = harness::pidfd::Pidfd::open(Pid::from_raw(member))?;
+    let ended = |timeout: Duration| pidfd.wait_exited(timeout);
     check!(!ended(Duration::ZERO)?, "the member ended before PID 1 did");
     init.go()?;
     init.join()?;
