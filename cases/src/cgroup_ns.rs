@@ -12,14 +12,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::chown;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check_eq, expect_errno, note, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires, Setup};
+use harness::{check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires, Setup};
 use nix::unistd::{geteuid, seteuid, Uid};
 
-use crate::common::{must_fail_with, unique};
+use crate::common::{finish, must_fail_with, Scratch};
 
 const NEWCGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
 
@@ -100,84 +99,6 @@ fn nsdelegate_missing() -> Option<String> {
              there, so cgroup.procs writes are not checked against them"
         )
     })
-}
-
-/// How long a scratch cgroup's removal may stay EBUSY before the case gives
-/// up (scaled by `NSVERIFY_TIMEOUT_SCALE` for slow guests): the kernel
-/// reports a cgroup's last process gone a little after it was reaped.
-const REMOVE_WITHIN: Duration = Duration::from_secs(2);
-
-/// A child cgroup of ours. The body removes it as its last step
-/// ([`Scratch::remove`], [`finish`]): a cgroup that will not go is a broken
-/// case. Dropping one not removed (a body that ended early) removes it too,
-/// and notes it if it stays behind.
-struct Scratch {
-    dir: PathBuf,
-    /// Its path as /proc/[pid]/cgroup shows it in the initial namespace.
-    path: String,
-    /// Whether [`Scratch::remove`] has run (Drop then does nothing).
-    removed: bool,
-}
-
-impl Scratch {
-    fn new(base: &Path, own: &str, what: &str) -> Result<Scratch, CaseError> {
-        let name = unique(what);
-        let dir = base.join(&name);
-        fs::create_dir(&dir).setup("mkdir a child cgroup")?;
-        Ok(Scratch { dir, path: format!("{}/{name}", own.trim_end_matches('/')), removed: false })
-    }
-
-    fn procs(&self) -> PathBuf {
-        self.dir.join("cgroup.procs")
-    }
-
-    /// rmdir(2), retried every millisecond while EBUSY, up to the scaled
-    /// [`REMOVE_WITHIN`]; the last error otherwise.
-    fn rmdir(&self) -> std::io::Result<()> {
-        let until = Instant::now() + harness::isolate::scaled(REMOVE_WITHIN);
-        loop {
-            match fs::remove_dir(&self.dir) {
-                Err(e) if e.raw_os_error() == Some(Errno::EBUSY as i32) && Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Removes the cgroup: broken (setup) if it is still there.
-    fn remove(mut self) -> CaseResult {
-        self.removed = true;
-        let limit = harness::isolate::scaled(REMOVE_WITHIN);
-        self.rmdir().setup(&format!("rmdir the scratch cgroup {} (retried while EBUSY for {limit:?})", self.dir.display()))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        if let Err(e) = self.rmdir() {
-            note("cgroup_left_behind", format!("{}: {e} (the body ended before removing it)", self.dir.display()));
-        }
-    }
-}
-
-/// The body's `verdict`, then the removal of its scratch cgroups (all of
-/// them, whatever the verdict): a cgroup left behind turns a pass into
-/// broken; after a failure it is noted and the failure stands.
-fn finish(verdict: CaseResult, scratches: [Scratch; 2]) -> CaseResult {
-    let mut verdict = verdict;
-    for s in scratches {
-        if let Err(e) = s.remove() {
-            match verdict {
-                Ok(()) => verdict = Err(e),
-                Err(_) => note("cgroup_left_behind", &e.message),
-            }
-        }
-    }
-    verdict
 }
 
 fn own_path() -> Result<String, CaseError> {

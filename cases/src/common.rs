@@ -1,7 +1,12 @@
-//! Helpers shared by the case files: ways to be in a new namespace.
+//! Helpers shared by the case files: ways to be in a new namespace, scratch
+//! mounts and scratch cgroups.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use harness::peer::{call, Spawn};
-use harness::{check_ne, CaseError, CaseResult, Kind, NsId, Outcome};
+use harness::{check_ne, note, CaseError, CaseResult, Errno, Kind, NsId, Outcome, Setup};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -83,7 +88,6 @@ pub fn must_fail_with(result: CaseResult, expected: &str) -> CaseResult {
 /// (mount_namespaces(7), "Shared subtrees"): the first step of any case that
 /// mounts.
 pub fn private_mounts() -> CaseResult {
-    use harness::Setup;
     use nix::mount::{mount, MsFlags};
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).setup("mount --make-rprivate /")
 }
@@ -96,7 +100,6 @@ pub const SCRATCH: &str = "/tmp";
 /// namespace (which must be new and private), for directories and mount
 /// points that exist only there.
 pub fn scratch_tmpfs(source: &str) -> CaseResult {
-    use harness::Setup;
     use nix::mount::{mount, MsFlags};
     mount(Some(source), SCRATCH, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
         .setup("mount tmpfs on /tmp")
@@ -106,4 +109,86 @@ pub fn scratch_tmpfs(source: &str) -> CaseResult {
 /// collide with anything else on the system.
 pub fn unique(what: &str) -> String {
     format!("nsverify-{what}-{}", std::process::id())
+}
+
+/// How long a scratch cgroup's removal may stay EBUSY before the case gives
+/// up (scaled by `NSVERIFY_TIMEOUT_SCALE` for slow guests): the kernel
+/// reports a cgroup's last process gone a little after it was reaped.
+const REMOVE_WITHIN: Duration = Duration::from_secs(2);
+
+/// A child cgroup of ours. The body removes it as its last step
+/// ([`Scratch::remove`], [`finish`]): a cgroup that will not go is a broken
+/// case. Dropping one not removed (a body that ended early) removes it too,
+/// and notes it if it stays behind.
+pub struct Scratch {
+    /// Its directory in the cgroup2 hierarchy.
+    pub dir: PathBuf,
+    /// Its path as /proc/[pid]/cgroup shows it in the initial namespace.
+    pub path: String,
+    /// Whether [`Scratch::remove`] has run (Drop then does nothing).
+    removed: bool,
+}
+
+impl Scratch {
+    /// Makes the cgroup `<base>/<unique name>`, `own` being `base`'s path as
+    /// /proc/[pid]/cgroup shows it.
+    pub fn new(base: &Path, own: &str, what: &str) -> Result<Scratch, CaseError> {
+        let name = unique(what);
+        let dir = base.join(&name);
+        fs::create_dir(&dir).setup("mkdir a child cgroup")?;
+        Ok(Scratch { dir, path: format!("{}/{name}", own.trim_end_matches('/')), removed: false })
+    }
+
+    /// Its `cgroup.procs` file.
+    pub fn procs(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// rmdir(2), retried every millisecond while EBUSY, up to the scaled
+    /// [`REMOVE_WITHIN`]; the last error otherwise.
+    fn rmdir(&self) -> std::io::Result<()> {
+        let until = Instant::now() + harness::isolate::scaled(REMOVE_WITHIN);
+        loop {
+            match fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(Errno::EBUSY as i32) && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Removes the cgroup: broken (setup) if it is still there.
+    pub fn remove(mut self) -> CaseResult {
+        self.removed = true;
+        let limit = harness::isolate::scaled(REMOVE_WITHIN);
+        self.rmdir().setup(&format!("rmdir the scratch cgroup {} (retried while EBUSY for {limit:?})", self.dir.display()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        if let Err(e) = self.rmdir() {
+            note("cgroup_left_behind", format!("{}: {e} (the body ended before removing it)", self.dir.display()));
+        }
+    }
+}
+
+/// The body's `verdict`, then the removal of its scratch cgroups (all of
+/// them, whatever the verdict): a cgroup left behind turns a pass into
+/// broken; after a failure it is noted and the failure stands.
+pub fn finish(verdict: CaseResult, scratches: impl IntoIterator<Item = Scratch>) -> CaseResult {
+    let mut verdict = verdict;
+    for s in scratches {
+        if let Err(e) = s.remove() {
+            match verdict {
+                Ok(()) => verdict = Err(e),
+                Err(_) => note("cgroup_left_behind", &e.message),
+            }
+        }
+    }
+    verdict
 }

@@ -4,13 +4,11 @@
 //! the reader's namespace root (`0::/` at it, `/..` above it).
 
 use std::fs;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check, check_eq, Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Proc, Requires, Setup};
+use harness::{check, check_eq, Case, CaseError, CaseResult, Kind, NsFd, Privilege, Proc, Requires, Setup};
 
-use crate::common::{must_fail_with, unique};
+use crate::common::{finish, must_fail_with, Scratch};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -110,30 +108,18 @@ fn root_is_slash() -> CaseResult {
     Ok(())
 }
 
-/// A child cgroup of ours, removed when dropped (the kernel may report the
-/// last process's exit a little after it was reaped: EBUSY for a while).
-struct ScratchCgroup(PathBuf);
-
-impl Drop for ScratchCgroup {
-    fn drop(&mut self) {
-        let until = Instant::now() + Duration::from_secs(2);
-        while let Err(e) = fs::remove_dir(&self.0) {
-            if e.raw_os_error() != Some(Errno::EBUSY as i32) || Instant::now() >= until {
-                break;
-            }
-            std::thread::yield_now();
-        }
-    }
-}
-
 /// `inner`: CLONE_NEWCGROUP for the claim, 0 when sabotaged.
 fn scratch_cgroup(inner: u64) -> CaseResult {
     let base = harness::probe::own_cgroup2_dir().setup("find our cgroup2 directory")?;
     let own = v2_path(Proc::Myself)?;
-    let name = unique("cg");
-    let scratch = ScratchCgroup(base.join(&name));
-    fs::create_dir(&scratch.0).setup("mkdir a child cgroup")?;
-    let procs = scratch.0.join("cgroup.procs");
+    let scratch = Scratch::new(&base, &own, "cg")?;
+    let verdict = in_scratch_cgroup(inner, &own, &scratch);
+    finish(verdict, [scratch])
+}
+
+fn in_scratch_cgroup(inner: u64, own: &str, scratch: &Scratch) -> CaseResult {
+    let name = scratch.dir.file_name().expect("a named directory").to_string_lossy().into_owned();
+    let procs = scratch.procs();
     let me = Proc::Pid(std::process::id() as i32);
     let mut inside = Spawn::fork().spawn(|ch| {
         fs::write(&procs, "0").setup("move to the child cgroup")?;
@@ -151,10 +137,9 @@ fn scratch_cgroup(inner: u64) -> CaseResult {
     });
     inside.go()?;
     inside.join()?;
-    let child_path = format!("{}/{name}", own.trim_end_matches('/'));
     check_eq!(inside_own, "/", "its own cgroup v2 path inside the new cgroup namespace");
     check_eq!(inside_parent, "/..", "the parent cgroup's path, read inside the new cgroup namespace");
-    check_eq!(seen_outside, child_path, "the path of the process in the new namespace, read outside");
+    check_eq!(seen_outside, scratch.path, "the path of the process in the new namespace, read outside");
     check_eq!(sibling, ("/".to_string(), format!("/{name}")), "own path and the other process's path in a sibling cgroup namespace");
     check_eq!(joined?, ("/..".to_string(), "/".to_string()), "own path and the other process's path after setns(CLONE_NEWCGROUP)");
     check_eq!(v2_path(Proc::Myself)?, own, "the case's own cgroup v2 path");
