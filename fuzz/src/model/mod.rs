@@ -3,7 +3,7 @@
 //! Each generated [`Scenario`] runs in a fresh driver process D (a peer of
 //! the case child) inside a fresh user namespace U0, so a failing sequence
 //! leaves nothing behind. D starts the agent A in a child user namespace U1
-//! (the world, see [`state`]), then for each operation:
+//! (the world, see [`state`]; its rules are [`rules`]), then for each operation:
 //!
 //! 1. resolves it against the [`Model`] into an action and its expected
 //!    outcome (success, EINVAL, EPERM, ENOSPC exactly when the model's
@@ -23,7 +23,9 @@
 //! After the operations, a teardown (every process exits, every fd but
 //! A's home fds closes, every bind mount goes) is checked the same way.
 
+pub mod action;
 pub mod ops;
+pub mod rules;
 pub mod state;
 pub mod world;
 
@@ -34,8 +36,9 @@ use harness::peer::Spawn;
 use harness::userns::{write_map_text, MapFile};
 use harness::{Case, CaseError, CaseResult, Errno, Kind, NsId, Proc, Requires};
 
+pub use action::{Action, Expect};
 pub use ops::{Op, Scenario};
-pub use state::{Action, Expect, Model, NsRef, WrongRule};
+pub use state::{Model, NsRef, WrongRule};
 use world::{AgentCmd, Probe};
 
 use crate::run::{run_property, verdict, Failure, Property};

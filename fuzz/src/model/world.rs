@@ -10,8 +10,9 @@ use harness::{CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde::{Deserialize, Serialize};
 
+use super::action::Action;
 use super::ops::SLOTS;
-use super::state::{home_kinds, Action, Model};
+use super::state::{home_kinds, Model};
 
 /// What the driver asks the agent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
