@@ -43,7 +43,7 @@ pub enum Action {
     OpenFd {
         /// Slot.
         slot: usize,
-        /// Entry under /proc/<pid>/ns.
+        /// Entry under `/proc/<pid>/ns`.
         entry: String,
     },
     /// The agent closes one of its fds.

@@ -135,7 +135,7 @@ pub fn fd_kinds(kinds: &[Kind]) -> Vec<Kind> {
     v
 }
 
-/// The entry name under /proc/<pid>/ns for `kind` (its `*_for_children`
+/// The entry name under `/proc/<pid>/ns` for `kind` (its `*_for_children`
 /// entry when asked and the kind has one).
 pub(super) fn entry_of(kind: Kind, for_children: bool) -> String {
     match (for_children, kind.info().for_children) {

@@ -67,7 +67,7 @@ pub fn ioctl_ns(host: &Host, request: u64) -> Expect {
 ///
 /// - before 6.11 a pidfd takes no ioctl (anonymous inode before 6.9, no
 ///   `unlocked_ioctl` in 6.9 and 6.10): ENOTTY;
-/// - PIDFD_GET_<kind>_NAMESPACE (6.11, `_IO(0xFF, 1..10)`): a new nsfs fd
+/// - `PIDFD_GET_<kind>_NAMESPACE` (6.11, `_IO(0xFF, 1..10)`): a new nsfs fd
 ///   with argument 0, EINVAL with any other, EOPNOTSUPP for a kind compiled
 ///   out (the X3 cases check the fds' identity);
 /// - PIDFD_GET_INFO (6.13, `_IOWR(0xFF, 11, struct pidfd_info)`, 64 bytes or

@@ -6,8 +6,8 @@
 //!
 //! The shared ground is here: the `CLONE_*` bits, the outcome type
 //! [`Expect`] and the [`Host`] facts the rules read. The rules themselves
-//! are one module per family of calls: [`process`] (unshare, clone3,
-//! setns), [`ioctl`] (ioctl_ns(2) and pidfd ioctls) and [`listns`]; their
+//! are one module per family of calls: `process` (unshare, clone3,
+//! setns), `ioctl` (ioctl_ns(2) and pidfd ioctls) and `listns`; their
 //! items are re-exported here.
 
 mod ioctl;

@@ -1,0 +1,251 @@
+//! The measuring itself, run inside the helper: the timed loops (a null
+//! syscall, clone + _exit + waitid, unshare in fresh children, setns
+//! between two holders) and the observation of the release backlog through
+//! the namespace limits (drain, burst).
+
+use std::time::{Duration, Instant};
+
+use harness::case::{CaseError, Outcome};
+use harness::error::{Op, OpContext};
+use harness::observe::LimitObserver;
+use harness::peer::{self, Peer, Spawn};
+use harness::sys::{self, CloneCall, WaitTarget};
+use harness::{userns, Kind, NsFd};
+use nix::unistd::{getegid, geteuid};
+use serde::{Deserialize, Serialize};
+
+use crate::ops::Operation;
+
+/// Deepest user namespace nesting a repeated-unshare child goes to before a
+/// fresh child takes over: the kernel stops at 32 levels (ENOSPC), and the
+/// helper may itself be one level down.
+const USER_NEST_CHUNK: u64 = 24;
+
+/// Longest wait for a teardown backlog between benchmarks.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Time a request took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The timed part, summed over the iterations, ns: what criterion gets.
+    pub measured_ns: u64,
+    /// Wall time of the whole request, ns (includes untimed set-up).
+    pub wall_ns: u64,
+    /// For clones: the part until clone returned, summed, ns.
+    pub create_ns: Option<u64>,
+    /// For clones: exit and reap, summed, ns.
+    pub reap_ns: Option<u64>,
+}
+
+/// Result of draining the net or ipc teardown backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drained {
+    /// Time until the backlog was gone, ms.
+    pub ms: f64,
+    /// False if the deadline passed first.
+    pub complete: bool,
+}
+
+/// One burst of namespace creations and its aftermath.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Burst {
+    /// Creations (clone + _exit + waitid) per second during the burst.
+    pub per_second: f64,
+    /// Namespaces still pending release when the burst ended.
+    pub pending: u64,
+    /// Time from the end of the burst until none was pending, ms.
+    pub drain_ms: f64,
+    /// False if the drain deadline passed first.
+    pub drained: bool,
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+/// Runs `op` `iters` times and times it (what a `Measure` request asks).
+pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> {
+    let wall = Instant::now();
+    let mut m = match op {
+        Operation::NullSyscall => {
+            let t = Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(nix::unistd::getppid());
+            }
+            Measured { measured_ns: nanos(t.elapsed()), ..Measured::default() }
+        }
+        Operation::Clone { flags, clone3 } => clone_loop(flags, if clone3 { CloneCall::Clone3 } else { CloneCall::Clone }, iters)?,
+        Operation::UnshareFresh { kind } => {
+            let mut sum = 0;
+            for _ in 0..iters {
+                sum += peer::in_child(move || unshare_times(kind, 1))?;
+            }
+            Measured { measured_ns: sum, ..Measured::default() }
+        }
+        Operation::UnshareRepeated { kind } => {
+            let chunk = if kind == Kind::User { USER_NEST_CHUNK } else { iters.max(1) };
+            let (mut left, mut sum) = (iters, 0);
+            while left > 0 {
+                let n = left.min(chunk);
+                sum += peer::in_child(move || unshare_times(kind, n))?;
+                left -= n;
+            }
+            Measured { measured_ns: sum, ..Measured::default() }
+        }
+        Operation::SetnsToggle { kind } => Measured { measured_ns: setns_toggle(kind, iters)?, ..Measured::default() },
+    };
+    m.wall_ns = nanos(wall.elapsed());
+    Ok(m)
+}
+
+/// clone + _exit + waitid, `iters` times, split at clone's return.
+fn clone_loop(flags: u64, call: CloneCall, iters: u64) -> Result<Measured, CaseError> {
+    let (mut create, mut reap) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        let Some(pid) = sys::fork_with_flags(flags, call).op(Op::Clone(flags))? else {
+            sys::exit_now(0);
+        };
+        let t1 = Instant::now();
+        sys::wait_exit(WaitTarget::Pid(pid), false, false).op(Op::Process("waitid"))?;
+        create += t1 - t0;
+        reap += t1.elapsed();
+    }
+    Ok(Measured { measured_ns: nanos(create + reap), wall_ns: 0, create_ns: Some(nanos(create)), reap_ns: Some(nanos(reap)) })
+}
+
+/// In a fresh child: `n` × unshare(kind), returning the summed syscall time.
+/// Between two user namespaces the maps are written, untimed.
+fn unshare_times(kind: Kind, n: u64) -> Result<u64, CaseError> {
+    // Warm-up: the first syscall of a fresh child pays first-touch page
+    // faults (2-18 µs for unshare(0) here, 0.13 µs afterwards).
+    sys::unshare(0).op(Op::Unshare(0))?;
+    std::hint::black_box(Instant::now());
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+        let t = Instant::now();
+        sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?;
+        total += t.elapsed();
+        if kind == Kind::User {
+            userns::map_self_as_root(uid, gid)?;
+        }
+    }
+    Ok(nanos(total))
+}
+
+/// A peer holding a new namespace of `kind` until dropped.
+fn holder(kind: Kind) -> Result<Peer, CaseError> {
+    let spawn = if kind.info().legacy_clone { Spawn::clone(kind.flag()) } else { Spawn::clone3(kind.flag()) };
+    let mut p = spawn.spawn(|ch| {
+        ch.ready()?;
+        // Parent's end-of-file (or its go) ends the holder.
+        let _ = ch.wait();
+        Ok(())
+    })?;
+    p.wait_ready()?;
+    Ok(p)
+}
+
+fn setns_toggle(kind: Kind, iters: u64) -> Result<u64, CaseError> {
+    let (a, b) = (holder(kind)?, holder(kind)?);
+    let (pa, pb) = (a.proc(), b.proc());
+    let ns = peer::in_child(move || {
+        let fds = [NsFd::open(pa, kind)?, NsFd::open(pb, kind)?];
+        // Warm-up, and a check that both are usable.
+        fds[0].setns(kind.flag())?;
+        fds[1].setns(kind.flag())?;
+        let t = Instant::now();
+        for i in 0..iters {
+            fds[(i % 2) as usize].setns(kind.flag())?;
+        }
+        Ok(nanos(t.elapsed()))
+    });
+    // Dropping the holders kills and reaps them.
+    drop((a, b));
+    ns
+}
+
+/// Whether a wait on the observer ended by its deadline rather than by
+/// an error of the machinery.
+fn timed_out(e: &CaseError) -> bool {
+    e.outcome == Outcome::Fail && e.errno().is_none()
+}
+
+/// Polls (with the harness's limit observer, limit 1, in the caller's user
+/// namespace) until a namespace of `kind` can be created again: until the
+/// count, which includes those pending release, is back to zero. Returns
+/// (ms since `since`, whether it happened before the deadline).
+fn wait_until_none_counted(kind: Kind, since: Instant, deadline: Duration) -> Result<(f64, bool), CaseError> {
+    let mut observer = LimitObserver::here(kind, 1)?.with_deadline(deadline);
+    let complete = match observer.wait_released("the teardown backlog") {
+        Ok(_) => true,
+        Err(e) if timed_out(&e) => false,
+        Err(e) => return Err(e),
+    };
+    let ms = since.elapsed().as_secs_f64() * 1e3;
+    observer.drop_holders()?;
+    Ok((ms, complete))
+}
+
+/// Drains the backlog of `kind` left by earlier benchmarks. In a fresh
+/// user namespace (so that its counts are ours alone) a marker namespace
+/// is created and released: the kernel frees released namespaces in order
+/// (one `cleanup_net`/`free_ipc` work item takes the whole list each time),
+/// so once the marker is freed, so is every namespace released before it.
+pub(super) fn drain(kind: Kind) -> Result<Drained, CaseError> {
+    userns::enter_fresh()?;
+    let start = Instant::now();
+    // The marker: created and released by a child (its exit queues it).
+    peer::in_child(move || Ok(sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?))?;
+    let (ms, complete) = wait_until_none_counted(kind, start, DRAIN_DEADLINE)?;
+    Ok(Drained { ms, complete })
+}
+
+/// How many namespaces of `kind` are counted against the caller's user
+/// namespace, none being alive: the smallest limit that still lets one more
+/// be created, minus one. The limit doubles until a creation succeeds, then
+/// bisects; only successful probes create a namespace (which then joins the
+/// backlog), so the answer and the backlog are off by at most the number of
+/// bisection steps.
+fn count_pending(kind: Kind, upper: u64) -> Result<u64, CaseError> {
+    // A probe: one more create at `limit` works iff the count is below it.
+    // The observer's holder is released when the observer goes.
+    let probe = |limit: u64| -> Result<bool, CaseError> { LimitObserver::here(kind, limit)?.try_hold() };
+    // Invariant: a creation fails at limit `lo - 1` (count >= lo - 1) and succeeds at `hi`.
+    let mut hi = 1u64;
+    while !probe(hi)? {
+        if hi >= upper {
+            return Ok(upper);
+        }
+        hi = (hi * 2).min(upper);
+    }
+    let mut lo = hi / 2 + 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if probe(mid)? {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo - 1)
+}
+
+/// A burst of `count` sequential clone(kind) + _exit + waitid in a fresh
+/// user namespace, then the pending count and the time to drain it, both
+/// observed through the namespace limit (ENOSPC) of that user namespace.
+pub(super) fn burst(kind: Kind, count: u64) -> Result<Burst, CaseError> {
+    let upper = count + 1024;
+    // A fresh user namespace where our creations alone count, limit above the burst.
+    let _observer = LimitObserver::enter(kind, upper)?;
+    let t = Instant::now();
+    clone_loop(kind.flag(), CloneCall::Clone, count)?;
+    let elapsed = t.elapsed();
+    let end = Instant::now();
+    let pending = count_pending(kind, upper)?;
+    // With nothing pending the backlog is drained already; otherwise the
+    // wait also covers the few namespaces the probes created.
+    let (drain_ms, drained) = if pending == 0 { (0.0, true) } else { wait_until_none_counted(kind, end, Duration::from_secs(30))? };
+    Ok(Burst { per_second: count as f64 / elapsed.as_secs_f64(), pending, drain_ms, drained })
+}
