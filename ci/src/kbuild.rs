@@ -3,7 +3,7 @@
 //! variant.
 //!
 //! The source package is pinned by exact version in the data file and
-//! downloaded through the same private apt as the VM kernels (crate::fetch),
+//! downloaded through the same private apt as the VM kernels (crate::apt),
 //! so nothing on the host changes. The tree is unpacked once under the build
 //! directory (default `target/nsverify-vm/kbuild/`), configured as
 //! `make tinyconfig`, `scripts/kconfig/merge_config.sh -m` of the fragments
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::Apt;
+use crate::apt::Apt;
 
 /// The data file of the pinned source and its variants, relative to the
 /// repository root.

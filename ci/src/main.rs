@@ -2,6 +2,7 @@
 //! of the matrix in `ci/kernels.toml`, and builds the case x kernel table.
 //! See ci/README.md. Exit codes: see [`EXIT_CODES`].
 
+mod apt;
 mod bzimage;
 mod fetch;
 mod initramfs;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use fetch::Apt;
+use apt::Apt;
 use matrix::{KernelEntry, Matrix};
 use payload::{repo_root, Payload};
 use run::{Progress, RunContext};

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::Apt;
+use crate::apt::Apt;
 use crate::kbuild::{self, BaseSpec, Build};
 use crate::run::{self, Progress};
 use crate::table::{KernelResult, Loaded, Record, Status};

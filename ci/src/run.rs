@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::fetch::{self, Apt};
+use crate::apt::Apt;
+use crate::fetch;
 use crate::matrix::KernelEntry;
 use crate::payload::{self, repo_root};
 use crate::table::{self, KernelResult, Loaded, Status, RUNS};

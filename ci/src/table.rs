@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use harness::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::Package;
+use crate::apt::Package;
 use crate::vm::VmOutcome;
 
 /// The fields of a report line (harness::report::Record) the table needs.
