@@ -10,9 +10,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::apt::Apt;
+use crate::cli::RunArgs;
 use crate::fetch;
-use crate::matrix::KernelEntry;
-use crate::payload::{self, repo_root};
+use crate::matrix::{KernelEntry, Matrix};
+use crate::outcome::{apt_for, finish_table, report_unknown, unknown_results, EXIT_INFRASTRUCTURE};
+use crate::payload::{self, repo_root, Payload};
 use crate::table::{self, KernelResult, Loaded, Status, RUNS};
 use crate::vm::{self, VmConfig};
 
@@ -197,6 +199,71 @@ pub fn judge(loaded: &mut Loaded, dir: &Path, bench: bool, fuzz: bool) {
     } else {
         Status::Passed
     };
+}
+
+/// `nsverify-vm run`: fetches, boots and runs the suite under each chosen
+/// kernel, prints and writes the table; returns the exit code.
+pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
+    let started = Instant::now();
+    let (entries, unknown) = matrix.select(&args.kernels);
+    report_unknown(&unknown, matrix);
+    if entries.is_empty() {
+        eprintln!("nsverify-vm: no kernel to run");
+        return Ok(EXIT_INFRASTRUCTURE);
+    }
+    let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, entries.len());
+    let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
+    let (mut vm_config, why, scale) = args.guest.vm(cpus, args.timeout);
+    vm_config.append = args.append.clone();
+    let accel = vm_config.accel;
+    println!(
+        "nsverify-vm: {} kernel(s), {jobs} at a time, {cpus} vCPU and {} MiB each; accel {accel} ({why}); case deadlines x{scale}",
+        entries.len(),
+        args.guest.memory
+    );
+    let payload = Payload {
+        case_bin: match &args.case_bin {
+            Some(p) => p.clone(),
+            None => payload::build_case_binary(args.release)?,
+        },
+        case_args: args.case_args.clone(),
+        bench: match (&args.bench_bin, args.benches) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => Some(payload::build_bench_binary()?),
+            (None, false) => None,
+        }
+        .map(|b| (b, if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() })),
+        fuzz: if args.fuzz { Some(payload::build_fuzz_binary(args.release)?) } else { None },
+        timeout_scale: scale,
+        guest_env: args.guest.guest_env.clone(),
+    };
+    let work = args.out.join("initramfs");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let initramfs = payload.build_initramfs(&work)?;
+    println!(
+        "nsverify-vm: case binary {}; initramfs {} ({:.1} MB)",
+        payload.case_bin.display(),
+        initramfs.display(),
+        std::fs::metadata(&initramfs)?.len() as f64 / 1e6
+    );
+    let ctx = RunContext {
+        out: args.out.clone(),
+        cache: cache.to_path_buf(),
+        apt: apt_for(matrix, &entries, cache),
+        refresh: args.refresh,
+        vm: vm_config,
+        initramfs,
+        progress: Progress::new(started),
+        bench: payload.bench.is_some(),
+        fuzz: payload.fuzz.is_some(),
+    };
+    let mut loaded = run_matrix(&entries, &ctx, jobs);
+    loaded.extend(unknown_results(&unknown));
+    let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
+    println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
+    Ok(code)
 }
 
 #[cfg(test)]
