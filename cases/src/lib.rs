@@ -1,97 +1,85 @@
 //! nsverify's cases: documented namespace behaviours (CLAIMS.md), each a
 //! record naming the claims it verifies, run on the running kernel by
-//! `cargo test` (see `tests/cases.rs`).
+//! `cargo test` (see `tests/cases.rs`). The topics, one module each, are
+//! listed once, in [`TOPICS`], which [`all`], [`sabotaged`] and the
+//! coverage tests walk.
 
-pub mod cgroup_ns;
 pub mod claims;
 mod common;
-pub mod create;
-pub mod identity;
-pub mod ioctl_ns;
-pub mod isolation_cgroup;
-pub mod isolation_ipc;
-pub mod isolation_kinds;
-pub mod isolation_mnt;
-pub mod isolation_net;
-pub mod isolation_pid;
-pub mod isolation_time;
-pub mod isolation_user;
-pub mod isolation_uts;
-pub mod lifetime;
-pub mod limits;
-pub mod listns;
-pub mod ns_ids;
-pub mod nsfs_handles;
-pub mod pid_ns;
-pub mod pidfd;
-pub mod privilege;
 mod rtnetlink;
-pub mod setns;
-pub mod time_ns;
-pub mod user_ns;
 
 use harness::Case;
 
-/// Every case, in a stable order.
+/// A topic of the suite: one module of cases (`cases/src/<name>.rs` or
+/// `<name>/mod.rs`), the man pages it verifies, and its cases and their
+/// sabotaged twins.
+#[derive(Debug, Clone, Copy)]
+pub struct Topic {
+    /// The module's name, e.g. `isolation_pid`.
+    pub name: &'static str,
+    /// What every case id of the topic starts with, e.g. `isolation.pid.`;
+    /// its sabotage cases' ids start with `sabotage.` and then this.
+    pub prefix: &'static str,
+    /// The man pages the topic verifies, as CLAIMS.md cites them, e.g.
+    /// `pid_namespaces(7)`; its own page first.
+    pub man: &'static [&'static str],
+    /// The topic's cases, in a stable order.
+    pub cases: fn() -> Vec<Case>,
+    /// The topic's cases run sabotaged, each of which must fail.
+    pub sabotaged: fn() -> Vec<Case>,
+}
+
+/// Declares each topic's module and [`TOPICS`] from one list, so a topic
+/// cannot be declared without being run.
+macro_rules! topics {
+    ($($name:ident: $prefix:literal, [$($man:literal),+];)+) => {
+        $(pub mod $name;)+
+
+        /// Every topic, in the order [`all`] and [`sabotaged`] run them (the
+        /// order of every report).
+        pub const TOPICS: &[Topic] = &[
+            $(Topic { name: stringify!($name), prefix: $prefix, man: &[$($man),+], cases: $name::cases, sabotaged: $name::sabotaged },)+
+        ];
+    };
+}
+
+topics! {
+    identity: "identity.", ["namespaces(7)"];
+    create: "create.", ["clone(2)", "unshare(2)"];
+    isolation_cgroup: "isolation.cgroup.", ["cgroup_namespaces(7)"];
+    isolation_ipc: "isolation.ipc.", ["ipc_namespaces(7)"];
+    isolation_kinds: "isolation.kinds.", ["namespaces(7)"];
+    isolation_mnt: "isolation.mnt.", ["mount_namespaces(7)"];
+    isolation_net: "isolation.net.", ["network_namespaces(7)"];
+    isolation_pid: "isolation.pid.", ["pid_namespaces(7)"];
+    isolation_time: "isolation.time.", ["time_namespaces(7)"];
+    isolation_user: "isolation.user.", ["user_namespaces(7)"];
+    isolation_uts: "isolation.uts.", ["uts_namespaces(7)"];
+    setns: "setns.", ["setns(2)"];
+    ioctl_ns: "ioctl_ns.", ["ioctl_ns(2)"];
+    privilege: "privilege.", ["namespaces(7)", "clone(2)", "unshare(2)", "user_namespaces(7)"];
+    lifetime: "lifetime.", ["namespaces(7)"];
+    limits: "limits.", ["namespaces(7)", "user_namespaces(7)"];
+    pid_ns: "pidns.", ["pid_namespaces(7)"];
+    ns_ids: "ns_ids.", ["statmount(2)", "listmount(2)"];
+    nsfs_handles: "nsfs_handles.", ["open_by_handle_at(2)"];
+    listns: "listns.", ["listns(2)"];
+    pidfd: "pidfd.", ["pidfd_open(2)", "setns(2)"];
+    user_ns: "userns.", ["user_namespaces(7)", "capabilities(7)"];
+    cgroup_ns: "cgroupns.", ["cgroup_namespaces(7)"];
+    time_ns: "timens.", ["time_namespaces(7)"];
+}
+
+/// Every case, in a stable order: each topic's cases in [`TOPICS`] order.
 pub fn all() -> Vec<Case> {
-    let mut cases = Vec::new();
-    cases.extend(identity::cases());
-    cases.extend(create::cases());
-    cases.extend(isolation_cgroup::cases());
-    cases.extend(isolation_ipc::cases());
-    cases.extend(isolation_kinds::cases());
-    cases.extend(isolation_mnt::cases());
-    cases.extend(isolation_net::cases());
-    cases.extend(isolation_pid::cases());
-    cases.extend(isolation_time::cases());
-    cases.extend(isolation_user::cases());
-    cases.extend(isolation_uts::cases());
-    cases.extend(setns::cases());
-    cases.extend(ioctl_ns::cases());
-    cases.extend(privilege::cases());
-    cases.extend(lifetime::cases());
-    cases.extend(limits::cases());
-    cases.extend(pid_ns::cases());
-    cases.extend(ns_ids::cases());
-    cases.extend(nsfs_handles::cases());
-    cases.extend(listns::cases());
-    cases.extend(pidfd::cases());
-    cases.extend(user_ns::cases());
-    cases.extend(cgroup_ns::cases());
-    cases.extend(time_ns::cases());
-    cases
+    TOPICS.iter().flat_map(|topic| (topic.cases)()).collect()
 }
 
 /// The cases run sabotaged (a wrong expectation or a broken step), each of
 /// which passes only if the sabotaged body fails: evidence that the real
-/// cases can fail. Run by `tests/sabotage.rs`.
+/// cases can fail. Run by `tests/sabotage.rs`, in [`TOPICS`] order.
 pub fn sabotaged() -> Vec<Case> {
-    let mut cases = Vec::new();
-    cases.extend(identity::sabotaged());
-    cases.extend(create::sabotaged());
-    cases.extend(isolation_cgroup::sabotaged());
-    cases.extend(isolation_ipc::sabotaged());
-    cases.extend(isolation_kinds::sabotaged());
-    cases.extend(isolation_mnt::sabotaged());
-    cases.extend(isolation_net::sabotaged());
-    cases.extend(isolation_pid::sabotaged());
-    cases.extend(isolation_time::sabotaged());
-    cases.extend(isolation_user::sabotaged());
-    cases.extend(isolation_uts::sabotaged());
-    cases.extend(setns::sabotaged());
-    cases.extend(ioctl_ns::sabotaged());
-    cases.extend(privilege::sabotaged());
-    cases.extend(lifetime::sabotaged());
-    cases.extend(limits::sabotaged());
-    cases.extend(pid_ns::sabotaged());
-    cases.extend(ns_ids::sabotaged());
-    cases.extend(nsfs_handles::sabotaged());
-    cases.extend(listns::sabotaged());
-    cases.extend(pidfd::sabotaged());
-    cases.extend(user_ns::sabotaged());
-    cases.extend(cgroup_ns::sabotaged());
-    cases.extend(time_ns::sabotaged());
-    cases
+    TOPICS.iter().flat_map(|topic| (topic.sabotaged)()).collect()
 }
 
 /// Claims not yet verified by any case: the visible gap, closed by the case
@@ -167,6 +155,83 @@ mod tests {
             .filter(|id| !UNCOVERED.contains(id) && sub_claims(id).is_empty() && !sabotaged_claims.contains(id))
             .collect();
         assert!(missing.is_empty(), "claims with cases but no sabotage case citing them: {missing:?}");
+    }
+
+    /// The man pages CLAIMS.md cites (in its header, the sources of "Beyond
+    /// the seed" and the claims themselves): a topic names only these.
+    const CITED_MAN_PAGES: &[&str] = &[
+        "namespaces(7)",
+        "user_namespaces(7)",
+        "pid_namespaces(7)",
+        "cgroup_namespaces(7)",
+        "ipc_namespaces(7)",
+        "network_namespaces(7)",
+        "mount_namespaces(7)",
+        "uts_namespaces(7)",
+        "time_namespaces(7)",
+        "capabilities(7)",
+        "clone(2)",
+        "unshare(2)",
+        "setns(2)",
+        "setgroups(2)",
+        "ioctl_ns(2)",
+        "pidfd_open(2)",
+        "statmount(2)",
+        "listmount(2)",
+        "listns(2)",
+        "open_by_handle_at(2)",
+    ];
+
+    #[test]
+    fn every_topic_has_cases_and_sabotage_cases() {
+        for topic in TOPICS {
+            assert!(!(topic.cases)().is_empty(), "topic {} has no cases", topic.name);
+            assert!(!(topic.sabotaged)().is_empty(), "topic {} has no sabotage cases", topic.name);
+        }
+    }
+
+    /// Names are unique, and so are prefixes: none starts another, so each
+    /// case id belongs to one topic.
+    #[test]
+    fn topic_names_and_prefixes_are_unique() {
+        let mut names = BTreeSet::new();
+        for topic in TOPICS {
+            assert!(names.insert(topic.name), "topic {} is listed twice", topic.name);
+            assert!(topic.prefix.ends_with('.'), "topic {}'s prefix {} does not end with a dot", topic.name, topic.prefix);
+            for other in TOPICS.iter().filter(|other| other.name != topic.name) {
+                assert!(
+                    !other.prefix.starts_with(topic.prefix),
+                    "topic {}'s prefix {} starts topic {}'s {}",
+                    topic.name,
+                    topic.prefix,
+                    other.name,
+                    other.prefix
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_case_id_starts_with_its_topic_prefix() {
+        for topic in TOPICS {
+            for case in (topic.cases)() {
+                assert!(case.id.starts_with(topic.prefix), "case {} of topic {} does not start with {}", case.id, topic.name, topic.prefix);
+            }
+            let prefix = format!("sabotage.{}", topic.prefix);
+            for case in (topic.sabotaged)() {
+                assert!(case.id.starts_with(&prefix), "sabotage case {} of topic {} does not start with {prefix}", case.id, topic.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_topic_names_man_pages_that_claims_cites() {
+        for topic in TOPICS {
+            assert!(!topic.man.is_empty(), "topic {} names no man page", topic.name);
+            for page in topic.man {
+                assert!(CITED_MAN_PAGES.contains(page), "topic {} names {page}, which CLAIMS.md does not cite", topic.name);
+            }
+        }
     }
 
     #[test]
