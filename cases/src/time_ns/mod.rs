@@ -41,8 +41,8 @@ const DAY: i64 = 86_400;
 /// parts, so a swap of the two offsets, one applied to the wrong clock, or
 /// a lost nanosecond part is seen. Positive: a VM's clocks are a few
 /// seconds old, and time_namespaces(7) forbids a negative clock. The
-/// nanosecond parts are both at least [`timers::MIN_NANOS_PART`], so that a
-/// timer whose target lost one fires later than [`timers::late`] allows.
+/// nanosecond parts are both at least `timers::MIN_NANOS_PART`, so that a
+/// timer whose target lost one fires later than `timers::late()` allows.
 const OFFSETS: Offsets =
     Offsets { monotonic: Offset { secs: 3 * DAY, nanos: 900_000_000 }, boottime: Offset { secs: 11 * DAY, nanos: 950_000_000 } };
 
