@@ -123,7 +123,7 @@ const REMOVE_WITHIN: Duration = Duration::from_secs(2);
 pub struct Scratch {
     /// Its directory in the cgroup2 hierarchy.
     pub dir: PathBuf,
-    /// Its path as /proc/[pid]/cgroup shows it in the initial namespace.
+    /// Its path as `/proc/[pid]/cgroup` shows it in the initial namespace.
     pub path: String,
     /// Whether [`Scratch::remove`] has run (Drop then does nothing).
     removed: bool,
@@ -131,7 +131,7 @@ pub struct Scratch {
 
 impl Scratch {
     /// Makes the cgroup `<base>/<unique name>`, `own` being `base`'s path as
-    /// /proc/[pid]/cgroup shows it.
+    /// `/proc/[pid]/cgroup` shows it.
     pub fn new(base: &Path, own: &str, what: &str) -> Result<Scratch, CaseError> {
         let name = unique(what);
         let dir = base.join(&name);

@@ -1,4 +1,4 @@
-//! namespaces(7), "The namespace lifetime" and "The /proc/[pid]/ns/
+//! namespaces(7), "The namespace lifetime" and "The `/proc/[pid]/ns/`
 //! directory": what keeps a namespace alive (N2, F1-F9).
 //!
 //! Aliveness is observed through the per-uid count under a limit set in a

@@ -1,4 +1,4 @@
-//! N2, F2: an open /proc/[pid]/ns file or a bind mount of one keeps the
+//! N2, F2: an open `/proc/[pid]/ns` file or a bind mount of one keeps the
 //! namespace alive after its processes exit (F8: closing or unmounting
 //! releases it); and the sabotages of the nsfs handle observer.
 

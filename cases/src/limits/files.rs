@@ -1,4 +1,4 @@
-//! L1: /proc/sys/user/max_<type>_namespaces exists per type, reads as a
+//! L1: `/proc/sys/user/max_<type>_namespaces` exists per type, reads as a
 //! number, starts at INT_MAX in a new user namespace, and each file of the
 //! table holds its own value.
 

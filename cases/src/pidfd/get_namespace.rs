@@ -1,5 +1,5 @@
-//! X3: PIDFD_GET_<kind>_NAMESPACE gives an fd for the target's namespace of
-//! that kind (and pid/time_for_children), the namespace of /proc/[pid]/ns;
+//! X3: `PIDFD_GET_<kind>_NAMESPACE` gives an fd for the target's namespace of
+//! that kind (and pid/time_for_children), the namespace of `/proc/[pid]/ns`;
 //! a nonzero argument is EINVAL, an exited target ESRCH.
 
 use harness::error::{Op, OpContext};

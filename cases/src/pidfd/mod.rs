@@ -1,4 +1,4 @@
-//! pidfds and namespaces (claims X3, X4): the PIDFD_GET_<kind>_NAMESPACE ioctls
+//! pidfds and namespaces (claims X3, X4): the `PIDFD_GET_<kind>_NAMESPACE` ioctls
 //! (6.11, `<linux/pidfd.h>`, fs/pidfs.c) and setns(pidfd, flags) (5.8, setns(2)).
 //!
 //! Peers: the kernel's pidfd/pidfd_setns_test.c (setns by pidfd) and
@@ -193,7 +193,7 @@ pub fn sabotaged() -> Vec<Case> {
     out
 }
 
-/// PIDFD_GET_<kind>_NAMESPACE arrived in 6.11 (commit 5b08bd408534,
+/// `PIDFD_GET_<kind>_NAMESPACE` arrived in 6.11 (commit 5b08bd408534,
 /// `<linux/pidfd.h>`); a backport to an older kernel is skipped, never
 /// passed.
 fn x3_requires(kinds: &[Kind]) -> Requires {

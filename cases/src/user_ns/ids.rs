@@ -1,5 +1,5 @@
 //! U1: ids are translated through every level of user namespaces (uid_map,
-//! gid_map, stat() and /proc/[pid]/status as the reader's namespace sees
+//! gid_map, stat() and `/proc/[pid]/status` as the reader's namespace sees
 //! them), with maps of up to 340 lines (4.15).
 
 use std::fs::{self, File};
