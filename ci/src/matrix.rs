@@ -67,7 +67,7 @@ pub enum Origin {
 }
 
 impl KernelEntry {
-    /// "suite/package" or "self-built <path>", for listings.
+    /// `suite/package` or `self-built <path>`, for listings.
     pub fn describe(&self, root: &Path) -> String {
         if self.suite.is_none() && self.path.is_none() && self.build.is_none() {
             return "(not in the matrix)".into();
