@@ -313,7 +313,8 @@ impl TimerFd {
     pub fn create(clock: Clock) -> Result<TimerFd, Errno> {
         // SAFETY: integer arguments only.
         let fd = Errno::result(unsafe { libc::timerfd_create(clock.id(), libc::TFD_CLOEXEC) })?;
-        Ok(TimerFd { fd: crate::sys::own_fd(fd) })
+        // SAFETY: timerfd_create returned a new fd that nothing else owns.
+        Ok(TimerFd { fd: unsafe { crate::sys::own_fd(fd) } })
     }
 
     /// timerfd_settime(TFD_TIMER_ABSTIME): one expiration when the clock

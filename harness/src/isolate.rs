@@ -11,6 +11,7 @@
 //! kill with its group and reap. A fork costs far less than re-executing
 //! the test binary (under emulation, milliseconds against tens).
 
+pub use crate::sys::become_subreaper;
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -351,7 +352,9 @@ impl Zygote {
 /// single-threaded.
 pub fn start_zygote(cases: &[Case]) -> Result<(), Errno> {
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-    match sys::fork_with_flags(0, sys::CloneCall::Clone)? {
+    // SAFETY: called from `main` before any thread exists (documented
+    // above), so the zygote child may allocate.
+    match unsafe { sys::fork_with_flags(0, sys::CloneCall::Clone) }? {
         None => {
             drop(ours);
             zygote_loop(cases, theirs)
@@ -393,7 +396,9 @@ fn zygote_loop(cases: &[Case], sock: OwnedFd) -> ! {
                         _ => None,
                     })
                     .flatten()
-                    .map(sys::own_fd)
+                    // SAFETY: SCM_RIGHTS fds were just installed in this
+                    // process by recvmsg; nothing else owns them.
+                    .map(|fd| unsafe { sys::own_fd(fd) })
                     .collect();
                 (msg.bytes, fds)
             }
@@ -402,7 +407,10 @@ fn zygote_loop(cases: &[Case], sock: OwnedFd) -> ! {
             sys::exit_now(0);
         }
         let id = String::from_utf8_lossy(&id[..n]).into_owned();
-        let reply: i64 = match (<[OwnedFd; 2]>::try_from(fds), sys::fork_with_flags(libc::CLONE_PARENT as u64, sys::CloneCall::Clone)) {
+        // SAFETY: the zygote is single-threaded (started before any thread
+        // exists), so the case child may allocate.
+        let forked = unsafe { sys::fork_with_flags(libc::CLONE_PARENT as u64, sys::CloneCall::Clone) };
+        let reply: i64 = match (<[OwnedFd; 2]>::try_from(fds), forked) {
             (Ok([verdict, output]), Ok(None)) => case_child(cases, &id, verdict, output, sock.as_raw_fd()),
             (Ok(_), Ok(Some(pid))) => i64::from(pid.as_raw()),
             (Ok(_), Err(e)) => -(e as i64),

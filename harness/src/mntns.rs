@@ -292,7 +292,9 @@ pub fn mnt_ns_step(fd: BorrowedFd<'_>, step: Step) -> Result<(NsFd, MntNsInfo), 
     let name = step.ioctl().name;
     let mut info = MntNsInfo::default();
     let raw: RawFd = mnt_ns_ioctl(fd, step.request(), Some(&mut info)).op(Op::IoctlNs(name))?;
-    let ns = NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(name))?;
+    // SAFETY: NS_MNT_GET_NEXT/PREV return a new fd on success, owned by
+    // nobody else.
+    let ns = NsFd::from_fd(unsafe { sys::own_fd(raw) }).op(Op::IoctlNs(name))?;
     Ok((ns, info))
 }
 

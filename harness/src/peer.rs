@@ -15,7 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::{CaseError, CaseResult};
 use crate::error::{Op, OpContext, SysError};
-use crate::sys::{self, CloneCall, Exit, WaitTarget};
+use crate::flags::NsFlags;
+use crate::kind::Kind;
+use crate::pidfd::Pidfd;
+use crate::sys::{self, WaitTarget};
+
+pub use crate::sys::{CloneCall, Exit};
 use crate::userns;
 
 /// How a peer gets its namespaces.
@@ -29,40 +34,102 @@ pub enum Via {
     Unshare,
 }
 
+impl Via {
+    /// How [`Spawn::new_ns`] makes a new namespace of `kind`: clone(2) for
+    /// the seven kinds clone(2) takes, unshare(2) in a forked child for
+    /// time (see [`Spawn::new_ns`] for why).
+    pub fn for_new_ns(kind: Kind) -> Via {
+        if kind.info().legacy_clone {
+            Via::Clone
+        } else {
+            Via::Unshare
+        }
+    }
+}
+
 /// How to start a peer.
 #[derive(Debug, Clone)]
 pub struct Spawn {
-    flags: u64,
+    flags: NsFlags,
     via: Via,
     user: Option<(u32, u32)>,
     map_root: bool,
     close_fds: bool,
+    outlive_parent: bool,
 }
 
 impl Spawn {
     /// A plain child in the caller's namespaces.
     pub fn fork() -> Spawn {
-        Spawn { flags: 0, via: Via::Clone, user: None, map_root: false, close_fds: false }
+        Spawn { flags: NsFlags::EMPTY, via: Via::Clone, user: None, map_root: false, close_fds: false, outlive_parent: false }
     }
 
-    /// A child created by clone(2) with `flags` (CLONE_NEW* bits).
-    pub fn clone(flags: u64) -> Spawn {
-        Spawn { flags, ..Spawn::fork() }
+    /// **The one way into a new namespace of a kind**: a peer with a new
+    /// `kind` namespace, found at [`NsEntry::of_new_ns`](crate::kind::NsEntry::of_new_ns).
+    ///
+    /// For the seven kinds clone(2) takes, clone(2) with `kind`'s flag: the
+    /// peer starts in the new namespace. For time, a forked child that calls
+    /// unshare(CLONE_NEWTIME), the way time_namespaces(7) documents: the new
+    /// namespace is the peer's `time_for_children` (its offsets may still be
+    /// written), and its children start in it. clone(2) cannot carry
+    /// CLONE_NEWTIME (its bit is CSIGNAL's), and clone3(2) refuses it on 5.6
+    /// to 6.2 kernels without the a402f1e35313 backport
+    /// ([`crate::known::CLONE3_NEWTIME_EINVAL`]), so unshare is the path every
+    /// kernel with time namespaces takes. The same choice is [`Via::for_new_ns`].
+    ///
+    /// Cases, benches and the fuzz model enter new namespaces through this
+    /// (or [`Spawn::new_ns_with`]), so all exercise the path the cases verify;
+    /// [`Spawn::clone`], [`Spawn::clone3`] and [`Spawn::unshare`] are the
+    /// named alternatives for callers that mean one system call.
+    pub fn new_ns(kind: Kind) -> Spawn {
+        Spawn::new_ns_with(kind, NsFlags::EMPTY)
     }
 
-    /// A child created by clone3(2) with `flags`.
-    pub fn clone3(flags: u64) -> Spawn {
-        Spawn { flags, via: Via::Clone3, ..Spawn::fork() }
+    /// [`Spawn::new_ns`] with `extra` namespace flags created by the same
+    /// call (for example CLONE_NEWUSER). With CLONE_NEWUSER among them uid
+    /// and gid 0 of the new user namespace are mapped to the creator
+    /// ([`Spawn::map_root`]).
+    pub fn new_ns_with(kind: Kind, extra: impl Into<NsFlags>) -> Spawn {
+        let flags = kind.flag() | extra.into();
+        let spawn = Spawn::with(Via::for_new_ns(kind), flags);
+        if flags.contains(NsFlags::USER) {
+            spawn.map_root()
+        } else {
+            spawn
+        }
     }
 
-    /// A forked child that calls unshare(2) with `flags` first.
-    pub fn unshare(flags: u64) -> Spawn {
-        Spawn { flags, via: Via::Unshare, ..Spawn::fork() }
+    /// A child created by clone(2) with `flags` (CLONE_NEW* bits): the
+    /// named alternative to [`Spawn::new_ns`] for callers that mean clone(2).
+    pub fn clone(flags: impl Into<NsFlags>) -> Spawn {
+        Spawn { flags: flags.into(), ..Spawn::fork() }
+    }
+
+    /// A child created by clone3(2) with `flags` (any bits: the fuzz suite
+    /// passes non-namespace ones): the named alternative for callers that
+    /// mean clone3(2).
+    pub fn clone3(flags: impl Into<NsFlags>) -> Spawn {
+        Spawn { flags: flags.into(), via: Via::Clone3, ..Spawn::fork() }
+    }
+
+    /// A forked child that calls unshare(2) with `flags` first: the named
+    /// alternative for callers that mean unshare(2).
+    pub fn unshare(flags: impl Into<NsFlags>) -> Spawn {
+        Spawn { flags: flags.into(), via: Via::Unshare, ..Spawn::fork() }
     }
 
     /// A child created with `flags` by `via`.
-    pub fn with(via: Via, flags: u64) -> Spawn {
-        Spawn { flags, via, ..Spawn::fork() }
+    pub fn with(via: Via, flags: impl Into<NsFlags>) -> Spawn {
+        Spawn { flags: flags.into(), via, ..Spawn::fork() }
+    }
+
+    /// The peer does not die with its parent (no PR_SET_PDEATHSIG): for a
+    /// peer that must outlive the process that started it, ended only by
+    /// the kernel (a pid namespace's init exiting) or by its pidfd
+    /// ([`Peer::detach`], [`Pidfd::kill`]).
+    pub fn outlive_parent(mut self) -> Spawn {
+        self.outlive_parent = true;
+        self
     }
 
     /// Runs the peer as `uid`/`gid` with no supplementary groups, dropping
@@ -90,7 +157,7 @@ impl Spawn {
     }
 
     /// The namespace flags.
-    pub fn flags(&self) -> u64 {
+    pub fn flags(&self) -> NsFlags {
         self.flags
     }
 
@@ -103,7 +170,7 @@ impl Spawn {
     /// changed, fds still closed), so that the body can make the call and
     /// tell its errno apart from a failure of the other steps.
     pub(crate) fn without_unshare(&self) -> Spawn {
-        Spawn { flags: 0, via: Via::Unshare, map_root: false, ..self.clone() }
+        Spawn { flags: NsFlags::EMPTY, via: Via::Unshare, map_root: false, ..self.clone() }
     }
 
     /// Whether [`Spawn::map_root`] was asked for.
@@ -120,11 +187,15 @@ impl Spawn {
         let (down_r, down_w) = pipe()?;
         let (up_r, up_w) = pipe()?;
         let outer = (geteuid().as_raw(), getegid().as_raw());
-        let creating = match self.via {
-            Via::Clone => sys::fork_with_flags(self.flags, CloneCall::Clone),
-            Via::Clone3 => sys::fork_with_flags(self.flags, CloneCall::Clone3),
-            Via::Unshare => sys::fork_with_flags(0, CloneCall::Clone),
+        let (flags, call) = match self.via {
+            Via::Clone => (self.flags.bits(), CloneCall::Clone),
+            Via::Clone3 => (self.flags.bits(), CloneCall::Clone3),
+            Via::Unshare => (0, CloneCall::Clone),
         };
+        // SAFETY: case bodies and peers run in single-threaded processes
+        // (the harness's isolation; a peer's own peers likewise), so the
+        // child may allocate.
+        let creating = unsafe { sys::fork_with_flags(flags, call) };
         let forked = match (self.via, creating) {
             (_, Ok(forked)) => forked,
             (via, Err(errno)) => {
@@ -142,7 +213,9 @@ impl Spawn {
             close_other_channels(&[down_r.as_raw_fd(), up_w.as_raw_fd()]);
             std::mem::forget((down_w, up_r));
             if self.close_fds {
-                sys::close_fds_except(&[down_r.as_raw_fd(), up_w.as_raw_fd()]);
+                // SAFETY: a freshly forked child: it goes on to use only
+                // its channel fds (kept) and what it opens itself.
+                unsafe { sys::close_fds_except(&[down_r.as_raw_fd(), up_w.as_raw_fd()]) };
             }
             let channel = Channel { to_parent: Mutex::new(File::from(up_w)), from_parent: Mutex::new(BufReader::new(File::from(down_r))) };
             // A panic must not unwind into the copy of the parent's stack
@@ -156,21 +229,23 @@ impl Spawn {
         forget_channel_fd(down_r.as_raw_fd());
         forget_channel_fd(up_w.as_raw_fd());
         drop((down_r, up_w));
-        Ok(Peer { pid, to_peer: Some(File::from(down_w)), from_peer: BufReader::new(File::from(up_r)), exit: None })
+        Ok(Peer { pid, to_peer: Some(File::from(down_w)), from_peer: BufReader::new(File::from(up_r)), exit: None, detached: false })
     }
 
     /// Child side: die with the parent, then unshare, map and drop ids.
     fn enter(&self, outer: (u32, u32)) -> CaseResult {
-        sys::die_with_parent().op(Op::Process("prctl(PR_SET_PDEATHSIG)"))?;
+        if !self.outlive_parent {
+            sys::die_with_parent().op(Op::Process("prctl(PR_SET_PDEATHSIG)"))?;
+        }
         let mut outer = outer;
         if self.via == Via::Unshare {
             if let Some((uid, gid)) = self.user {
                 userns::become_user(uid, gid)?;
                 outer = (uid, gid);
             }
-            sys::unshare(self.flags).op(Op::Unshare(self.flags))?;
+            crate::ns::unshare(self.flags)?;
         }
-        if self.map_root && self.flags & libc::CLONE_NEWUSER as u64 != 0 {
+        if self.map_root && self.flags.contains(NsFlags::USER) {
             userns::map_self_as_root(outer.0, outer.1)?;
         }
         if self.via != Via::Unshare {
@@ -297,6 +372,7 @@ pub struct Peer {
     to_peer: Option<File>,
     from_peer: BufReader<File>,
     exit: Option<Exit>,
+    detached: bool,
 }
 
 impl Peer {
@@ -390,6 +466,29 @@ impl Peer {
         self.reap()
     }
 
+    /// A pidfd of the peer (pidfd_open(2), 5.3+).
+    pub fn pidfd(&self) -> Result<Pidfd, SysError> {
+        Pidfd::open(self.pid)
+    }
+
+    /// Waits up to `timeout` for the peer to end, without reaping it (its
+    /// pidfd polls readable): `Ok(false)` when it still runs.
+    pub fn wait_gone(&self, timeout: std::time::Duration) -> Result<bool, SysError> {
+        if self.exit.is_some() {
+            return Ok(true);
+        }
+        self.pidfd()?.wait_exited(timeout)
+    }
+
+    /// Leaves the peer running: dropping it no longer kills or reaps it
+    /// (the channel is closed). For a peer started with
+    /// [`Spawn::outlive_parent`] that must survive this process; watch it
+    /// with [`Pidfd::open`] on the returned pid.
+    pub fn detach(mut self) -> Pid {
+        self.detached = true;
+        self.pid
+    }
+
     /// Whether the peer has ended (without reaping it).
     pub fn has_exited(&self) -> Result<bool, CaseError> {
         if self.exit.is_some() {
@@ -418,9 +517,56 @@ impl Drop for Peer {
     fn drop(&mut self) {
         self.close_channel();
         forget_channel_fd(self.from_peer.get_ref().as_raw_fd());
-        if self.exit.is_none() {
+        if self.exit.is_none() && !self.detached {
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = self.reap();
+        }
+    }
+}
+
+/// A child that only calls `_exit(0)`, created by clone(2) or clone3(2)
+/// with namespace flags: the cheapest create-and-destroy of namespaces
+/// (the benches' clone loop). The child runs nothing but `_exit`, which is
+/// sound even when the caller has threads. Dropping it reaps it.
+#[must_use = "an exiting child is reaped by reap() or on drop"]
+pub struct ExitingChild {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl ExitingChild {
+    /// Creates the child with `flags` by `call`; returns as soon as the
+    /// system call returns in the parent. The error is [`Op::Clone`].
+    pub fn clone(flags: impl Into<NsFlags>, call: CloneCall) -> Result<ExitingChild, SysError> {
+        let flags = flags.into();
+        // SAFETY: the child calls only _exit, which is async-signal-safe,
+        // so a multi-threaded caller is fine too.
+        match unsafe { sys::fork_with_flags(flags.bits(), call) } {
+            Ok(Some(pid)) => Ok(ExitingChild { pid, reaped: false }),
+            Ok(None) => sys::exit_now(0),
+            Err(errno) => Err(SysError::new(Op::Clone(flags), errno)),
+        }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits for the child's exit and reaps it (waitid(2), [`Op::Process`]).
+    pub fn reap(mut self) -> Result<Exit, SysError> {
+        self.reaped = true;
+        match sys::wait_exit(WaitTarget::Pid(self.pid), false, false).op(Op::Process("waitid"))? {
+            Some((_, exit)) => Ok(exit),
+            None => Err(SysError::new(Op::Process("waitid"), Errno::ECHILD)),
+        }
+    }
+}
+
+impl Drop for ExitingChild {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = sys::wait_exit(WaitTarget::Pid(self.pid), false, false);
         }
     }
 }

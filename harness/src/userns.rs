@@ -150,7 +150,7 @@ pub fn map_self_as_root(outer_uid: u32, outer_gid: u32) -> Result<(), SysError> 
 /// current ones: the hermetic place to set `/proc/sys/user` limits.
 pub fn enter_fresh() -> Result<(), SysError> {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    crate::sys::unshare(Kind::User.flag()).op(Op::Unshare(Kind::User.flag()))?;
+    crate::ns::unshare(Kind::User)?;
     map_self_as_root(uid, gid)
 }
 
@@ -166,8 +166,21 @@ pub fn become_user(uid: u32, gid: u32) -> CaseResult {
     let (g, u) = (Gid::from_raw(gid), Uid::from_raw(uid));
     setresgid(g, g, g).op(Op::SetId)?;
     setresuid(u, u, u).op(Op::SetId)?;
-    crate::sys::set_dumpable().op(Op::SetId)?;
+    set_dumpable_raw().op(Op::SetId)?;
     Ok(())
+}
+
+/// prctl(PR_SET_DUMPABLE, 1): after a uid change the kernel makes the
+/// process non-dumpable, which hands its /proc files (uid_map, setgroups)
+/// to root; a process that changed ids on purpose takes them back.
+pub fn set_dumpable() -> Result<(), SysError> {
+    set_dumpable_raw().op(Op::Process("prctl(PR_SET_DUMPABLE)"))
+}
+
+fn set_dumpable_raw() -> Result<(), nix::errno::Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    nix::errno::Errno::result(ret).map(drop)
 }
 
 #[cfg(test)]
