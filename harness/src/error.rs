@@ -117,14 +117,6 @@ impl HasErrno for std::io::Error {
     }
 }
 
-impl HasErrno for crate::case::CaseError {
-    /// The errno of a failure that came from a system call (for example in
-    /// a peer), or `UnknownErrno` for one that did not.
-    fn errno(&self) -> Errno {
-        self.errno().unwrap_or(Errno::UnknownErrno)
-    }
-}
-
 /// Reduces a result to its errno, dropping (and so closing) any success value.
 pub fn errno_of<T, E: HasErrno>(result: Result<T, E>) -> Result<(), Errno> {
     result.map(drop).map_err(|e| e.errno())

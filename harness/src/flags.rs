@@ -1,11 +1,10 @@
 //! `CLONE_NEW*` flag sets (clone(2), unshare(2), setns(2)): the typed
-//! [`NsFlags`], its printing and parsing, and the raw `CLONE_*` bits.
+//! [`NsFlags`] and the raw `CLONE_*` bits. What needs the kind table (the
+//! kinds of a set, printing and parsing by name) is implemented in
+//! [`crate::kind`], which this module does not import.
 
 use std::fmt;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Sub};
-use std::str::FromStr;
-
-use crate::kind::{Kind, KINDS};
 
 /// A set of `CLONE_NEW*` bits as clone(2), unshare(2) and setns(2) take
 /// them. Built from kinds it holds only namespace bits; built with
@@ -72,24 +71,12 @@ impl NsFlags {
     pub const fn difference(self, other: NsFlags) -> NsFlags {
         NsFlags(self.0 & !other.0)
     }
-
-    /// The kinds whose flags are set, in table order.
-    pub fn kinds(self) -> Vec<Kind> {
-        Kind::ALL.into_iter().filter(|k| self.contains(k.flag())).collect()
-    }
 }
 
 impl BitOr for NsFlags {
     type Output = NsFlags;
     fn bitor(self, rhs: NsFlags) -> NsFlags {
         self.union(rhs)
-    }
-}
-
-impl BitOr<Kind> for NsFlags {
-    type Output = NsFlags;
-    fn bitor(self, rhs: Kind) -> NsFlags {
-        self.union(rhs.flag())
     }
 }
 
@@ -119,35 +106,6 @@ impl Sub for NsFlags {
     }
 }
 
-impl From<Kind> for NsFlags {
-    fn from(kind: Kind) -> NsFlags {
-        kind.flag()
-    }
-}
-
-impl FromIterator<Kind> for NsFlags {
-    fn from_iter<I: IntoIterator<Item = Kind>>(iter: I) -> NsFlags {
-        iter.into_iter().fold(NsFlags::EMPTY, |acc, k| acc | k.flag())
-    }
-}
-
-/// Names the `CLONE_NEW*` bits, then any other bits in hex; `0` for an
-/// empty set (the text of every report that names a flag set).
-impl fmt::Display for NsFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts: Vec<String> = KINDS.iter().filter(|i| self.intersects(i.flag)).map(|i| i.flag_name.to_string()).collect();
-        let rest = self.difference(NsFlags::ALL).0;
-        if rest != 0 {
-            parts.push(format!("{rest:#x}"));
-        }
-        if parts.is_empty() {
-            f.write_str("0")
-        } else {
-            f.write_str(&parts.join("|"))
-        }
-    }
-}
-
 impl fmt::Debug for NsFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "NsFlags({self})")
@@ -158,26 +116,6 @@ impl fmt::Debug for NsFlags {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid namespace flag {0:?}: expected a kind (cgroup, ipc, net, mnt, pid, user, uts, time), a CLONE_NEW* name, or a hex number")]
 pub struct FlagParseError(pub String);
-
-/// Parses `uts|CLONE_NEWPID,net` or `0x20000000` into a flag set.
-impl FromStr for NsFlags {
-    type Err = FlagParseError;
-
-    fn from_str(text: &str) -> Result<NsFlags, FlagParseError> {
-        let mut flags = NsFlags::EMPTY;
-        for word in text.split(['|', ',', '+']).map(str::trim).filter(|w| !w.is_empty()) {
-            let bit = if let Some(hex) = word.strip_prefix("0x") {
-                NsFlags(u64::from_str_radix(hex, 16).map_err(|_| FlagParseError(word.into()))?)
-            } else if let Some(info) = KINDS.iter().find(|i| i.flag_name.eq_ignore_ascii_case(word) || i.proc_name == word) {
-                info.flag
-            } else {
-                return Err(FlagParseError(word.into()));
-            };
-            flags |= bit;
-        }
-        Ok(flags)
-    }
-}
 
 /// The `CLONE_*` bits of `<linux/sched.h>` as raw words (clone(2),
 /// clone3(2)), for tables and fuzzers that name bits other than the
@@ -217,6 +155,7 @@ pub mod clone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
 
     #[test]
     fn round_trips() {

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::flags::NsFlags;
+use std::ops::BitOr;
+
+use crate::flags::{FlagParseError, NsFlags};
 use crate::version::KernelVersion;
 
 /// A namespace type, as listed in namespaces(7).
@@ -226,6 +228,69 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.proc_name())
+    }
+}
+
+impl NsFlags {
+    /// The kinds whose flags are set, in table order.
+    pub fn kinds(self) -> Vec<Kind> {
+        Kind::ALL.into_iter().filter(|k| self.contains(k.flag())).collect()
+    }
+}
+
+impl BitOr<Kind> for NsFlags {
+    type Output = NsFlags;
+    fn bitor(self, rhs: Kind) -> NsFlags {
+        self.union(rhs.flag())
+    }
+}
+
+impl From<Kind> for NsFlags {
+    fn from(kind: Kind) -> NsFlags {
+        kind.flag()
+    }
+}
+
+impl FromIterator<Kind> for NsFlags {
+    fn from_iter<I: IntoIterator<Item = Kind>>(iter: I) -> NsFlags {
+        iter.into_iter().fold(NsFlags::EMPTY, |acc, k| acc | k.flag())
+    }
+}
+
+/// Names the `CLONE_NEW*` bits, then any other bits in hex; `0` for an
+/// empty set (the text of every report that names a flag set).
+impl fmt::Display for NsFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = KINDS.iter().filter(|i| self.intersects(i.flag)).map(|i| i.flag_name.to_string()).collect();
+        let rest = self.difference(NsFlags::ALL).bits();
+        if rest != 0 {
+            parts.push(format!("{rest:#x}"));
+        }
+        if parts.is_empty() {
+            f.write_str("0")
+        } else {
+            f.write_str(&parts.join("|"))
+        }
+    }
+}
+
+/// Parses `uts|CLONE_NEWPID,net` or `0x20000000` into a flag set.
+impl std::str::FromStr for NsFlags {
+    type Err = FlagParseError;
+
+    fn from_str(text: &str) -> Result<NsFlags, FlagParseError> {
+        let mut flags = NsFlags::EMPTY;
+        for word in text.split(['|', ',', '+']).map(str::trim).filter(|w| !w.is_empty()) {
+            let bit = if let Some(hex) = word.strip_prefix("0x") {
+                NsFlags::from_bits_retain(u64::from_str_radix(hex, 16).map_err(|_| FlagParseError(word.into()))?)
+            } else if let Some(info) = KINDS.iter().find(|i| i.flag_name.eq_ignore_ascii_case(word) || i.proc_name == word) {
+                info.flag
+            } else {
+                return Err(FlagParseError(word.into()));
+            };
+            flags |= bit;
+        }
+        Ok(flags)
     }
 }
 
