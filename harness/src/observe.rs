@@ -27,6 +27,7 @@ use crate::kind::Kind;
 use crate::limits::LimitGuard;
 use crate::nsid::NsId;
 use crate::peer::{Peer, Spawn, Via};
+use crate::poll::{poll_until, Pause};
 use crate::userns;
 
 /// Longest wait for an asynchronous release before it counts as not
@@ -228,25 +229,15 @@ impl LimitObserver {
     #[track_caller]
     pub fn wait_released(&mut self, what: &str) -> Result<Duration, CaseError> {
         let loc = std::panic::Location::caller();
-        let start = Instant::now();
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if self.try_hold()? {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > self.deadline {
-                return Err(CaseError::at(
-                    crate::Outcome::Fail,
-                    format!(
-                        "{what}: expected released (count of {} freed), still at limit {} after {:?}",
-                        self.kind, self.limit, self.deadline
-                    ),
-                    None,
-                    loc,
-                ));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
+        let deadline = self.deadline;
+        match poll_until(deadline, Pause::doubling(Duration::from_micros(50), Duration::from_millis(5)), || self.try_hold())? {
+            Some(took) => Ok(took),
+            None => Err(CaseError::at(
+                crate::Outcome::Fail,
+                format!("{what}: expected released (count of {} freed), still at limit {} after {:?}", self.kind, self.limit, deadline),
+                None,
+                loc,
+            )),
         }
     }
 
@@ -394,16 +385,12 @@ impl HandleProber {
     #[track_caller]
     pub fn wait_gone(&mut self, handle: &NsHandle, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
         let loc = std::panic::Location::caller();
-        let start = Instant::now();
-        loop {
-            if self.reopen(handle)?.is_none() {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > deadline {
+        match poll_until(deadline, Pause::every(Duration::from_micros(200)), || Ok::<_, CaseError>(self.reopen(handle)?.is_none()))? {
+            Some(took) => Ok(took),
+            None => {
                 let msg = format!("{what}: expected gone, but its nsfs file handle still reopens after {deadline:?}");
-                return Err(CaseError::at(crate::Outcome::Fail, msg, None, loc));
+                Err(CaseError::at(crate::Outcome::Fail, msg, None, loc))
             }
-            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }

@@ -98,7 +98,8 @@ pub enum MapFile {
 }
 
 impl MapFile {
-    fn name(self) -> &'static str {
+    /// The file name: `uid_map` or `gid_map`.
+    pub fn name(self) -> &'static str {
         match self {
             MapFile::Uid => "uid_map",
             MapFile::Gid => "gid_map",
@@ -118,6 +119,16 @@ fn proc_file(proc: Proc, name: &str) -> String {
 /// invalid text on purpose).
 pub fn write_map_text(proc: Proc, file: MapFile, text: &str) -> Result<(), SysError> {
     write_proc(proc, file.name(), text.as_bytes()).op(Op::WriteIdMap(file.name()))
+}
+
+/// One write(2) of all of `text` (even when empty, which a `write_all`
+/// would skip) to `proc`'s uid_map or gid_map, for callers that judge the
+/// kernel's answer to any text (the fuzz suite). The outer error is a
+/// failure to open the file; the inner result is write(2)'s: the bytes
+/// written or its errno, as they came.
+pub fn write_map_once(proc: Proc, file: MapFile, text: &str) -> Result<Result<usize, nix::errno::Errno>, SysError> {
+    let f = OpenOptions::new().write(true).open(proc_file(proc, file.name())).op(Op::WriteIdMap(file.name()))?;
+    Ok(nix::unistd::write(&f, text.as_bytes()))
 }
 
 /// Writes a validated map.
