@@ -1,10 +1,21 @@
-//! nsverify's harness: the machinery that runs namespace conformance cases.
+//! nsverify's harness: the machinery that runs namespace conformance cases,
+//! and the only crate with `unsafe`.
 //!
-//! - [`kind`]: the table of the eight namespace kinds (namespaces(7)).
+//! - [`kind`], [`flags`]: the table of the eight namespace kinds
+//!   (namespaces(7)), typed `CLONE_NEW*` sets ([`NsFlags`]) and
+//!   `/proc/[pid]/ns` entries ([`NsEntry`]).
 //! - [`nsid`]: namespace identity (`st_dev`/`st_ino`) and link text.
-//! - [`nsfd`], [`userns`], [`limits`], [`probe`]: typed wrappers over
-//!   ioctl_ns(2), id maps, `/proc/sys/user` and the running system.
-//! - [`peer`]: processes a case body starts in new namespaces.
+//! - [`nsfd`], [`userns`], [`limits`], [`probe`], [`host`], [`version`]:
+//!   typed wrappers over ioctl_ns(2), id maps, `/proc/sys/user` and the
+//!   running system (the one [`host::Host`]).
+//! - [`peer`]: processes a case body starts in new namespaces
+//!   ([`Spawn::new_ns`], the one way into a new namespace of a kind);
+//!   [`ns`]: unshare(2)/setns(2) on the caller; [`poll`]: polling with a
+//!   deadline; [`handle`], [`pidfd`], [`pidns`], [`mntns`], [`clock`] ...:
+//!   typed calls per topic.
+//! - [`raw`]: the raw-argument API (bits passed through unchecked) for the
+//!   fuzz suite and invalid-argument cases. The syscall layer itself
+//!   (`sys`) is private to the harness.
 //! - [`case`], [`isolate`], [`runner`], [`report`], [`trace`]: case records,
 //!   isolated execution, libtest-mimic runner, reports, no-trace check.
 

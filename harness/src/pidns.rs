@@ -177,7 +177,7 @@ pub fn clone3_set_tid(flags: NsFlags, set_tid: &[i32]) -> Result<Result<SetTidCh
     }
 }
 
-/// clone3(2) with `set_tid` = [`tid`] (5.5): asks for a child whose pid in
+/// clone3(2) with `set_tid` = `[tid]` (5.5): asks for a child whose pid in
 /// the caller's `pid_for_children` namespace is `tid`. A child that is
 /// created exits at once and is reaped here; `Err` carries the errno of a
 /// refused clone3 (returned as is: cases match it).

@@ -9,9 +9,9 @@
 //! holds 292 years, twice the 146 years time_namespaces(7) allows a clock).
 
 //!
-//! - [`read`]: the clocks and their readings (clock_gettime, uptime);
-//! - [`sleep`]: a bounded clock_nanosleep(2) and timerfds;
-//! - [`offsets`]: the `timens_offsets` file.
+//! - `read`: the clocks and their readings (clock_gettime, uptime);
+//! - `sleep`: a bounded clock_nanosleep(2) and timerfds;
+//! - `offsets`: the `timens_offsets` file.
 
 mod offsets;
 mod read;
