@@ -1,27 +1,37 @@
 //! Peers: processes a case body starts in new namespaces, talks to over a
 //! channel, and reaps. Case bodies never call fork, pipe or waitpid.
+//!
+//! - this module: how to start a peer ([`Spawn`], [`Via`]), [`call`], [`in_child`];
+//! - `channel`: the peer's side ([`Channel`]) and the pipes between them;
+//! - `running`: the parent's handle on a running peer ([`Peer`]);
+//! - `exiting`: [`ExitingChild`], a child that only exits (the benches' clone loop).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::BufReader;
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::{getegid, geteuid, Pid};
+use nix::unistd::{getegid, geteuid};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::case::{CaseError, CaseResult};
 use crate::error::{Op, OpContext, SysError};
 use crate::flags::NsFlags;
 use crate::kind::Kind;
-use crate::pidfd::Pidfd;
-use crate::sys::{self, WaitTarget};
+use crate::sys;
+
+use crate::userns;
+
+mod channel;
+mod exiting;
+mod running;
 
 pub use crate::sys::{CloneCall, Exit};
-use crate::userns;
+pub use channel::Channel;
+use channel::{close_other_channels, forget_channel_fd, pipe, Msg};
+pub use exiting::ExitingChild;
+pub use running::Peer;
 
 /// How a peer gets its namespaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +136,7 @@ impl Spawn {
     /// The peer does not die with its parent (no PR_SET_PDEATHSIG): for a
     /// peer that must outlive the process that started it, ended only by
     /// the kernel (a pid namespace's init exiting) or by its pidfd
-    /// ([`Peer::detach`], [`Pidfd::kill`]).
+    /// ([`Peer::detach`], [`Pidfd::kill`](crate::pidfd::Pidfd::kill)).
     pub fn outlive_parent(mut self) -> Spawn {
         self.outlive_parent = true;
         self
@@ -291,282 +301,4 @@ where
     F: FnOnce() -> Result<T, CaseError>,
 {
     call(&Spawn::fork(), f)
-}
-
-#[derive(Serialize, Deserialize)]
-enum Msg {
-    Data(serde_json::Value),
-    Done(CaseResult),
-}
-
-/// Write ends and read ends of every live channel in this process: a new
-/// peer closes the ones that are not its own, so that a peer's death is seen
-/// as end-of-file by its parent even while siblings live.
-static CHANNEL_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), SysError> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).op(Op::Plumbing("pipe2"))?;
-    let mut fds = CHANNEL_FDS.lock().unwrap_or_else(|e| e.into_inner());
-    fds.push(r.as_raw_fd());
-    fds.push(w.as_raw_fd());
-    Ok((r, w))
-}
-
-fn forget_channel_fd(fd: RawFd) {
-    CHANNEL_FDS.lock().unwrap_or_else(|e| e.into_inner()).retain(|&f| f != fd);
-}
-
-fn close_other_channels(keep: &[RawFd]) {
-    let mut fds = CHANNEL_FDS.lock().unwrap_or_else(|e| e.into_inner());
-    for &fd in fds.iter().filter(|fd| !keep.contains(fd)) {
-        let _ = nix::unistd::close(fd);
-    }
-    fds.retain(|fd| keep.contains(fd));
-    crate::isolate::close_verdict_fd();
-}
-
-/// The peer's side of its channel to the process that started it.
-pub struct Channel {
-    to_parent: Mutex<File>,
-    from_parent: Mutex<BufReader<File>>,
-}
-
-impl Channel {
-    /// Sends a value to the parent.
-    pub fn send<T: Serialize>(&self, value: &T) -> CaseResult {
-        let v = serde_json::to_value(value).map_err(|e| CaseError::broken(format!("encoding a message: {e}")))?;
-        self.write_msg(&Msg::Data(v))
-    }
-
-    /// Tells the parent "ready" (a barrier).
-    pub fn ready(&self) -> CaseResult {
-        self.send(&())
-    }
-
-    /// Waits for a value from the parent.
-    pub fn recv<T: DeserializeOwned>(&self) -> Result<T, CaseError> {
-        let mut line = String::new();
-        let n = self.from_parent.lock().unwrap_or_else(|e| e.into_inner()).read_line(&mut line).op(Op::Channel("reading from parent"))?;
-        if n == 0 {
-            return Err(CaseError::broken("parent closed the channel"));
-        }
-        serde_json::from_str(&line).map_err(|e| CaseError::broken(format!("decoding a message from parent: {e}")))
-    }
-
-    /// Waits for the parent's go-ahead (a barrier).
-    pub fn wait(&self) -> CaseResult {
-        self.recv::<()>()
-    }
-
-    fn write_msg(&self, msg: &Msg) -> CaseResult {
-        let mut line = serde_json::to_string(msg).map_err(|e| CaseError::broken(format!("encoding: {e}")))?;
-        line.push('\n');
-        self.to_parent.lock().unwrap_or_else(|e| e.into_inner()).write_all(line.as_bytes()).op(Op::Channel("writing to parent"))?;
-        Ok(())
-    }
-}
-
-/// A running peer. Dropping it kills and reaps it.
-pub struct Peer {
-    pid: Pid,
-    to_peer: Option<File>,
-    from_peer: BufReader<File>,
-    exit: Option<Exit>,
-    detached: bool,
-}
-
-impl Peer {
-    /// The peer's pid in the caller's pid namespace.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// The peer as a `/proc` name.
-    pub fn proc(&self) -> crate::nsid::Proc {
-        crate::nsid::Proc::Pid(self.pid.as_raw())
-    }
-
-    /// Sends a value to the peer.
-    pub fn send<T: Serialize>(&mut self, value: &T) -> CaseResult {
-        let mut line = serde_json::to_string(value).map_err(|e| CaseError::broken(format!("encoding: {e}")))?;
-        line.push('\n');
-        let to = self.to_peer.as_mut().ok_or_else(|| CaseError::broken("channel to peer already closed"))?;
-        to.write_all(line.as_bytes()).op(Op::Channel("writing to peer"))?;
-        Ok(())
-    }
-
-    /// Lets the peer go on (a barrier).
-    pub fn go(&mut self) -> CaseResult {
-        self.send(&())
-    }
-
-    /// Waits for a value from the peer. If the peer finished instead, its
-    /// failure is returned as is (with the peer's location).
-    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, CaseError> {
-        match self.read_msg()? {
-            Msg::Data(v) => serde_json::from_value(v).map_err(|e| CaseError::broken(format!("decoding a message from peer: {e}"))),
-            Msg::Done(Err(e)) => Err(e),
-            Msg::Done(Ok(())) => Err(CaseError::broken("peer finished without sending the expected message")),
-        }
-    }
-
-    /// Waits for the peer's "ready" (a barrier).
-    pub fn wait_ready(&mut self) -> CaseResult {
-        self.recv::<()>()
-    }
-
-    fn read_msg(&mut self) -> Result<Msg, CaseError> {
-        let mut line = String::new();
-        let n = self.from_peer.read_line(&mut line).op(Op::Channel("reading from peer"))?;
-        if n == 0 {
-            let exit = self.reap()?;
-            return Err(CaseError::broken(format!("peer {} ended without a result ({exit})", self.pid)));
-        }
-        serde_json::from_str(&line).map_err(|e| CaseError::broken(format!("decoding a message from peer: {e}")))
-    }
-
-    /// Closes the channel towards the peer (it sees end-of-file).
-    pub fn close_channel(&mut self) {
-        if let Some(f) = self.to_peer.take() {
-            forget_channel_fd(f.as_raw_fd());
-        }
-    }
-
-    /// Waits for the peer's body to finish and reaps it; returns the body's
-    /// result (a failure inside the peer fails the case).
-    pub fn join(mut self) -> CaseResult {
-        loop {
-            match self.read_msg()? {
-                Msg::Data(_) => continue,
-                Msg::Done(result) => {
-                    self.reap()?;
-                    return result;
-                }
-            }
-        }
-    }
-
-    /// Waits for the peer to end however it ends (for peers the kernel kills)
-    /// and reaps it.
-    pub fn wait_exit(mut self) -> Result<Exit, CaseError> {
-        self.reap()
-    }
-
-    /// Sends `signal` to the peer.
-    pub fn signal(&self, signal: Signal) -> CaseResult {
-        kill(self.pid, signal).op(Op::Process("kill"))?;
-        Ok(())
-    }
-
-    /// Kills the peer with SIGKILL and reaps it.
-    pub fn kill(mut self) -> Result<Exit, CaseError> {
-        if self.exit.is_none() {
-            let _ = kill(self.pid, Signal::SIGKILL);
-        }
-        self.reap()
-    }
-
-    /// A pidfd of the peer (pidfd_open(2), 5.3+).
-    pub fn pidfd(&self) -> Result<Pidfd, SysError> {
-        Pidfd::open(self.pid)
-    }
-
-    /// Waits up to `timeout` for the peer to end, without reaping it (its
-    /// pidfd polls readable): `Ok(false)` when it still runs.
-    pub fn wait_gone(&self, timeout: std::time::Duration) -> Result<bool, SysError> {
-        if self.exit.is_some() {
-            return Ok(true);
-        }
-        self.pidfd()?.wait_exited(timeout)
-    }
-
-    /// Leaves the peer running: dropping it no longer kills or reaps it
-    /// (the channel is closed). For a peer started with
-    /// [`Spawn::outlive_parent`] that must survive this process; watch it
-    /// with [`Pidfd::open`] on the returned pid.
-    pub fn detach(mut self) -> Pid {
-        self.detached = true;
-        self.pid
-    }
-
-    /// Whether the peer has ended (without reaping it).
-    pub fn has_exited(&self) -> Result<bool, CaseError> {
-        if self.exit.is_some() {
-            return Ok(true);
-        }
-        Ok(sys::wait_exit(WaitTarget::Pid(self.pid), true, true).op(Op::Process("waitid"))?.is_some())
-    }
-
-    fn reap(&mut self) -> Result<Exit, CaseError> {
-        if let Some(exit) = self.exit {
-            return Ok(exit);
-        }
-        match sys::wait_exit(WaitTarget::Pid(self.pid), false, false) {
-            Ok(Some((_, exit))) => {
-                self.exit = Some(exit);
-                Ok(exit)
-            }
-            Ok(None) => Err(CaseError::broken("waitid returned no child")),
-            Err(Errno::ECHILD) => Err(CaseError::broken(format!("peer {} was already reaped", self.pid))),
-            Err(e) => Err(SysError::new(Op::Process("waitid"), e).into()),
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.close_channel();
-        forget_channel_fd(self.from_peer.get_ref().as_raw_fd());
-        if self.exit.is_none() && !self.detached {
-            let _ = kill(self.pid, Signal::SIGKILL);
-            let _ = self.reap();
-        }
-    }
-}
-
-/// A child that only calls `_exit(0)`, created by clone(2) or clone3(2)
-/// with namespace flags: the cheapest create-and-destroy of namespaces
-/// (the benches' clone loop). The child runs nothing but `_exit`, which is
-/// sound even when the caller has threads. Dropping it reaps it.
-#[must_use = "an exiting child is reaped by reap() or on drop"]
-pub struct ExitingChild {
-    pid: Pid,
-    reaped: bool,
-}
-
-impl ExitingChild {
-    /// Creates the child with `flags` by `call`; returns as soon as the
-    /// system call returns in the parent. The error is [`Op::Clone`].
-    pub fn clone(flags: impl Into<NsFlags>, call: CloneCall) -> Result<ExitingChild, SysError> {
-        let flags = flags.into();
-        // SAFETY: the child calls only _exit, which is async-signal-safe,
-        // so a multi-threaded caller is fine too.
-        match unsafe { sys::fork_with_flags(flags.bits(), call) } {
-            Ok(Some(pid)) => Ok(ExitingChild { pid, reaped: false }),
-            Ok(None) => sys::exit_now(0),
-            Err(errno) => Err(SysError::new(Op::Clone(flags), errno)),
-        }
-    }
-
-    /// The child's pid.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Waits for the child's exit and reaps it (waitid(2), [`Op::Process`]).
-    pub fn reap(mut self) -> Result<Exit, SysError> {
-        self.reaped = true;
-        match sys::wait_exit(WaitTarget::Pid(self.pid), false, false).op(Op::Process("waitid"))? {
-            Some((_, exit)) => Ok(exit),
-            None => Err(SysError::new(Op::Process("waitid"), Errno::ECHILD)),
-        }
-    }
-}
-
-impl Drop for ExitingChild {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = sys::wait_exit(WaitTarget::Pid(self.pid), false, false);
-        }
-    }
 }
