@@ -17,8 +17,11 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use crate::case::CaseError;
-use crate::error::{Op, SysError};
+use nix::errno::Errno;
+
+use crate::error::{Op, OpContext, SysError};
 use crate::nsid::Proc;
+use crate::probe::Cap;
 
 /// The environment variable that turns the case binary into the exec probe
 /// (any value).
@@ -191,4 +194,43 @@ mod tests {
         assert_eq!(full_set(40), 0x1ff_ffff_ffff);
         assert_eq!(full_set(63), u64::MAX);
     }
+}
+
+/// `struct __user_cap_header_struct` of capget(2).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct` of capget(2).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two words.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Removes capability `cap` from the caller's effective and permitted
+/// sets (capset(2)); the rest stay. An error is a broken setup
+/// ([`Op::Plumbing`] "capset").
+pub fn drop_capability(cap: Cap) -> Result<(), SysError> {
+    drop_raw(cap.0).op(Op::Plumbing("capset"))
+}
+
+fn drop_raw(cap: u32) -> Result<(), Errno> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as version 3 requires,
+    // valid and writable for the call.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) })?;
+    let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+    data[word].effective &= !bit;
+    data[word].permitted &= !bit;
+    // SAFETY: as above; the kernel only reads the structures.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-use crate::error::SysError;
+use crate::error::{HasErrno, SysError};
 use crate::kind::Kind;
 use crate::known::Deviation;
 use crate::probe::{Cap, KernelVersion};
@@ -284,6 +284,14 @@ impl From<std::io::Error> for CaseError {
     fn from(e: std::io::Error) -> CaseError {
         let errno = e.raw_os_error().map(Errno::from_raw);
         CaseError::at(Outcome::Fail, format!("unexpected I/O error: {e}"), errno, Location::caller())
+    }
+}
+
+impl HasErrno for CaseError {
+    /// The errno of a failure that came from a system call (for example in
+    /// a peer), or `UnknownErrno` for one that did not.
+    fn errno(&self) -> Errno {
+        self.errno().unwrap_or(Errno::UnknownErrno)
     }
 }
 

@@ -4,15 +4,17 @@ use std::fmt;
 
 use nix::errno::Errno;
 
+use crate::flags::NsFlags;
+
 /// The harness step that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// clone(2) or clone3(2) with the given flags.
-    Clone(u64),
+    Clone(NsFlags),
     /// unshare(2) with the given flags.
-    Unshare(u64),
+    Unshare(NsFlags),
     /// setns(2) with the given nstype.
-    Setns(u64),
+    Setns(NsFlags),
     /// An ioctl_ns(2) request.
     IoctlNs(&'static str),
     /// Writing `/proc/<pid>/{uid_map,gid_map,setgroups}`.
@@ -43,9 +45,9 @@ impl Op {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::Clone(flags) => write!(f, "clone({})", crate::flags::describe(*flags)),
-            Op::Unshare(flags) => write!(f, "unshare({})", crate::flags::describe(*flags)),
-            Op::Setns(nstype) => write!(f, "setns(fd, {})", crate::flags::describe(*nstype)),
+            Op::Clone(flags) => write!(f, "clone({})", flags),
+            Op::Unshare(flags) => write!(f, "unshare({})", flags),
+            Op::Setns(nstype) => write!(f, "setns(fd, {})", nstype),
             Op::IoctlNs(req) => write!(f, "ioctl({req})"),
             Op::WriteIdMap(file) => write!(f, "write {file}"),
             Op::OpenNs(path) => write!(f, "open {path}"),
@@ -112,14 +114,6 @@ impl HasErrno for SysError {
 impl HasErrno for std::io::Error {
     fn errno(&self) -> Errno {
         Errno::from_raw(self.raw_os_error().unwrap_or(0))
-    }
-}
-
-impl HasErrno for crate::case::CaseError {
-    /// The errno of a failure that came from a system call (for example in
-    /// a peer), or `UnknownErrno` for one that did not.
-    fn errno(&self) -> Errno {
-        self.errno().unwrap_or(Errno::UnknownErrno)
     }
 }
 

@@ -25,8 +25,8 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
+use crate::handle::FileHandle;
 use crate::observe::FD_NSFS_ROOT;
-use crate::sys::{self, FileHandle};
 
 /// The system call number of listns(2): 470 in
 /// `arch/x86/entry/syscalls/syscall_64.tbl` and `include/uapi/asm-generic/unistd.h`
@@ -239,7 +239,7 @@ impl NsfsFileHandle {
 /// open_by_handle_at(FD_NSFS_ROOT) of the namespace with id `ns_id`,
 /// read-only (6.18): the way to reach a namespace that listns(2) lists.
 pub fn open_by_id(ns_id: u64) -> Result<OwnedFd, Errno> {
-    sys::open_by_handle(FD_NSFS_ROOT, &NsfsFileHandle::by_id(ns_id))
+    NsfsFileHandle::by_id(ns_id).open(FD_NSFS_ROOT)
 }
 
 /// The largest id buffer [`listns_raw`] allocates (entries); a larger

@@ -292,8 +292,25 @@ pub fn mnt_ns_step(fd: BorrowedFd<'_>, step: Step) -> Result<(NsFd, MntNsInfo), 
     let name = step.ioctl().name;
     let mut info = MntNsInfo::default();
     let raw: RawFd = mnt_ns_ioctl(fd, step.request(), Some(&mut info)).op(Op::IoctlNs(name))?;
-    let ns = NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(name))?;
+    // SAFETY: NS_MNT_GET_NEXT/PREV return a new fd on success, owned by
+    // nobody else.
+    let ns = NsFd::from_fd(unsafe { sys::own_fd(raw) }).op(Op::IoctlNs(name))?;
     Ok((ns, info))
+}
+
+/// The scratch directory [`private_scratch`] mounts a tmpfs on.
+pub const SCRATCH_DIR: &str = "/tmp";
+
+/// In the caller's mount namespace (a new one: the caller unshared
+/// CLONE_NEWNS or was created with it), makes every mount private
+/// (`MS_REC|MS_PRIVATE` on `/`, so nothing propagates back to the initial
+/// namespace, mount_namespaces(7)) and mounts a small tmpfs (`size=64k`)
+/// on [`SCRATCH_DIR`] for the case's files and mount points. The errno is
+/// returned as is (`?` in a body makes it a failure, as before).
+pub fn private_scratch() -> Result<(), Errno> {
+    use nix::mount::{mount, MsFlags};
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    mount(Some("tmpfs"), SCRATCH_DIR, Some("tmpfs"), MsFlags::empty(), Some("size=64k"))
 }
 
 #[cfg(test)]

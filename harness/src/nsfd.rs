@@ -8,7 +8,8 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Op, OpContext, SysError};
-use crate::kind::Kind;
+use crate::flags::NsFlags;
+use crate::kind::{Kind, NsEntry};
 use crate::nsid::{NsId, Proc};
 use crate::sys;
 use crate::version::KernelVersion;
@@ -83,7 +84,7 @@ pub struct NsFd {
 
 impl NsFd {
     /// Opens `/proc/<pid>/ns/<entry>` read-only, close-on-exec.
-    pub fn open_entry(proc: Proc, entry: &str) -> Result<NsFd, SysError> {
+    pub fn open_entry(proc: Proc, entry: impl Into<NsEntry>) -> Result<NsFd, SysError> {
         let path = proc.ns_path(entry);
         let op = || Op::OpenNs(path.display().to_string());
         let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).op(op())?;
@@ -92,7 +93,7 @@ impl NsFd {
 
     /// Opens `proc`'s namespace of `kind`.
     pub fn open(proc: Proc, kind: Kind) -> Result<NsFd, SysError> {
-        NsFd::open_entry(proc, kind.proc_name())
+        NsFd::open_entry(proc, kind)
     }
 
     /// Opens the caller's namespace of `kind`.
@@ -111,9 +112,10 @@ impl NsFd {
         self.id
     }
 
-    /// setns(2) into this namespace with `nstype` (0 accepts any type).
-    pub fn setns(&self, nstype: u64) -> Result<(), SysError> {
-        sys::setns(self.fd.as_fd(), nstype).op(Op::Setns(nstype))
+    /// setns(2) into this namespace with `nstype` ([`NsFlags::EMPTY`]
+    /// accepts any type).
+    pub fn setns(&self, nstype: impl Into<NsFlags>) -> Result<(), SysError> {
+        crate::ns::setns(&self.fd, nstype)
     }
 
     /// NS_GET_USERNS: the owning user namespace.
@@ -126,8 +128,8 @@ impl NsFd {
         ioctl_fd(self.fd.as_fd(), NS_GET_PARENT)
     }
 
-    /// NS_GET_NSTYPE: the raw CLONE_NEW* value.
-    pub fn nstype(&self) -> Result<u64, SysError> {
+    /// NS_GET_NSTYPE: the CLONE_NEW* value, as the kernel returned it.
+    pub fn nstype(&self) -> Result<NsFlags, SysError> {
         nstype(self.fd.as_fd())
     }
 
@@ -162,13 +164,15 @@ impl AsRawFd for NsFd {
 /// An ioctl_ns(2) request that returns a new namespace fd, on any fd.
 pub fn ioctl_fd(fd: BorrowedFd<'_>, req: NsIoctl) -> Result<NsFd, SysError> {
     let raw = sys::ioctl_none(fd, req.request).op(Op::IoctlNs(req.name))?;
-    NsFd::from_fd(sys::own_fd(raw)).op(Op::IoctlNs(req.name))
+    // SAFETY: the requests of this function return a new fd on success,
+    // owned by nobody else.
+    NsFd::from_fd(unsafe { sys::own_fd(raw) }).op(Op::IoctlNs(req.name))
 }
 
 /// NS_GET_NSTYPE on any fd.
-pub fn nstype(fd: BorrowedFd<'_>) -> Result<u64, SysError> {
+pub fn nstype(fd: BorrowedFd<'_>) -> Result<NsFlags, SysError> {
     let v = sys::ioctl_none(fd, NS_GET_NSTYPE.request).op(Op::IoctlNs(NS_GET_NSTYPE.name))?;
-    Ok(v as u64)
+    Ok(NsFlags::from_bits_retain(v as u64))
 }
 
 /// NS_GET_ID on any fd (6.18+).

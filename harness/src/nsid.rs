@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{fstat, stat};
 use serde::{Deserialize, Serialize};
 
-use crate::kind::Kind;
+use crate::kind::{Kind, NsEntry};
 
 /// The identity of a namespace: two processes are in the same namespace
 /// exactly when their entries have equal `st_dev` and `st_ino` (N3).
@@ -38,7 +38,8 @@ pub enum Proc {
 
 impl Proc {
     /// `/proc/<pid>/ns/<entry>`.
-    pub fn ns_path(self, entry: &str) -> PathBuf {
+    pub fn ns_path(self, entry: impl Into<NsEntry>) -> PathBuf {
+        let entry = entry.into();
         match self {
             Proc::Myself => format!("/proc/self/ns/{entry}").into(),
             Proc::Pid(pid) => format!("/proc/{pid}/ns/{entry}").into(),
@@ -48,16 +49,15 @@ impl Proc {
 
 impl NsId {
     /// The identity of the `/proc/[pid]/ns/<entry>` file (stat follows the
-    /// magic link to the nsfs inode). `entry` is a kind's proc name or a
-    /// `*_for_children` name.
-    pub fn of_entry(proc: Proc, entry: &str) -> Result<NsId, Errno> {
+    /// magic link to the nsfs inode).
+    pub fn of_entry(proc: Proc, entry: impl Into<NsEntry>) -> Result<NsId, Errno> {
         let st = stat(&proc.ns_path(entry))?;
         Ok(NsId { dev: st.st_dev, ino: st.st_ino })
     }
 
     /// The identity of `proc`'s namespace of `kind`.
     pub fn of(proc: Proc, kind: Kind) -> Result<NsId, Errno> {
-        NsId::of_entry(proc, kind.proc_name())
+        NsId::of_entry(proc, kind)
     }
 
     /// The identity of the caller's namespace of `kind`.
@@ -69,7 +69,7 @@ impl NsId {
     /// `pid_for_children`/`time_for_children` where the kind has one, else
     /// the kind's own entry.
     pub fn for_children(proc: Proc, kind: Kind) -> Result<NsId, Errno> {
-        NsId::of_entry(proc, kind.info().for_children.unwrap_or(kind.proc_name()))
+        NsId::of_entry(proc, NsEntry::children_or_own(kind))
     }
 
     /// `proc`'s namespace of every kind this kernel has (entries that do not
@@ -130,7 +130,7 @@ impl NsLink {
     }
 
     /// Reads and parses the link `/proc/<pid>/ns/<entry>`.
-    pub fn read(proc: Proc, entry: &str) -> Result<Result<NsLink, LinkParseError>, Errno> {
+    pub fn read(proc: Proc, entry: impl Into<NsEntry>) -> Result<Result<NsLink, LinkParseError>, Errno> {
         let text = nix::fcntl::readlink(&proc.ns_path(entry))?;
         Ok(NsLink::parse(&text.to_string_lossy()))
     }
@@ -165,7 +165,7 @@ mod tests {
             let Ok(id) = NsId::current(kind) else {
                 continue;
             };
-            let link = NsLink::read(Proc::Myself, kind.proc_name()).unwrap().unwrap();
+            let link = NsLink::read(Proc::Myself, kind).unwrap().unwrap();
             assert_eq!(link.ino, id.ino);
             assert_eq!(link.kind(), kind);
         }

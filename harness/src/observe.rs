@@ -21,11 +21,13 @@ use nix::errno::Errno;
 
 use crate::case::{CaseError, CaseResult};
 use crate::error::{Op, OpContext, SysError};
+use crate::flags::NsFlags;
+use crate::handle::FileHandle;
 use crate::kind::Kind;
 use crate::limits::LimitGuard;
 use crate::nsid::NsId;
 use crate::peer::{Peer, Spawn, Via};
-use crate::sys;
+use crate::poll::{poll_until, Pause};
 use crate::userns;
 
 /// Longest wait for an asynchronous release before it counts as not
@@ -51,7 +53,7 @@ impl Holder {
     /// child that keeps no inherited fd (so it pins nothing else).
     /// `Ok(Err)` carries the errno of a refused unshare (ENOSPC at the limit).
     pub fn create(kind: Kind) -> Result<Result<Holder, Errno>, CaseError> {
-        Holder::spawn(&Spawn::unshare(kind.flag()).close_inherited_fds())
+        Holder::spawn(&Spawn::unshare(kind).close_inherited_fds())
     }
 
     /// Starts a process as `spawn` says (clone, clone3 or unshare with its
@@ -76,10 +78,10 @@ impl Holder {
         let (flags, map_root) = (spawn.flags(), spawn.maps_root());
         let mut peer = spawn.without_unshare().spawn(move |ch| {
             let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-            let refused = sys::unshare(flags).err().map(|e| e as i32);
+            let refused = crate::raw::unshare(flags.bits()).err().map(|e| e as i32);
             ch.send(&refused)?;
             if refused.is_none() {
-                if map_root && flags & Kind::User.flag() != 0 {
+                if map_root && flags.contains(NsFlags::USER) {
                     userns::map_self_as_root(uid, gid)?;
                 }
                 ch.ready()?;
@@ -227,25 +229,15 @@ impl LimitObserver {
     #[track_caller]
     pub fn wait_released(&mut self, what: &str) -> Result<Duration, CaseError> {
         let loc = std::panic::Location::caller();
-        let start = Instant::now();
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if self.try_hold()? {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > self.deadline {
-                return Err(CaseError::at(
-                    crate::Outcome::Fail,
-                    format!(
-                        "{what}: expected released (count of {} freed), still at limit {} after {:?}",
-                        self.kind, self.limit, self.deadline
-                    ),
-                    None,
-                    loc,
-                ));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
+        let deadline = self.deadline;
+        match poll_until(deadline, Pause::doubling(Duration::from_micros(50), Duration::from_millis(5)), || self.try_hold())? {
+            Some(took) => Ok(took),
+            None => Err(CaseError::at(
+                crate::Outcome::Fail,
+                format!("{what}: expected released (count of {} freed), still at limit {} after {:?}", self.kind, self.limit, deadline),
+                None,
+                loc,
+            )),
         }
     }
 
@@ -308,38 +300,38 @@ pub const FD_NSFS_ROOT: i32 = -10003;
 /// An nsfs file handle (6.18+) of a namespace.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NsHandle {
-    handle: sys::FileHandle,
+    handle: FileHandle,
 }
 
 impl NsHandle {
     /// name_to_handle_at(fd, "", AT_EMPTY_PATH) on a namespace fd.
     pub fn of(fd: impl AsFd) -> Result<NsHandle, SysError> {
-        let handle = sys::name_to_handle(fd.as_fd()).op(Op::Plumbing("name_to_handle_at on an nsfs fd"))?;
+        let handle = FileHandle::of(fd).op(Op::Plumbing("name_to_handle_at on an nsfs fd"))?;
         Ok(NsHandle { handle })
     }
 
     /// The handle's type and bytes.
-    pub fn file_handle(&self) -> &sys::FileHandle {
+    pub fn file_handle(&self) -> &FileHandle {
         &self.handle
     }
 
     /// A handle from its type and bytes (for example one built from a
     /// namespace id).
-    pub fn from_file_handle(handle: sys::FileHandle) -> NsHandle {
+    pub fn from_file_handle(handle: FileHandle) -> NsHandle {
         NsHandle { handle }
     }
 
     /// open_by_handle_at(FD_NSFS_ROOT, handle, flags): the raw outcome,
     /// every errno as it came.
     pub fn open_with(&self, flags: libc::c_int) -> Result<std::os::fd::OwnedFd, Errno> {
-        sys::open_by_handle_with(FD_NSFS_ROOT, &self.handle, flags)
+        self.handle.open_with(FD_NSFS_ROOT, flags)
     }
 
     /// Reopens the namespace in the calling process: `Ok(Some(id))` while it
     /// lives, `Ok(None)` once it is gone (ESTALE or ENOENT), other errnos as
     /// errors.
     pub fn reopen(&self) -> Result<Option<NsId>, SysError> {
-        match sys::open_by_handle(FD_NSFS_ROOT, &self.handle) {
+        match self.handle.open(FD_NSFS_ROOT) {
             Ok(fd) => NsId::of_fd(&fd).map(Some).op(Op::Plumbing("fstat of a reopened nsfs handle")),
             Err(Errno::ESTALE) | Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(SysError::new(Op::Plumbing("open_by_handle_at(FD_NSFS_ROOT)"), e)),
@@ -393,16 +385,12 @@ impl HandleProber {
     #[track_caller]
     pub fn wait_gone(&mut self, handle: &NsHandle, what: &str, deadline: Duration) -> Result<Duration, CaseError> {
         let loc = std::panic::Location::caller();
-        let start = Instant::now();
-        loop {
-            if self.reopen(handle)?.is_none() {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > deadline {
+        match poll_until(deadline, Pause::every(Duration::from_micros(200)), || Ok::<_, CaseError>(self.reopen(handle)?.is_none()))? {
+            Some(took) => Ok(took),
+            None => {
                 let msg = format!("{what}: expected gone, but its nsfs file handle still reopens after {deadline:?}");
-                return Err(CaseError::at(crate::Outcome::Fail, msg, None, loc));
+                Err(CaseError::at(crate::Outcome::Fail, msg, None, loc))
             }
-            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }

@@ -17,7 +17,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
 use crate::error::{Op, OpContext, SysError};
-use crate::kind::Kind;
+use crate::flags::NsFlags;
+use crate::kind::{Kind, NsEntry};
 use crate::nsfd::NsFd;
 use crate::sys;
 use crate::version::KernelVersion;
@@ -37,7 +38,7 @@ pub struct PidfdNsIoctl {
     /// Request number: `_IO(PIDFS_IOCTL_MAGIC, nr)`.
     pub request: u64,
     /// The `/proc/[pid]/ns` entry naming the same namespace.
-    pub entry: &'static str,
+    pub entry: NsEntry,
     /// The kind of the namespace returned.
     pub kind: Kind,
     /// Kernel release that introduced it.
@@ -48,32 +49,30 @@ const fn pidfs_io(nr: u64) -> u64 {
     crate::ioctl::io(PIDFS_IOCTL_MAGIC, nr)
 }
 
-const fn req(name: &'static str, nr: u64, entry: &'static str, kind: Kind) -> PidfdNsIoctl {
-    PidfdNsIoctl { name, request: pidfs_io(nr), entry, kind, since: KernelVersion::new(6, 11) }
+const fn req(name: &'static str, nr: u64, for_children: bool, kind: Kind) -> PidfdNsIoctl {
+    PidfdNsIoctl { name, request: pidfs_io(nr), entry: NsEntry { kind, for_children }, kind, since: KernelVersion::new(6, 11) }
 }
 
 /// PIDFD_GET_CGROUP_NAMESPACE: `/proc/[pid]/ns/cgroup`.
-pub const PIDFD_GET_CGROUP_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_CGROUP_NAMESPACE", 1, "cgroup", Kind::Cgroup);
+pub const PIDFD_GET_CGROUP_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_CGROUP_NAMESPACE", 1, false, Kind::Cgroup);
 /// PIDFD_GET_IPC_NAMESPACE: `/proc/[pid]/ns/ipc`.
-pub const PIDFD_GET_IPC_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_IPC_NAMESPACE", 2, "ipc", Kind::Ipc);
+pub const PIDFD_GET_IPC_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_IPC_NAMESPACE", 2, false, Kind::Ipc);
 /// PIDFD_GET_MNT_NAMESPACE: `/proc/[pid]/ns/mnt`.
-pub const PIDFD_GET_MNT_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_MNT_NAMESPACE", 3, "mnt", Kind::Mnt);
+pub const PIDFD_GET_MNT_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_MNT_NAMESPACE", 3, false, Kind::Mnt);
 /// PIDFD_GET_NET_NAMESPACE: `/proc/[pid]/ns/net`.
-pub const PIDFD_GET_NET_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_NET_NAMESPACE", 4, "net", Kind::Net);
+pub const PIDFD_GET_NET_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_NET_NAMESPACE", 4, false, Kind::Net);
 /// PIDFD_GET_PID_NAMESPACE: `/proc/[pid]/ns/pid` (the target's own).
-pub const PIDFD_GET_PID_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_PID_NAMESPACE", 5, "pid", Kind::Pid);
+pub const PIDFD_GET_PID_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_PID_NAMESPACE", 5, false, Kind::Pid);
 /// PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE: `/proc/[pid]/ns/pid_for_children`.
-pub const PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE: PidfdNsIoctl =
-    req("PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE", 6, "pid_for_children", Kind::Pid);
+pub const PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE", 6, true, Kind::Pid);
 /// PIDFD_GET_TIME_NAMESPACE: `/proc/[pid]/ns/time` (the target's own).
-pub const PIDFD_GET_TIME_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_TIME_NAMESPACE", 7, "time", Kind::Time);
+pub const PIDFD_GET_TIME_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_TIME_NAMESPACE", 7, false, Kind::Time);
 /// PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE: `/proc/[pid]/ns/time_for_children`.
-pub const PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE: PidfdNsIoctl =
-    req("PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE", 8, "time_for_children", Kind::Time);
+pub const PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE", 8, true, Kind::Time);
 /// PIDFD_GET_USER_NAMESPACE: `/proc/[pid]/ns/user`.
-pub const PIDFD_GET_USER_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_USER_NAMESPACE", 9, "user", Kind::User);
+pub const PIDFD_GET_USER_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_USER_NAMESPACE", 9, false, Kind::User);
 /// PIDFD_GET_UTS_NAMESPACE: `/proc/[pid]/ns/uts`.
-pub const PIDFD_GET_UTS_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_UTS_NAMESPACE", 10, "uts", Kind::Uts);
+pub const PIDFD_GET_UTS_NAMESPACE: PidfdNsIoctl = req("PIDFD_GET_UTS_NAMESPACE", 10, false, Kind::Uts);
 
 /// Every PIDFD_GET_<kind>_NAMESPACE request, in request-number order.
 pub const PIDFD_NS_IOCTLS: [PidfdNsIoctl; 10] = [
@@ -91,7 +90,8 @@ pub const PIDFD_NS_IOCTLS: [PidfdNsIoctl; 10] = [
 
 impl PidfdNsIoctl {
     /// The request for a `/proc/[pid]/ns` entry name.
-    pub fn for_entry(entry: &str) -> Option<PidfdNsIoctl> {
+    pub fn for_entry(entry: impl Into<NsEntry>) -> Option<PidfdNsIoctl> {
+        let entry = entry.into();
         PIDFD_NS_IOCTLS.into_iter().find(|r| r.entry == entry)
     }
 }
@@ -131,7 +131,9 @@ impl Pidfd {
         // above); the fd is borrowed and valid for the call.
         let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), req.request as libc::Ioctl, arg) };
         let raw = Errno::result(ret).op(op())?;
-        NsFd::from_fd(sys::own_fd(raw)).op(op())
+        // SAFETY: PIDFD_GET_*_NAMESPACE returns a new fd on success, owned
+        // by nobody else.
+        NsFd::from_fd(unsafe { sys::own_fd(raw) }).op(op())
     }
 
     /// Whether the fd lives on pidfs (`f_type` [`PID_FS_MAGIC`], 6.9+).
@@ -142,8 +144,19 @@ impl Pidfd {
 
     /// setns(pidfd, flags) (5.8): joins the target's namespaces of every
     /// kind in `flags` at once (setns(2)).
-    pub fn setns(&self, flags: u64) -> Result<(), SysError> {
-        sys::setns(self.fd.as_fd(), flags).op(Op::Setns(flags))
+    pub fn setns(&self, flags: impl Into<NsFlags>) -> Result<(), SysError> {
+        crate::ns::setns(&self.fd, flags)
+    }
+
+    /// Sends SIGKILL to the target (pidfd_send_signal(2), 5.1+): ends a
+    /// process that is not the caller's child without racing a pid reuse.
+    pub fn kill(&self) -> Result<(), SysError> {
+        // SAFETY: the fd is a valid pidfd; a null siginfo is allowed; the
+        // other arguments are integers.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, self.fd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0u32)
+        };
+        Errno::result(ret).map(drop).op(Op::Process("pidfd_send_signal"))
     }
 
     /// Waits until the target has terminated (the pidfd polls readable,
@@ -183,7 +196,7 @@ mod tests {
             assert_eq!(r.request, 0xFF00 | (i as u64 + 1), "{}", r.name);
             assert_eq!(PidfdNsIoctl::for_entry(r.entry), Some(*r));
             let k = r.kind.info();
-            assert!(r.entry == k.proc_name || Some(r.entry) == k.for_children, "{}", r.name);
+            assert!(r.entry.name() == k.proc_name || Some(r.entry.name()) == k.for_children, "{}", r.name);
         }
         assert_eq!(PIDFD_GET_UTS_NAMESPACE.request, 0xFF0A);
     }

@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use crate::case::CaseError;
 use crate::error::{Op, OpContext, SysError};
+use crate::flags::NsFlags;
 use crate::probe::status_field;
 use crate::sys::{self, WaitTarget};
 
@@ -140,10 +141,10 @@ pub struct SetTidChild {
 /// more than one thread ([`single_threaded`], checked first: the child
 /// allocates and reads a file, which the child of a multi-threaded process
 /// must not do), so a case never takes one of those for clone3's errno.
-pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<Result<SetTidChild, SysError>, CaseError> {
+pub fn clone3_set_tid(flags: NsFlags, set_tid: &[i32]) -> Result<Result<SetTidChild, SysError>, CaseError> {
     single_threaded("clone3() with set_tid (the child allocates)")?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).op(Op::Plumbing("pipe2"))?;
-    let args = sys::CloneArgsV1::with_set_tid(flags, set_tid);
+    let args = sys::CloneArgsV1::with_set_tid(flags.bits(), set_tid);
     // SAFETY: `args` is a valid clone_args of the size passed; its set_tid
     // points at `set_tid_size` elements of `set_tid`, borrowed across the
     // call. Without CLONE_VM or a stack the child runs on a copy of our
@@ -173,6 +174,25 @@ pub fn clone3_set_tid(flags: u64, set_tid: &[i32]) -> Result<Result<SetTidChild,
             "the clone3() child did not report its NSpid (it sent {line:?}, ended {})",
             waited.map_or("unseen".to_string(), |(_, e)| e.to_string())
         ))),
+    }
+}
+
+/// clone3(2) with `set_tid` = `[tid]` (5.5): asks for a child whose pid in
+/// the caller's `pid_for_children` namespace is `tid`. A child that is
+/// created exits at once and is reaped here; `Err` carries the errno of a
+/// refused clone3 (returned as is: cases match it).
+pub fn clone3_with_tid(tid: i32) -> Result<(), Errno> {
+    let tids = [tid];
+    let args = sys::CloneArgsV1::with_set_tid(0, &tids);
+    // SAFETY: `args` is a valid clone_args of the size passed, and its
+    // set_tid points at `tids`, alive across the call. Without CLONE_VM or a
+    // stack the child runs on a copy of our memory, like fork(2), and only
+    // calls _exit.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const sys::CloneArgsV1, std::mem::size_of::<sys::CloneArgsV1>()) };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => sys::exit_now(0),
+        pid => sys::wait_exit(WaitTarget::Pid(Pid::from_raw(pid as i32)), false, false).map(drop),
     }
 }
 
@@ -266,7 +286,7 @@ mod tests {
         assert_eq!(refused.outcome, crate::case::Outcome::Broken);
         assert!(refused.message.contains("single-threaded caller"), "{}", refused.message);
         // Refused before any clone3(2).
-        let refused = clone3_set_tid(0, &[]).expect_err("two threads run");
+        let refused = clone3_set_tid(NsFlags::EMPTY, &[]).expect_err("two threads run");
         assert_eq!(refused.outcome, crate::case::Outcome::Broken);
         tx.send(()).unwrap();
         other.join().unwrap().unwrap();

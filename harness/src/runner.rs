@@ -1,123 +1,19 @@
 //! The runner: libtest-mimic trials built from case records, skips decided
 //! from declared requirements, reports, and the no-trace check.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use crate::case::{Case, Outcome, Privilege, Requires};
+use crate::case::{Case, Outcome};
 use crate::isolate;
-use crate::kind::Kind;
-use crate::probe::{self, KernelVersion};
+use crate::probe::KernelVersion;
 use crate::report::{self, Record};
 use crate::trace::Snapshot;
 
-/// Facts about the running system that requirements are checked against.
-#[derive(Debug, Clone)]
-pub struct Host {
-    /// `uname -r`.
-    pub release: String,
-    /// Parsed release.
-    pub kernel: KernelVersion,
-    /// Effective uid 0 with CAP_SYS_ADMIN.
-    pub privileged: bool,
-    /// Reason the environment forbids unprivileged user namespaces, if any.
-    pub userns_forbidden: Option<String>,
-    /// Kinds built into the kernel, indexed by `Kind as usize`
-    /// ([`kind_compiled_out`]: the kernel config where readable).
-    pub kinds: [bool; 8],
-}
-
-/// Why `kind` is not built into this kernel, or `None` when it is. The
-/// kernel config decides ([`crate::kconfig`]): a configured kind runs its
-/// cases even when its `/proc/self/ns` entry is missing, so that claim N1
-/// fails there instead of every case skipping. Only without a readable
-/// config does a missing entry mean "compiled out", and the reason says so.
-pub fn kind_compiled_out(kind: Kind) -> Option<String> {
-    let info = kind.info();
-    match (crate::kconfig::KernelConfig::running(), info.config) {
-        (_, None) => None,
-        (Some(config), Some(option)) => (!config.built_in(option))
-            .then(|| format!("{kind} namespaces are compiled out: {option} is not set in {}", config.source())),
-        (None, Some(option)) => (!Path::new(&format!("/proc/self/ns/{}", info.proc_name)).exists()).then(|| {
-            format!(
-                "{kind} namespaces look compiled out: /proc/self/ns/{} is missing and no kernel config is readable to tell whether {option} is set (/proc/config.gz, /boot/config-<release>, ${})",
-                info.proc_name,
-                crate::kconfig::CONFIG_ENV
-            )
-        }),
-    }
-}
-
-impl Host {
-    /// Probes the running system.
-    pub fn probe() -> Host {
-        let mut kinds = [false; 8];
-        for k in Kind::ALL {
-            kinds[k as usize] = kind_compiled_out(k).is_none();
-        }
-        Host {
-            kernel: KernelVersion::running(),
-            release: probe::kernel_release(),
-            privileged: probe::is_privileged(),
-            userns_forbidden: probe::unprivileged_userns_forbidden(),
-            kinds,
-        }
-    }
-
-    /// The running system, probed once per process: the one home of the
-    /// kernel facts that cases, fuzz tables and reports decide by.
-    pub fn running() -> &'static Host {
-        static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
-        HOST.get_or_init(Host::probe)
-    }
-
-    /// Whether `kind` is built into the kernel.
-    pub fn has(&self, kind: Kind) -> bool {
-        self.kinds[kind as usize]
-    }
-
-    /// Why `req` is unmet here, or `None` if the case can run.
-    pub fn unmet(&self, req: &Requires) -> Option<String> {
-        for kind in &req.kinds {
-            let info = kind.info();
-            if self.kernel < info.since {
-                return Some(format!("{} namespaces need Linux {} ({}); this kernel is {}", kind, info.since, info.man_page, self.release));
-            }
-            if let Some(why) = kind_compiled_out(*kind) {
-                return Some(why);
-            }
-        }
-        if let Some(min) = req.kernel {
-            if self.kernel < min {
-                return Some(format!("needs Linux {min}; this kernel is {}", self.release));
-            }
-        }
-        if req.privilege == Privilege::Root && !(self.privileged && probe::in_initial_user_ns()) {
-            return Some("needs root (euid 0 with CAP_SYS_ADMIN in the initial user namespace)".into());
-        }
-        // A user namespace created by an unprivileged uid: the body's own
-        // (user_namespaces) or the harness's, to give an unprivileged suite
-        // CAP_SYS_ADMIN (Privilege::Admin).
-        if req.user_namespaces || (req.privilege == Privilege::Admin && !self.privileged) {
-            if let Some(why) = &self.userns_forbidden {
-                return Some(why.clone());
-            }
-        }
-        if req.kinds.contains(&Kind::User) && probe::sysctl_int("user/max_user_namespaces") == Some(0) {
-            return Some("user.max_user_namespaces=0 forbids user namespaces".into());
-        }
-        for cap in &req.caps {
-            if !probe::has_cap(*cap) {
-                return Some(format!("needs {} in the suite's user namespace", cap.name()));
-            }
-        }
-        req.probe.and_then(|p| p())
-    }
-}
+pub use crate::host::{kind_compiled_out, Host};
 
 /// Builds a record for a case that ended with `outcome`.
 fn record(case: &Case, outcome: Outcome, reason: String, location: Option<String>, ms: f64, output: String, kernel: &str) -> Record {

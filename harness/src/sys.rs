@@ -1,6 +1,8 @@
-//! Thin system-call layer: the raw calls that neither std nor nix offers with
-//! the namespace flags we need. Every `unsafe` of the project's syscalls
-//! lives here or in `isolate`, each with its reason.
+//! Thin system-call layer, private to the harness (`pub(crate)`): the raw
+//! calls that neither std nor nix offers with the namespace flags we need.
+//! Other crates reach them through typed modules ([`crate::ns`],
+//! [`crate::peer`], [`crate::handle`], ...) or, for unchecked arguments,
+//! [`crate::raw`]. `unsafe` stays inside the harness, each with its reason.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -39,9 +41,12 @@ pub enum CloneCall {
 /// that without CLONE_VM and with a NULL stack the child runs on a copy of
 /// the parent's stack.
 ///
+/// # Safety
 /// The caller must be single-threaded (the harness runs case bodies in such
-/// a process) so that the child may allocate.
-pub fn fork_with_flags(flags: u64, call: CloneCall) -> Result<Forked, Errno> {
+/// a process) if the child does anything but async-signal-safe calls such
+/// as `_exit` (allocating, taking locks): another thread's locks are copied
+/// held into the child.
+pub unsafe fn fork_with_flags(flags: u64, call: CloneCall) -> Result<Forked, Errno> {
     let ret = match call {
         CloneCall::Clone => {
             // SAFETY: clone without CLONE_VM/CLONE_THREAD and a NULL stack
@@ -86,25 +91,6 @@ impl CloneArgsV1 {
     }
 }
 
-/// clone3(2) with `set_tid` = [`tid`] (5.5): asks for a child whose pid in
-/// the caller's `pid_for_children` namespace is `tid`. A child that is
-/// created exits at once and is reaped here; `Err` carries the errno of a
-/// refused clone3.
-pub fn clone3_with_tid(tid: i32) -> Result<(), Errno> {
-    let tids = [tid];
-    let args = CloneArgsV1::with_set_tid(0, &tids);
-    // SAFETY: `args` is a valid clone_args of the size passed, and its
-    // set_tid points at `tids`, alive across the call. Without CLONE_VM or a
-    // stack the child runs on a copy of our memory, like fork(2), and only
-    // calls _exit.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgsV1, std::mem::size_of::<CloneArgsV1>()) };
-    match ret {
-        -1 => Err(Errno::last()),
-        0 => exit_now(0),
-        pid => wait_exit(WaitTarget::Pid(Pid::from_raw(pid as i32)), false, false).map(drop),
-    }
-}
-
 /// unshare(2) with an arbitrary flag word (CLONE_NEWTIME and invalid bits
 /// included, which nix's typed flags cannot carry).
 pub fn unshare(flags: u64) -> Result<(), Errno> {
@@ -139,9 +125,12 @@ pub fn ioctl_read_u32(fd: BorrowedFd<'_>, request: u64) -> Result<u32, Errno> {
 }
 
 /// Takes ownership of a new fd returned by a system call.
-pub fn own_fd(fd: libc::c_int) -> OwnedFd {
-    // SAFETY: called only on a fd just returned by the kernel to us, which
-    // nothing else owns.
+///
+/// # Safety
+/// `fd` must be an open fd that the kernel has just returned to the caller
+/// and that nothing else owns (it is closed when the result drops).
+pub unsafe fn own_fd(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
@@ -149,22 +138,14 @@ pub fn own_fd(fd: libc::c_int) -> OwnedFd {
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     // SAFETY: integer arguments only.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    Errno::result(ret).map(|fd| own_fd(fd as RawFd))
+    // SAFETY: pidfd_open returned a new fd that nothing else owns.
+    Errno::result(ret).map(|fd| unsafe { own_fd(fd as RawFd) })
 }
 
 /// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the parent.
 pub fn die_with_parent() -> Result<(), Errno> {
     // SAFETY: integer arguments only.
     let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    Errno::result(ret).map(drop)
-}
-
-/// prctl(PR_SET_DUMPABLE, 1): after a uid change the kernel makes the
-/// process non-dumpable, which hands its /proc files (uid_map, setgroups)
-/// to root; a process that changed ids on purpose takes them back.
-pub fn set_dumpable() -> Result<(), Errno> {
-    // SAFETY: integer arguments only.
-    let ret = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong, 0, 0, 0) };
     Errno::result(ret).map(drop)
 }
 
@@ -248,102 +229,14 @@ pub fn wait_exit(target: WaitTarget, peek: bool, nohang: bool) -> Result<Option<
     Ok(Some((Pid::from_raw(pid), exit)))
 }
 
-/// A file handle of name_to_handle_at(2): type and opaque bytes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileHandle {
-    /// `handle_type`.
-    pub handle_type: i32,
-    /// `f_handle`, `handle_bytes` long.
-    pub bytes: Vec<u8>,
-}
-
-/// `MAX_HANDLE_SZ` of `<fcntl.h>`.
-const MAX_HANDLE_SZ: usize = 128;
-
-/// `struct file_handle` with room for the largest handle.
-#[repr(C)]
-struct RawFileHandle {
-    handle_bytes: u32,
-    handle_type: i32,
-    f_handle: [u8; MAX_HANDLE_SZ],
-}
-
-/// name_to_handle_at(fd, "", AT_EMPTY_PATH): the handle of an open file.
-pub fn name_to_handle(fd: BorrowedFd<'_>) -> Result<FileHandle, Errno> {
-    let mut raw = RawFileHandle { handle_bytes: MAX_HANDLE_SZ as u32, handle_type: 0, f_handle: [0; MAX_HANDLE_SZ] };
-    let mut mount_id: libc::c_int = 0;
-    // SAFETY: `raw` is a file_handle whose handle_bytes says how much room
-    // follows; the path is a valid empty C string; mount_id is writable.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_name_to_handle_at,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            &mut raw as *mut RawFileHandle,
-            &mut mount_id as *mut libc::c_int,
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    Errno::result(ret)?;
-    let len = (raw.handle_bytes as usize).min(MAX_HANDLE_SZ);
-    Ok(FileHandle { handle_type: raw.handle_type, bytes: raw.f_handle[..len].to_vec() })
-}
-
-/// open_by_handle_at(root, handle, O_RDONLY|O_CLOEXEC); `root` may be a
-/// special value such as FD_NSFS_ROOT.
-pub fn open_by_handle(root: RawFd, handle: &FileHandle) -> Result<OwnedFd, Errno> {
-    open_by_handle_with(root, handle, libc::O_RDONLY | libc::O_CLOEXEC)
-}
-
-/// open_by_handle_at(root, handle, flags) with any open flags (for the
-/// flags open_by_handle_at(2) and nsfs refuse).
-pub fn open_by_handle_with(root: RawFd, handle: &FileHandle, flags: libc::c_int) -> Result<OwnedFd, Errno> {
-    let mut raw = RawFileHandle { handle_bytes: handle.bytes.len() as u32, handle_type: handle.handle_type, f_handle: [0; MAX_HANDLE_SZ] };
-    let len = handle.bytes.len().min(MAX_HANDLE_SZ);
-    raw.f_handle[..len].copy_from_slice(&handle.bytes[..len]);
-    // SAFETY: `raw` is a valid file_handle that lives across the call; the
-    // other arguments are integers.
-    let ret = unsafe { libc::syscall(libc::SYS_open_by_handle_at, root, &mut raw as *mut RawFileHandle, flags) };
-    Errno::result(ret).map(|fd| own_fd(fd as RawFd))
-}
-
-/// `struct __user_cap_header_struct` of capget(2).
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-/// `struct __user_cap_data_struct` of capget(2).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two words.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-/// Removes capability `cap` from the caller's effective and permitted
-/// sets (capset(2)); the rest stay.
-pub fn drop_capability(cap: u32) -> Result<(), Errno> {
-    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as version 3 requires,
-    // valid and writable for the call.
-    Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) })?;
-    let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
-    data[word].effective &= !bit;
-    data[word].permitted &= !bit;
-    // SAFETY: as above; the kernel only reads the structures.
-    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
-}
-
 /// Closes every fd from 3 up except those in `keep` (close_range(2),
 /// 5.9+; on older kernels one close(2) per open fd listed in /proc/self/fd).
-pub fn close_fds_except(keep: &[RawFd]) {
+///
+/// # Safety
+/// No live object of the caller may own or use an fd that this closes
+/// (other than those in `keep`): a freshly forked child that goes on to use
+/// only the kept fds and objects it creates afterwards.
+pub unsafe fn close_fds_except(keep: &[RawFd]) {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
     keep.sort_unstable();
     let mut first: RawFd = 3;

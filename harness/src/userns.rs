@@ -98,7 +98,8 @@ pub enum MapFile {
 }
 
 impl MapFile {
-    fn name(self) -> &'static str {
+    /// The file name: `uid_map` or `gid_map`.
+    pub fn name(self) -> &'static str {
         match self {
             MapFile::Uid => "uid_map",
             MapFile::Gid => "gid_map",
@@ -118,6 +119,16 @@ fn proc_file(proc: Proc, name: &str) -> String {
 /// invalid text on purpose).
 pub fn write_map_text(proc: Proc, file: MapFile, text: &str) -> Result<(), SysError> {
     write_proc(proc, file.name(), text.as_bytes()).op(Op::WriteIdMap(file.name()))
+}
+
+/// One write(2) of all of `text` (even when empty, which a `write_all`
+/// would skip) to `proc`'s uid_map or gid_map, for callers that judge the
+/// kernel's answer to any text (the fuzz suite). The outer error is a
+/// failure to open the file; the inner result is write(2)'s: the bytes
+/// written or its errno, as they came.
+pub fn write_map_once(proc: Proc, file: MapFile, text: &str) -> Result<Result<usize, nix::errno::Errno>, SysError> {
+    let f = OpenOptions::new().write(true).open(proc_file(proc, file.name())).op(Op::WriteIdMap(file.name()))?;
+    Ok(nix::unistd::write(&f, text.as_bytes()))
 }
 
 /// Writes a validated map.
@@ -150,7 +161,7 @@ pub fn map_self_as_root(outer_uid: u32, outer_gid: u32) -> Result<(), SysError> 
 /// current ones: the hermetic place to set `/proc/sys/user` limits.
 pub fn enter_fresh() -> Result<(), SysError> {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    crate::sys::unshare(Kind::User.flag()).op(Op::Unshare(Kind::User.flag()))?;
+    crate::ns::unshare(Kind::User)?;
     map_self_as_root(uid, gid)
 }
 
@@ -166,8 +177,21 @@ pub fn become_user(uid: u32, gid: u32) -> CaseResult {
     let (g, u) = (Gid::from_raw(gid), Uid::from_raw(uid));
     setresgid(g, g, g).op(Op::SetId)?;
     setresuid(u, u, u).op(Op::SetId)?;
-    crate::sys::set_dumpable().op(Op::SetId)?;
+    set_dumpable_raw().op(Op::SetId)?;
     Ok(())
+}
+
+/// prctl(PR_SET_DUMPABLE, 1): after a uid change the kernel makes the
+/// process non-dumpable, which hands its /proc files (uid_map, setgroups)
+/// to root; a process that changed ids on purpose takes them back.
+pub fn set_dumpable() -> Result<(), SysError> {
+    set_dumpable_raw().op(Op::Process("prctl(PR_SET_DUMPABLE)"))
+}
+
+fn set_dumpable_raw() -> Result<(), nix::errno::Errno> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    nix::errno::Errno::result(ret).map(drop)
 }
 
 #[cfg(test)]

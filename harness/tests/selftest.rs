@@ -313,7 +313,7 @@ fn no_trace_check_sees_a_leak() -> Result<(), Failed> {
 fn main() -> ExitCode {
     let cases = demo_cases();
     harness::isolate::start_zygote(&cases).expect("fork server");
-    let _ = harness::sys::become_subreaper();
+    let _ = harness::isolate::become_subreaper();
     let args = Arguments::from_args();
     type T = fn() -> Result<(), Failed>;
     let tests: [(&str, T); 18] = [

@@ -1,22 +1,11 @@
-//! Isolation: every case body runs in a fresh, single-threaded process, in
-//! its own process group, dying with its parent, under a deadline. The
-//! verdict comes back over a pipe; on the deadline the whole group is killed
-//! and the case is broken.
-//!
-//! The processes come from a fork server (the zygote): a process forked
-//! from `main` before any thread exists, holding the case table. For each
-//! case a runner thread sends it the case id with the verdict pipe and the
-//! output file (SCM_RIGHTS); the zygote forks the case child with
-//! CLONE_PARENT, so that the child is the runner's own child, to wait for,
-//! kill with its group and reap. A fork costs far less than re-executing
-//! the test binary (under emulation, milliseconds against tens).
+//! The runner side of isolation: starts the zygote, has it fork a case
+//! child, waits for it under the deadline, kills and reaps its process
+//! group, and reads back the verdict and output.
 
 use std::fs::File;
-use std::io::{IoSlice, IoSliceMut};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::io::IoSlice;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,41 +14,21 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{recv, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType};
 use nix::unistd::Pid;
 
-use crate::case::{Case, CaseError, CaseResult, Outcome, Privilege};
+use crate::case::{Case, Outcome};
 use crate::sys::{self, Exit, WaitTarget};
 
-/// Multiplies every deadline (for slow machines such as emulated VMs).
-pub const TIMEOUT_SCALE_ENV: &str = "NSVERIFY_TIMEOUT_SCALE";
+use super::zygote::zygote_loop;
+use super::{deadline, Verdict};
 
 /// Most bytes of a child's output kept for the report.
 const OUTPUT_LIMIT: u64 = 16 * 1024;
 
-static CHILD_VERDICT_FD: AtomicI32 = AtomicI32::new(-1);
-
 /// Process groups of every case child started by this process: the
 /// no-trace check looks for survivors in them.
 pub(crate) static CASE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-/// The verdict a case child sends: its result and the notes it took.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Verdict {
-    result: CaseResult,
-    notes: Vec<(String, String)>,
-}
-
-/// Notes taken by the running case body (measured figures worth keeping).
-static NOTES: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-/// Records a measured figure of the running case (for example a release
-/// latency): it appears in the case's report record under `notes`.
-pub fn note(key: impl Into<String>, value: impl std::fmt::Display) {
-    NOTES.lock().unwrap_or_else(|e| e.into_inner()).push((key.into(), value.to_string()));
-}
 
 /// What came back from one isolated run.
 #[derive(Debug, Clone)]
@@ -76,7 +45,7 @@ pub struct Finished {
     pub duration: Duration,
     /// The case child's process group id (gone when this returns).
     pub pgid: i32,
-    /// Figures the body noted with [`note`].
+    /// Figures the body noted with [`note`](super::note).
     pub notes: Vec<(String, String)>,
 }
 
@@ -92,17 +61,6 @@ impl Finished {
             notes: Vec::new(),
         }
     }
-}
-
-/// `d` scaled by `NSVERIFY_TIMEOUT_SCALE` (1 when unset or invalid).
-pub fn scaled(d: Duration) -> Duration {
-    let scale = std::env::var(TIMEOUT_SCALE_ENV).ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
-    d.mul_f64(scale)
-}
-
-/// The deadline of `case` after scaling by `NSVERIFY_TIMEOUT_SCALE`.
-pub fn deadline(case: &Case) -> Duration {
-    scaled(case.timeout)
 }
 
 /// Runs `case` in a child forked by the zygote (see [`start_zygote`]) and
@@ -292,25 +250,6 @@ fn read_output(fd: OwnedFd) -> String {
     text
 }
 
-/// In a forked peer: closes the inherited verdict fd, so that only the case
-/// child itself reports.
-pub(crate) fn close_verdict_fd() {
-    let fd = CHILD_VERDICT_FD.swap(-1, Ordering::SeqCst);
-    if fd >= 0 {
-        let _ = nix::unistd::close(fd);
-    }
-}
-
-/// The failure of a body (or peer) that panicked: the message and location
-/// the panic hook of the case child recorded.
-pub(crate) fn panic_failure() -> CaseError {
-    let (msg, loc) = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
-    CaseError { outcome: Outcome::Fail, message: format!("panicked: {msg}"), location: loc, errno: None }
-}
-
-/// Message and location of the last panic in this process.
-static PANIC: Mutex<Option<(String, String)>> = Mutex::new(None);
-
 /// The fork server of this process, once started.
 static ZYGOTE: OnceLock<Zygote> = OnceLock::new();
 
@@ -351,7 +290,9 @@ impl Zygote {
 /// single-threaded.
 pub fn start_zygote(cases: &[Case]) -> Result<(), Errno> {
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-    match sys::fork_with_flags(0, sys::CloneCall::Clone)? {
+    // SAFETY: called from `main` before any thread exists (documented
+    // above), so the zygote child may allocate.
+    match unsafe { sys::fork_with_flags(0, sys::CloneCall::Clone) }? {
         None => {
             drop(ours);
             zygote_loop(cases, theirs)
@@ -370,117 +311,4 @@ pub fn stop_zygote() {
         drop(z.sock.lock().unwrap_or_else(|e| e.into_inner()).take());
         let _ = sys::wait_exit(WaitTarget::Pid(z.pid), false, false);
     }
-}
-
-/// The zygote: forks a case child per request until the runner closes the
-/// socket (or dies: the zygote dies with it).
-fn zygote_loop(cases: &[Case], sock: OwnedFd) -> ! {
-    let _ = sys::die_with_parent();
-    loop {
-        let mut id = [0u8; 512];
-        let mut iov = [IoSliceMut::new(&mut id)];
-        let mut space = nix::cmsg_space!([RawFd; 2]);
-        let (n, fds) = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Err(Errno::EINTR) => continue,
-            Err(_) => sys::exit_now(0),
-            Ok(msg) => {
-                let fds: Vec<OwnedFd> = msg
-                    .cmsgs()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| match c {
-                        ControlMessageOwned::ScmRights(fds) => Some(fds),
-                        _ => None,
-                    })
-                    .flatten()
-                    .map(sys::own_fd)
-                    .collect();
-                (msg.bytes, fds)
-            }
-        };
-        if n == 0 {
-            sys::exit_now(0);
-        }
-        let id = String::from_utf8_lossy(&id[..n]).into_owned();
-        let reply: i64 = match (<[OwnedFd; 2]>::try_from(fds), sys::fork_with_flags(libc::CLONE_PARENT as u64, sys::CloneCall::Clone)) {
-            (Ok([verdict, output]), Ok(None)) => case_child(cases, &id, verdict, output, sock.as_raw_fd()),
-            (Ok(_), Ok(Some(pid))) => i64::from(pid.as_raw()),
-            (Ok(_), Err(e)) => -(e as i64),
-            (Err(_), _) => -(Errno::EBADMSG as i64),
-        };
-        let _ = send(sock.as_raw_fd(), &reply.to_ne_bytes(), MsgFlags::empty());
-    }
-}
-
-/// Cuts `s` to at most `max` bytes at a character boundary.
-fn truncate(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str(" [...]");
-    }
-}
-
-/// A case child, forked by the zygote as the runner's child: its own
-/// process group, dying with the runner, output to `output`, the verdict
-/// to `verdict`.
-fn case_child(cases: &[Case], id: &str, verdict: OwnedFd, output: OwnedFd, zygote_sock: RawFd) -> ! {
-    let _ = nix::unistd::close(zygote_sock);
-    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    let _ = sys::die_with_parent();
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty());
-    if let Ok(null) = null {
-        let _ = nix::unistd::dup2_stdin(&null);
-    }
-    let _ = nix::unistd::dup2_stdout(&output);
-    let _ = nix::unistd::dup2_stderr(&output);
-    drop(output);
-    CHILD_VERDICT_FD.store(verdict.as_raw_fd(), Ordering::SeqCst);
-    let mut verdict = File::from(verdict);
-    let result = match cases.iter().find(|c| c.id == id) {
-        None => Err(CaseError::broken(format!("no case with id {id:?} in this binary"))),
-        Some(case) => run_body(case),
-    };
-    // The runner reads the verdict after the child exits: keep it well
-    // under a pipe's capacity (64 KiB) so that writing it never blocks.
-    let result = result.map_err(|mut e| {
-        truncate(&mut e.message, 16 * 1024);
-        e
-    });
-    let mut notes = std::mem::take(&mut *NOTES.lock().unwrap_or_else(|e| e.into_inner()));
-    notes.truncate(64);
-    for (k, v) in &mut notes {
-        truncate(k, 256);
-        truncate(v, 256);
-    }
-    let encoded = serde_json::to_string(&Verdict { result, notes });
-    let mut line = encoded.unwrap_or_else(|e| {
-        let broken = Verdict { result: Err(CaseError::broken(format!("encoding the verdict: {e}"))), notes: Vec::new() };
-        serde_json::to_string(&broken).unwrap_or_default()
-    });
-    line.push('\n');
-    let _ = verdict.write_all(line.as_bytes());
-    let _ = std::io::stdout().flush();
-    sys::exit_now(0)
-}
-
-fn run_body(case: &Case) -> CaseResult {
-    panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-string payload".into());
-        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some((msg, loc));
-    }));
-    if case.requires.privilege == Privilege::Admin && !crate::probe::has_cap(crate::probe::Cap::SYS_ADMIN) {
-        crate::userns::enter_fresh()
-            .map_err(|e| CaseError::broken(format!("setup failed: entering a user namespace to gain CAP_SYS_ADMIN: {e}")))?;
-    }
-    panic::catch_unwind(AssertUnwindSafe(|| (case.body)())).unwrap_or_else(|_| Err(panic_failure()))
 }
