@@ -5,14 +5,16 @@
 
 use std::os::fd::AsFd;
 
+use harness::flags::{clone, NsFlags};
+use harness::host::Host;
 use harness::ioctl::ioc;
 use harness::peer::{call, in_child, Peer, Spawn};
-use harness::pidfd::PIDFS_IOCTL_MAGIC;
-use harness::{Case, CaseError, Errno, Kind, NsFd, Privilege, Requires};
+use harness::pidfd::{Pidfd, PIDFS_IOCTL_MAGIC};
+use harness::{Case, CaseError, Errno, Kind, NsEntry, NsFd, Privilege, Requires};
 use proptest::prelude::*;
 
 use crate::run::{run_property, verdict, Failure, Property};
-use crate::table::{self, Expect, Host, SetnsTarget};
+use crate::table::{self, Expect, SetnsTarget};
 
 /// Deadline of an argument fuzzing case in its default mode; raised with
 /// the input count (about 5 ms per call, tenfold margin).
@@ -102,31 +104,31 @@ fn flag_word(bits: &'static [u64], random_mask: u64) -> impl Strategy<Value = u6
 }
 
 const UNSHARE_BITS: &[u64] = &[
-    table::clone::NEWNS,
-    table::clone::NEWUTS,
-    table::clone::NEWIPC,
-    table::clone::NEWNET,
-    table::clone::NEWPID,
-    table::clone::NEWUSER,
-    table::clone::NEWCGROUP,
-    table::clone::NEWTIME,
-    table::clone::THREAD,
-    table::clone::SIGHAND,
-    table::clone::VM,
-    table::clone::FS,
-    table::clone::FILES,
-    table::clone::SYSVSEM,
-    table::clone::PIDFD,
-    table::clone::VFORK,
-    table::clone::PARENT,
-    table::clone::SETTLS,
-    table::clone::IO,
+    clone::NEWNS,
+    clone::NEWUTS,
+    clone::NEWIPC,
+    clone::NEWNET,
+    clone::NEWPID,
+    clone::NEWUSER,
+    clone::NEWCGROUP,
+    clone::NEWTIME,
+    clone::THREAD,
+    clone::SIGHAND,
+    clone::VM,
+    clone::FS,
+    clone::FILES,
+    clone::SYSVSEM,
+    clone::PIDFD,
+    clone::VFORK,
+    clone::PARENT,
+    clone::SETTLS,
+    clone::IO,
     0x01,
     0x40,
 ];
 
 fn describe(flags: u64) -> String {
-    format!("{flags:#x} ({})", harness::flags::describe(flags))
+    format!("{flags:#x} ({})", NsFlags::from_bits_retain(flags))
 }
 
 /// Outcomes counted by key, reported as one note (`key xN, ...`) so that a
@@ -191,28 +193,29 @@ fn errno_of<T>(r: Result<T, CaseError>) -> Result<Result<(), Errno>, Failure> {
 }
 
 fn unshare_flags(admin: bool) -> harness::CaseResult {
-    let host = Host::probe();
+    let host = Host::running();
     let id = if admin { "fuzz.args.unshare_flags" } else { "fuzz.args.unshare_flags_without_cap" };
     let p = Property { id, default_cases: UNSHARE_CASES, persist: true, max_shrink_iters: 200 };
     let stats = run_property(&p, flag_word(UNSHARE_BITS, 0xffff_ffff).prop_map(|f| f as u32), |&flags| {
         let got = errno_of(in_child(|| {
             if !admin {
-                harness::sys::drop_capability(harness::probe::Cap::SYS_ADMIN.0).map_err(|e| CaseError::broken(format!("capset: {e}")))?;
+                harness::caps::drop_capability(harness::probe::Cap::SYS_ADMIN)?;
             }
-            harness::sys::unshare(u64::from(flags))?;
+            harness::raw::unshare(u64::from(flags))?;
             Ok(())
         }))?;
-        check(format!("unshare({})", describe(u64::from(flags))), table::unshare(&host, flags, admin), got)
+        check(format!("unshare({})", describe(u64::from(flags))), table::unshare(host, flags, admin), got)
     });
     verdict(&p, &stats)
 }
 
 fn clone3_flags() -> harness::CaseResult {
-    let host = Host::probe();
+    let host = Host::running();
     let p = Property { id: "fuzz.args.clone3_flags", default_cases: CLONE_CASES, persist: true, max_shrink_iters: 200 };
     let stats = run_property(&p, flag_word(table::CLONE3_FUZZ_BITS, 0), |&flags| {
-        let got = errno_of(call(&Spawn::clone3(flags), || Ok(())))?;
-        check(format!("clone3({})", describe(flags)), table::clone3(&host, flags, true), got)
+        // clone3(2) by name: its flag word is what is fuzzed here.
+        let got = errno_of(call(&Spawn::clone3(NsFlags::from_bits_retain(flags)), || Ok(())))?;
+        check(format!("clone3({})", describe(flags)), table::clone3(host, flags, true), got)
     });
     verdict(&p, &stats)
 }
@@ -223,32 +226,27 @@ fn waiting(spawn: Spawn) -> Result<Peer, CaseError> {
 }
 
 fn setns_nstype() -> harness::CaseResult {
-    let host = Host::probe();
+    let host = Host::running();
     // Targets: a new namespace of each available kind (held by a peer),
     // a pidfd of a peer in new namespaces, a pipe.
     let mut peers = Vec::new();
     let mut targets: Vec<(SetnsTarget, Box<dyn AsFd>)> = Vec::new();
-    for kind in Kind::ALL.into_iter().filter(|k| host.kinds[*k as usize]) {
-        let spawn = match kind {
-            Kind::User => Spawn::clone(kind.flag()).map_root(),
-            Kind::Time => Spawn::unshare(kind.flag()),
-            _ => Spawn::clone(kind.flag()),
-        };
-        let peer = waiting(spawn)?;
-        let fd = NsFd::open_entry(peer.proc(), kind.info().for_children.filter(|_| kind == Kind::Time).unwrap_or(kind.proc_name()))?;
+    for kind in Kind::ALL.into_iter().filter(|k| host.has(*k)) {
+        let peer = waiting(Spawn::new_ns(kind))?;
+        let fd = NsFd::open_entry(peer.proc(), NsEntry::of_new_ns(kind))?;
         targets.push((SetnsTarget::Ns(kind), Box::new(fd)));
         peers.push(peer);
     }
-    let all_but_time = Kind::ALL.into_iter().filter(|k| *k != Kind::Time && host.kinds[*k as usize]).map(Kind::flag).fold(0, |a, b| a | b);
-    let peer = waiting(Spawn::clone(all_but_time | Kind::User.flag()).map_root())?;
-    let pidfd = harness::sys::pidfd_open(peer.pid()).map_err(|e| CaseError::broken(format!("pidfd_open: {e}")))?;
+    let all_but_time: NsFlags = Kind::ALL.into_iter().filter(|k| *k != Kind::Time && host.has(*k)).collect();
+    let peer = waiting(Spawn::clone(all_but_time | Kind::User).map_root())?;
+    let pidfd = Pidfd::open(peer.pid())?;
     targets.push((SetnsTarget::Pidfd, Box::new(pidfd)));
     peers.push(peer);
     let (r, _w) = nix::unistd::pipe().map_err(|e| CaseError::broken(format!("pipe: {e}")))?;
     targets.push((SetnsTarget::Other, Box::new(r)));
 
     let n = targets.len();
-    let flags: Vec<u64> = Kind::ALL.into_iter().map(Kind::flag).collect();
+    let flags: Vec<u64> = Kind::ALL.into_iter().map(|k| k.flag().bits()).collect();
     let nstype = prop_oneof![
         2 => Just(0u32),
         3 => proptest::sample::select(flags.clone()).prop_map(|f| f as u32),
@@ -260,10 +258,10 @@ fn setns_nstype() -> harness::CaseResult {
     let stats = run_property(&p, (0..n, nstype), |&(t, nstype)| {
         let (target, fd) = &targets[t];
         let got = errno_of(in_child(|| {
-            harness::sys::setns(fd.as_fd(), u64::from(nstype))?;
+            harness::raw::setns(fd.as_fd(), u64::from(nstype))?;
             Ok(())
         }))?;
-        check(format!("setns({target:?}, {})", describe(u64::from(nstype))), table::setns(&host, *target, nstype, time_admin), got)
+        check(format!("setns({target:?}, {})", describe(u64::from(nstype))), table::setns(host, *target, nstype, time_admin), got)
     });
     drop(peers);
     verdict(&p, &stats)
@@ -276,7 +274,7 @@ fn setns_nstype() -> harness::CaseResult {
 const VFS_TYPES: &[u64] = &[0x00, 0x15, 0x54, 0x58, 0x66, 0x94];
 
 fn ioctl_requests() -> harness::CaseResult {
-    let host = Host::probe();
+    let host = Host::running();
     let fds: Vec<(Kind, NsFd)> = Kind::ALL.into_iter().filter_map(|k| NsFd::current(k).ok().map(|fd| (k, fd))).collect();
     let n = fds.len();
     let request = prop_oneof![
@@ -295,18 +293,14 @@ fn ioctl_requests() -> harness::CaseResult {
     let deviant = Counts::default();
     let stats = run_property(&p, (0..n, request), |&(i, request)| {
         let (kind, fd) = &fds[i];
-        let got = harness::sys::ioctl_none(fd.as_fd(), request);
-        if let Ok(v) = got {
-            if table::ioctl_returns_fd(request) && v >= 0 {
-                drop(harness::sys::own_fd(v));
-            }
-        }
-        let expect = table::ioctl_ns(&host, request);
+        // A new fd that the request returns is closed here.
+        let got = harness::raw::ioctl(fd.as_fd(), request).map(drop);
+        let expect = table::ioctl_ns(host, request);
         if expect == Expect::NotEnotty {
-            recognised.add(format!("{kind} {request:#x} {}", got_text(got.map(drop))));
+            recognised.add(format!("{kind} {request:#x} {}", got_text(got)));
         }
-        deviant.admitted(expect, got.map(drop), format_args!("{kind} {request:#x}"));
-        check(format!("ioctl({kind} fd, {request:#x})"), expect, got.map(drop))
+        deviant.admitted(expect, got, format_args!("{kind} {request:#x}"));
+        check(format!("ioctl({kind} fd, {request:#x})"), expect, got)
     });
     recognised.note("ioctl_recognised_results");
     deviant.note_deviations();
@@ -318,8 +312,8 @@ fn ioctl_requests() -> harness::CaseResult {
 const FS_IOC_VERSION_TYPE: u64 = 0x76;
 
 fn pidfd_requests() -> harness::CaseResult {
-    use harness::pidfd::{Pidfd, PIDFD_NS_IOCTLS};
-    let host = Host::probe();
+    use harness::pidfd::PIDFD_NS_IOCTLS;
+    let host = Host::running();
     let mut peer = Spawn::fork().spawn_idle()?;
     let pidfd = Pidfd::open(peer.pid())?;
     let request = prop_oneof![
@@ -339,9 +333,9 @@ fn pidfd_requests() -> harness::CaseResult {
         let got = match PIDFD_NS_IOCTLS.iter().find(|r| r.request == request) {
             // The typed call: it closes the namespace fd it gets.
             Some(ns) => pidfd.namespace_with_arg(*ns, arg as libc::c_ulong).map(drop).map_err(|e| e.errno),
-            None => harness::sys::ioctl_none(pidfd.as_fd(), request).map(drop),
+            None => harness::raw::ioctl(pidfd.as_fd(), request).map(drop),
         };
-        let expect = table::pidfd_ioctl(&host, request, arg);
+        let expect = table::pidfd_ioctl(host, request, arg);
         deviant.admitted(expect, got, format_args!("{request:#x}"));
         check(format!("ioctl(pidfd, {request:#x}, {arg:#x})"), expect, got)
     });
@@ -375,7 +369,7 @@ enum ReqShape {
 
 fn listns_call() -> impl Strategy<Value = ListnsCall> {
     use harness::listns::{NsIdReq, RawIds, RawReq, LISTNS_CURRENT_USER};
-    let bits: Vec<u32> = Kind::ALL.iter().map(|k| k.flag() as u32).collect();
+    let bits: Vec<u32> = Kind::ALL.iter().map(|k| k.flag().bits() as u32).collect();
     let ns_type = prop_oneof![
         3 => Just(0u32),
         3 => proptest::sample::select(bits.clone()),
@@ -427,7 +421,7 @@ fn listns_call() -> impl Strategy<Value = ListnsCall> {
 
 fn listns_requests() -> harness::CaseResult {
     use harness::listns::{listns_raw, RawIds, RAW_UNWRITTEN};
-    let host = Host::probe();
+    let host = Host::running();
     let p = Property { id: "fuzz.args.listns_requests", default_cases: LISTNS_CASES, persist: true, max_shrink_iters: 200 };
     let stats = run_property(&p, listns_call(), |call| {
         let out = listns_raw(&call.req, call.ids, call.nr_ns_ids, call.flags)
@@ -435,10 +429,10 @@ fn listns_requests() -> harness::CaseResult {
         let got = out.result.map(drop).map_err(Errno::from_raw);
         // Something is listed from the start when any type is asked for or
         // one of them is built in: at least the caller's own namespace.
-        let selects_own = call.ns_type == 0 || Kind::ALL.iter().any(|k| call.ns_type & k.flag() as u32 != 0 && host.kinds[*k as usize]);
+        let selects_own = call.ns_type == 0 || Kind::ALL.iter().any(|k| call.ns_type & k.flag().bits() as u32 != 0 && host.has(*k));
         let lands = !matches!(call.ids, RawIds::Capacity(_)) && call.nr_ns_ids > 0 && selects_own;
         let what = format!("listns({call:?})");
-        let n = check(what.clone(), table::listns(&host, &call.req, call.flags, call.nr_ns_ids, lands), got)?;
+        let n = check(what.clone(), table::listns(host, &call.req, call.flags, call.nr_ns_ids, lands), got)?;
         if let (Ok(k), RawIds::Capacity(cap)) = (out.result, call.ids) {
             let written = &out.ids[..k.min(cap)];
             let ok = k <= call.nr_ns_ids

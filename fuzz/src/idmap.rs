@@ -5,7 +5,7 @@
 
 use harness::peer::Spawn;
 use harness::probe::KernelVersion;
-use harness::userns::MapFile;
+use harness::userns::{write_map_once, MapFile};
 use harness::{Case, CaseError, Errno, Kind, Privilege, Proc, Requires};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub struct MapWrite {
 }
 
 /// Most lines of a map: 340 since 4.15 (UID_GID_MAP_MAX_EXTENTS), 5 before.
-pub fn max_lines(host: &crate::table::Host) -> usize {
+pub fn max_lines(host: &harness::host::Host) -> usize {
     if host.at_least(4, 15) {
         340
     } else {
@@ -228,33 +228,28 @@ fn input() -> impl Strategy<Value = MapWrite> {
     })
 }
 
-/// One write(2) of all of `text` (even when empty, which a `write_all`
-/// would skip) to `proc`'s map; the kernel's answer.
+/// One write(2) of all of `text` to `proc`'s map
+/// ([`harness::userns::write_map_once`]); the kernel's answer. Not opening
+/// the map is broken, a short write a divergence.
 fn write_once(proc: Proc, file: MapFile, text: &str) -> Result<Result<(), Errno>, Failure> {
-    let Proc::Pid(pid) = proc else {
-        return Err(Failure { broken: true, message: "map of /proc/self".into() });
-    };
-    let name = if file == MapFile::Gid { "gid_map" } else { "uid_map" };
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/{pid}/{name}"))
-        .map_err(|e| Failure { broken: true, message: format!("opening /proc/{pid}/{name}: {e}") })?;
-    match nix::unistd::write(&f, text.as_bytes()) {
+    let written =
+        write_map_once(proc, file, text).map_err(|e| Failure { broken: true, message: format!("opening {}: {e}", file.name()) })?;
+    match written {
         Ok(n) if n == text.len() => Ok(Ok(())),
-        Ok(n) => Err(Failure::diverged(format!("write of {} bytes to {name} wrote {n}", text.len()))),
+        Ok(n) => Err(Failure::diverged(format!("write of {} bytes to {} wrote {n}", text.len(), file.name()))),
         Err(e) => Ok(Err(e)),
     }
 }
 
 fn id_map_text() -> harness::CaseResult {
-    let host = crate::table::Host::probe();
-    let max = max_lines(&host);
+    let max = max_lines(harness::host::Host::running());
     let parents = (own_map(false), own_map(true));
     let p = Property { id: "fuzz.args.id_map_text", default_cases: CASES, persist: true, max_shrink_iters: 300 };
     let stats = run_property(&p, input(), |w| {
         let parent = if w.gid { &parents.1 } else { &parents.0 };
         let file = if w.gid { MapFile::Gid } else { MapFile::Uid };
-        let mut peer = Spawn::clone(Kind::User.flag())
+        // clone(2) without map_root: the maps are what is written here.
+        let mut peer = Spawn::clone(Kind::User)
             .spawn(|ch| {
                 ch.ready()?;
                 ch.wait()

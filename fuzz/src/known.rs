@@ -7,6 +7,7 @@ use std::time::Duration;
 use harness::peer::Spawn;
 use std::os::fd::AsFd;
 
+use harness::host::Host;
 use harness::ioctl::ioc;
 
 use harness::{Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
@@ -57,10 +58,10 @@ fn pidfd_info_request_number_only() -> CaseResult {
     let pidfd = harness::pidfd::Pidfd::open(peer.pid())?;
     let recognised: Vec<String> = MALFORMED_PIDFD_INFO
         .iter()
-        .filter_map(|&request| match harness::sys::ioctl_none(pidfd.as_fd(), request) {
+        .filter_map(|&request| match harness::raw::ioctl(pidfd.as_fd(), request) {
             Err(Errno::ENOTTY) => None,
             Err(e) => Some(format!("{request:#x}: {e:?}")),
-            Ok(v) => Some(format!("{request:#x}: success ({v})")),
+            Ok(r) => Some(format!("{request:#x}: success ({})", r.value())),
         })
         .collect();
     peer.go()?;
@@ -87,20 +88,16 @@ fn malformed_ns_mnt(nr: u64) -> [u64; 5] {
 /// `fuzz.args.ioctl_ns_requests` on 6.12.
 fn ns_mnt_request_number_only() -> CaseResult {
     let mut recognised = Vec::new();
-    let built_in = harness::runner::Host::running().kinds;
-    for kind in Kind::ALL.into_iter().filter(|k| built_in[*k as usize]) {
+    let host = Host::running();
+    for kind in Kind::ALL.into_iter().filter(|k| host.has(*k)) {
         let fd = NsFd::current(kind)?;
         for request in (10..=12).flat_map(malformed_ns_mnt) {
-            match harness::sys::ioctl_none(fd.as_fd(), request) {
+            // NS_MNT_GET_NEXT/PREV return a new fd on success, closed
+            // when the result drops (harness::raw::returns_fd).
+            match harness::raw::ioctl(fd.as_fd(), request) {
                 Err(Errno::ENOTTY) => {}
                 Err(e) => recognised.push(format!("{kind} {request:#x}: {e:?}")),
-                Ok(v) => {
-                    // NS_MNT_GET_NEXT/PREV return a new fd on success.
-                    if v > 2 && request & 0xff != 10 {
-                        drop(harness::sys::own_fd(v));
-                    }
-                    recognised.push(format!("{kind} {request:#x}: success ({v})"));
-                }
+                Ok(r) => recognised.push(format!("{kind} {request:#x}: success ({})", r.value())),
             }
         }
     }
@@ -114,15 +111,15 @@ fn ns_mnt_request_number_only() -> CaseResult {
 }
 
 fn mnt_ns_bind_newer() -> CaseResult {
-    harness::sys::unshare(Kind::Mnt.flag())?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
-    let target = "/tmp/nsverify-bind";
+    harness::ns::unshare(Kind::Mnt)?;
+    harness::mntns::private_scratch()?;
+    let target = format!("{}/nsverify-bind", harness::mntns::SCRATCH_DIR);
+    let target = target.as_str();
     std::fs::write(target, "").setup("creating the bind mount target")?;
     let mut refused = 0;
     for _ in 0..BINDS {
-        let mut peer = Spawn::clone(Kind::Mnt.flag()).spawn_idle()?;
-        match mount(Some(&peer.proc().ns_path("mnt")), target, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+        let mut peer = Spawn::new_ns(Kind::Mnt).spawn_idle()?;
+        match mount(Some(&peer.proc().ns_path(Kind::Mnt)), target, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
             Ok(()) => umount2(target, MntFlags::MNT_DETACH)?,
             Err(nix::errno::Errno::EINVAL) => refused += 1,
             Err(e) => return Err(e.into()),

@@ -5,6 +5,8 @@
 //! inside the isolated case child, so a failing input leaves nothing
 //! behind; see fuzz/README.md.
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod idmap;
 pub mod known;

@@ -3,7 +3,8 @@
 //! world ([`super::world`]) carries out, and the outcome the model
 //! expects of each ([`Expect`]).
 
-use harness::{Errno, Kind};
+use harness::flags::NsFlags;
+use harness::{Errno, Kind, NsEntry};
 use serde::{Deserialize, Serialize};
 
 /// A concrete step for the world, resolved from an [`Op`](super::ops::Op).
@@ -14,7 +15,8 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// CLONE_NEW* flags.
-        flags: u64,
+        #[serde(with = "super::wire::flags")]
+        flags: NsFlags,
         /// fork + unshare rather than clone.
         via_unshare: bool,
         /// As uid 1.
@@ -30,7 +32,8 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// CLONE_NEW* flags.
-        flags: u64,
+        #[serde(with = "super::wire::flags")]
+        flags: NsFlags,
     },
     /// A process joins the namespace of one of its fds.
     Setns {
@@ -44,7 +47,8 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// Entry under `/proc/<pid>/ns`.
-        entry: String,
+        #[serde(with = "super::wire::entry")]
+        entry: NsEntry,
     },
     /// The agent closes one of its fds.
     CloseFd {
@@ -56,7 +60,8 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// Entry.
-        entry: String,
+        #[serde(with = "super::wire::entry")]
+        entry: NsEntry,
     },
     /// The agent removes one of its bind mounts.
     Unmount {

@@ -27,14 +27,16 @@ pub mod action;
 pub mod ops;
 pub mod rules;
 pub mod state;
+pub mod wire;
 pub mod world;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::observe::Holder;
 use harness::peer::Spawn;
+use harness::poll::{poll_until, Pause};
 use harness::userns::{write_map_text, MapFile};
-use harness::{Case, CaseError, CaseResult, Errno, Kind, NsId, Proc, Requires};
+use harness::{Case, CaseError, CaseResult, Errno, Kind, NsEntry, NsId, Proc, Requires};
 
 pub use action::{Action, Expect};
 pub use ops::{Op, Scenario};
@@ -144,7 +146,8 @@ pub fn run_scenario(sc: &Scenario, cfg: &Config) -> Result<u64, Failure> {
     let out: Result<Result<(u64, Tally), Failure>, CaseError> = if cfg.multi_uid {
         // Root: D in a user namespace mapping uids 0 and 1 (written by us).
         (|| {
-            let mut d = Spawn::clone(Kind::User.flag()).spawn(|ch| {
+            // clone(2) without map_root: the maps are written below.
+            let mut d = Spawn::clone(Kind::User).spawn(|ch| {
                 ch.ready()?;
                 ch.wait()?;
                 ch.send(&drive(sc, cfg))
@@ -217,7 +220,7 @@ fn drive(sc: &Scenario, cfg: &Config) -> Result<(u64, Tally), Failure> {
     for &k in &kinds {
         harness::limits::write(k, U0_OPEN).map_err(|e| Failure { broken: true, message: format!("U0 limit: {e}") })?;
     }
-    let clone3_newtime = crate::table::Host::probe().clone3_newtime;
+    let clone3_newtime = harness::host::Host::running().clone3_newtime;
     let model = Model::new(&kinds, sc.room, clone3_newtime, cfg.wrong);
     let agent = spawn_agent(&kinds, &model, cfg.multi_uid)?;
     let mut d = Driver { cfg, model, agent, probes: Vec::new(), held: Default::default(), steps: 0, log: Vec::new(), tally: Tally::new() };
@@ -244,7 +247,9 @@ fn spawn_agent(kinds: &[Kind], model: &Model, multi_uid: bool) -> Result<harness
         }
         world::agent_main(ch, &k, &m)
     };
-    let spawn = if multi_uid { Spawn::clone(Kind::User.flag()) } else { Spawn::clone(Kind::User.flag()).map_root() };
+    // Root runs write the agent's maps below (uids 0 and 1); otherwise
+    // Spawn::new_ns maps root.
+    let spawn = if multi_uid { Spawn::clone(Kind::User) } else { Spawn::new_ns(Kind::User) };
     let mut agent = spawn.spawn(run).map_err(|e| Failure::from(CaseError::from(e)))?;
     if multi_uid {
         agent.wait_ready()?;
@@ -304,10 +309,10 @@ impl Driver<'_> {
         for (slot, p) in self.model.procs.iter().enumerate() {
             let Some(p) = p else { continue };
             for &k in &fd_kinds {
-                probes.push((Probe::Proc(slot, k.proc_name().into()), self.model.ref_of(p, k), format!("process {slot} {k}")));
-                if let Some(fc) = k.info().for_children {
+                probes.push((Probe::Proc(slot, NsEntry::own(k)), self.model.ref_of(p, k), format!("process {slot} {k}")));
+                if let Some(fc) = NsEntry::children_of(k) {
                     if let Ok(r) = self.model.entry_target(p, k, true) {
-                        probes.push((Probe::Proc(slot, fc.into()), r, format!("process {slot} {fc}")));
+                        probes.push((Probe::Proc(slot, fc), r, format!("process {slot} {fc}")));
                     }
                 }
             }
@@ -352,22 +357,16 @@ impl Driver<'_> {
             )));
         }
         limit(t + 1)?;
-        let start = Instant::now();
-        let mut pause = Duration::from_micros(100);
-        loop {
-            if let Some(h) = self.probe(kind)? {
-                self.keep(kind, h);
-                break;
-            }
-            if start.elapsed() > self.cfg.deadline {
-                limit(U0_OPEN)?;
-                return Err(self.diverged(format!(
-                    "after {label}: the model counts {t} {kind} namespaces (with {held} probes) alive, but after {:?} the kernel still counts more: a namespace the model released (or a failed call's) was not",
-                    self.cfg.deadline
-                )));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
+        let deadline = self.cfg.deadline;
+        let released =
+            poll_until(deadline, Pause::doubling(Duration::from_micros(100), Duration::from_millis(5)), || -> Result<bool, Failure> {
+                Ok(self.probe(kind)?.map(|h| self.keep(kind, h)).is_some())
+            })?;
+        if released.is_none() {
+            limit(U0_OPEN)?;
+            return Err(self.diverged(format!(
+                "after {label}: the model counts {t} {kind} namespaces (with {held} probes) alive, but after {deadline:?} the kernel still counts more: a namespace the model released (or a failed call's) was not"
+            )));
         }
         limit(U0_OPEN)
     }

@@ -6,11 +6,12 @@
 //! unshare, setns, opening and binding `/proc/<pid>/ns` entries, and the
 //! teardown back to the agent alone.
 
+use harness::flags::NsFlags;
 use harness::{Errno, Kind};
 
 use super::action::{Action, Expect};
 use super::ops::{Op, SLOTS};
-use super::state::{entry_of, fd_kinds, parse_entry, MProc, Model, NsRef, WrongRule, U1};
+use super::state::{entry_of, fd_kinds, MProc, Model, NsRef, WrongRule, U1};
 
 impl Model {
     /// Whether `p` has CAP_SYS_ADMIN in user namespace `target`
@@ -73,18 +74,18 @@ impl Model {
     /// Whether creating the namespaces in `flags` by `base` would pass a
     /// limit: its uid's count of the user namespace or of another kind in
     /// them is at the limit.
-    fn count_full(&self, base: &MProc, flags: u64) -> bool {
+    fn count_full(&self, base: &MProc, flags: NsFlags) -> bool {
         let cu = self.charge_uid(base);
         let full = |k: Kind| self.limits.get(&k).is_some_and(|l| self.u1_count(cu, k) >= *l);
-        Kind::in_flags(flags).into_iter().any(full)
+        flags.kinds().into_iter().any(full)
     }
 
     /// Creation of the namespaces in `flags` by `base` (clone: for a new
     /// child; else unshare in `base`): the errno, or the new state of the
     /// process. The model is changed only on success.
-    fn create(&mut self, base: &MProc, flags: u64, clone: bool) -> Result<MProc, Errno> {
-        let user = flags & Kind::User.flag() != 0;
-        let kinds: Vec<Kind> = Kind::in_flags(flags).into_iter().filter(|k| *k != Kind::User).collect();
+    fn create(&mut self, base: &MProc, flags: NsFlags, clone: bool) -> Result<MProc, Errno> {
+        let user = flags.contains(NsFlags::USER);
+        let kinds: Vec<Kind> = flags.kinds().into_iter().filter(|k| *k != Kind::User).collect();
         if !clone && kinds.contains(&Kind::Pid) && base.for_children.get(&Kind::Pid) != base.ns.get(&Kind::Pid) {
             // pid_namespaces(7): a second unshare(CLONE_NEWPID) before the
             // first child is EINVAL.
@@ -138,8 +139,8 @@ impl Model {
         Ok(new)
     }
 
-    fn flags_of(&self, mask: u8, user: bool) -> u64 {
-        let mut f = if user { Kind::User.flag() } else { 0 };
+    fn flags_of(&self, mask: u8, user: bool) -> NsFlags {
+        let mut f = if user { NsFlags::USER } else { NsFlags::EMPTY };
         for (i, k) in self.kinds.iter().enumerate() {
             if mask & (1 << i) != 0 && *k != Kind::User {
                 f |= k.flag();
@@ -174,7 +175,7 @@ impl Model {
             Op::Unshare { slot, kinds, user } => {
                 let (slot, p) = live(slot)?;
                 let flags = self.flags_of(kinds, user);
-                if flags == 0 {
+                if flags.is_empty() {
                     return None;
                 }
                 let expect = match self.clone().create(p, flags, false) {
@@ -188,7 +189,7 @@ impl Model {
                     // errors. 6.1 was seen counting first (ENOSPC), 6.18
                     // refusing the pid namespace first (EINVAL). Which one
                     // happened is tallied in the `fuzz.tally` note.
-                    Err(Errno::EINVAL) if flags & Kind::Pid.flag() != 0 && self.count_full(p, flags) => {
+                    Err(Errno::EINVAL) if flags.contains(NsFlags::PID) && self.count_full(p, flags) => {
                         Expect::EitherErr(Errno::EINVAL, Errno::ENOSPC)
                     }
                     Err(e) => Expect::Err(e),
@@ -375,8 +376,7 @@ impl Model {
             }
             Action::OpenFd { slot, entry } => {
                 if let Some(p) = &self.procs[*slot] {
-                    let (kind, fc) = parse_entry(entry);
-                    if let Ok(r) = self.entry_target(p, kind, fc) {
+                    if let Ok(r) = self.entry_target(p, entry.kind, entry.for_children) {
                         self.agent.fds.push(r);
                     }
                 }
@@ -392,7 +392,7 @@ impl Model {
             }
             Action::Bind { slot, entry } => {
                 if let Some(p) = &self.procs[*slot] {
-                    let r = self.ref_of(p, parse_entry(entry).0);
+                    let r = self.ref_of(p, entry.kind);
                     let m0 = self.m0;
                     self.ns[m0].binds.push(r);
                 }

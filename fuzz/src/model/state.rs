@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use harness::Kind;
+use harness::{Kind, NsEntry};
 use serde::{Deserialize, Serialize};
 
 use super::ops::SLOTS;
@@ -135,13 +135,10 @@ pub fn fd_kinds(kinds: &[Kind]) -> Vec<Kind> {
     v
 }
 
-/// The entry name under `/proc/<pid>/ns` for `kind` (its `*_for_children`
+/// The entry under `/proc/<pid>/ns` for `kind` (its `*_for_children`
 /// entry when asked and the kind has one).
-pub(super) fn entry_of(kind: Kind, for_children: bool) -> String {
-    match (for_children, kind.info().for_children) {
-        (true, Some(fc)) => fc.to_string(),
-        _ => kind.proc_name().to_string(),
-    }
+pub(super) fn entry_of(kind: Kind, for_children: bool) -> NsEntry {
+    NsEntry::children_of(kind).filter(|_| for_children).unwrap_or(NsEntry::own(kind))
 }
 
 impl Model {
@@ -211,7 +208,7 @@ impl Model {
     }
 
     /// The entry to open for the agent's home fd of `kind`.
-    pub fn home_entry(kind: Kind) -> String {
+    pub fn home_entry(kind: Kind) -> NsEntry {
         entry_of(kind, kind == Kind::Time)
     }
 
@@ -295,17 +292,4 @@ impl Model {
             p.ns.get(&kind).copied().unwrap_or(NsRef::Outer(kind))
         }
     }
-}
-
-/// The kind and `*_for_children`-ness of an entry name.
-pub fn parse_entry(entry: &str) -> (Kind, bool) {
-    for k in Kind::ALL {
-        if k.proc_name() == entry {
-            return (k, false);
-        }
-        if k.info().for_children == Some(entry) {
-            return (k, true);
-        }
-    }
-    (Kind::User, false)
 }

@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
+use harness::flags::NsFlags;
 use harness::peer::{Channel, Peer, Spawn};
-use harness::{CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc, Setup};
+use harness::{CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsId, Proc, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +28,9 @@ pub enum AgentCmd {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Probe {
     /// `/proc/self/ns/<entry>` of the agent.
-    Agent(String),
+    Agent(#[serde(with = "super::wire::entry")] NsEntry),
     /// `/proc/<pid>/ns/<entry>` of the process in a slot.
-    Proc(usize, String),
+    Proc(usize, #[serde(with = "super::wire::entry")] NsEntry),
     /// The agent's fd at an index.
     Fd(usize),
     /// The agent's bind mount at an index.
@@ -39,7 +40,7 @@ pub enum Probe {
 /// What the agent asks a process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ProcCmd {
-    Unshare(u64),
+    Unshare(#[serde(with = "super::wire::flags")] NsFlags),
     Setns(usize),
 }
 
@@ -64,14 +65,13 @@ const BIND_DIR: &str = "/tmp/nsverify-fuzz";
 /// serves the driver until the channel closes.
 pub fn agent_main(ch: &Channel, kinds: &[Kind], model: &Model) -> CaseResult {
     let homes = Kind::flags_of(&home_kinds(kinds));
-    harness::sys::unshare(homes).map_err(|e| CaseError::broken(format!("agent: unshare({}): {e}", harness::flags::describe(homes))))?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).setup("agent: making / private")?;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k")).setup("agent: tmpfs on /tmp")?;
+    harness::ns::unshare(homes).map_err(|e| CaseError::broken(format!("agent: {e}")))?;
+    harness::mntns::private_scratch().setup("agent: private mounts and a tmpfs on /tmp")?;
     std::fs::create_dir(BIND_DIR).setup("agent: bind mount directory")?;
     let mut agent = Agent { procs: (0..SLOTS).map(|_| None).collect(), fds: Vec::new(), binds: Vec::new(), next_bind: 0 };
     for k in super::state::fd_kinds(kinds) {
         if matches!(model.home_of(k), super::state::NsRef::Model(_)) {
-            agent.fds.push(NsFd::open_entry(Proc::Myself, &Model::home_entry(k)).setup("agent: opening a home fd")?);
+            agent.fds.push(NsFd::open_entry(Proc::Myself, Model::home_entry(k)).setup("agent: opening a home fd")?);
         }
     }
     for (k, v) in &model.limits {
@@ -106,13 +106,13 @@ fn process_main(ch: &Channel, fds: &[NsFd]) -> CaseResult {
         let r = match cmd {
             ProcCmd::Unshare(flags) => {
                 let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-                let r = harness::sys::unshare(flags);
-                if r.is_ok() && flags & Kind::User.flag() != 0 {
+                let r = harness::ns::unshare(flags).map_err(|e| e.errno);
+                if r.is_ok() && flags.contains(NsFlags::USER) {
                     harness::userns::map_self_as_root(uid, gid).map_err(|e| CaseError::broken(format!("process: mapping itself: {e}")))?;
                 }
                 raw(r)
             }
-            ProcCmd::Setns(i) => raw(harness::sys::setns(std::os::fd::AsFd::as_fd(&fds[i]), 0)),
+            ProcCmd::Setns(i) => raw(harness::ns::setns(&fds[i], NsFlags::EMPTY).map_err(|e| e.errno)),
         };
         ch.send(&r)?;
     }
@@ -134,7 +134,12 @@ impl Agent {
     fn act(&mut self, action: &Action) -> Result<Raw, CaseError> {
         Ok(match action {
             Action::Spawn { slot, flags, via_unshare, uid1 } => {
-                let mut spawn = match (*via_unshare, flags & Kind::Time.flag() != 0) {
+                // The model fuzzes both ways in by name (Op::Spawn's
+                // `unshare`), not Spawn::new_ns's one choice: fork then
+                // unshare(2), or clone; clone3(2) when time is asked, as
+                // clone(2) cannot carry CLONE_NEWTIME (the model expects
+                // EINVAL where clone3 refuses it, Model::clone3_newtime).
+                let mut spawn = match (*via_unshare, flags.contains(NsFlags::TIME)) {
                     (true, _) => Spawn::unshare(*flags),
                     (false, true) => Spawn::clone3(*flags),
                     (false, false) => Spawn::clone(*flags),
@@ -142,7 +147,7 @@ impl Agent {
                 if *uid1 {
                     spawn = spawn.as_user(1, 1);
                 }
-                if flags & Kind::User.flag() != 0 {
+                if flags.contains(NsFlags::USER) {
                     spawn = spawn.map_root();
                 }
                 let fds = &self.fds;
@@ -175,7 +180,7 @@ impl Agent {
             }
             Action::OpenFd { slot, entry } => {
                 let pid = self.peer(*slot)?.proc();
-                match NsFd::open_entry(pid, entry) {
+                match NsFd::open_entry(pid, *entry) {
                     Ok(fd) => {
                         self.fds.push(fd);
                         Ok(())
@@ -188,7 +193,7 @@ impl Agent {
                 Ok(())
             }
             Action::Bind { slot, entry } => {
-                let source = self.peer(*slot)?.proc().ns_path(entry);
+                let source = self.peer(*slot)?.proc().ns_path(*entry);
                 let target = PathBuf::from(format!("{BIND_DIR}/b{}", self.next_bind));
                 self.next_bind += 1;
                 std::fs::write(&target, "").setup("agent: bind mount target")?;
@@ -213,10 +218,10 @@ impl Agent {
 
     fn observe(&self, probe: &Probe) -> Option<NsId> {
         match probe {
-            Probe::Agent(entry) => NsId::of_entry(Proc::Myself, entry).ok(),
+            Probe::Agent(entry) => NsId::of_entry(Proc::Myself, *entry).ok(),
             Probe::Proc(slot, entry) => {
                 let p = self.procs.get(*slot)?.as_ref()?;
-                NsId::of_entry(p.proc(), entry).ok()
+                NsId::of_entry(p.proc(), *entry).ok()
             }
             Probe::Fd(i) => self.fds.get(*i).map(NsFd::id),
             Probe::Bind(i) => {

@@ -8,7 +8,9 @@ use harness::nsfd::NSIO;
 use harness::pidfd::{PIDFD_NS_IOCTLS, PIDFS_IOCTL_MAGIC};
 use harness::Errno;
 
-use super::{Expect, Host};
+use harness::host::Host;
+
+use super::Expect;
 
 /// `_IOC(dir, NSIO, nr, size)`: a request of ioctl_ns(2)'s type.
 pub const fn nsio(dir: u64, nr: u64, size: u64) -> u64 {
@@ -85,7 +87,7 @@ pub fn pidfd_ioctl(host: &Host, request: u64, arg: u64) -> Expect {
     if let Some(ns) = PIDFD_NS_IOCTLS.iter().find(|r| r.request == request) {
         return if arg != 0 {
             Expect::Err(Errno::EINVAL)
-        } else if host.kinds[ns.kind as usize] {
+        } else if host.has(ns.kind) {
             Expect::Ok
         } else {
             Expect::Err(Errno::EOPNOTSUPP)
@@ -100,12 +102,6 @@ pub fn pidfd_ioctl(host: &Host, request: u64, arg: u64) -> Expect {
     } else {
         Expect::Err(Errno::ENOTTY)
     }
-}
-
-/// Requests that return a new fd on success (closed after the call).
-pub fn ioctl_returns_fd(request: u64) -> bool {
-    let nr = request & 0xff;
-    (request >> 8) & 0xff == 0xb7 && matches!(nr, 1 | 2 | 11 | 12)
 }
 
 #[cfg(test)]

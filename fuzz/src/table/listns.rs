@@ -3,7 +3,10 @@
 
 use harness::Errno;
 
-use super::{clone, Expect, Host};
+use harness::flags::clone;
+use harness::host::Host;
+
+use super::Expect;
 
 /// The CLONE_NEW* bits listns(2) takes in `ns_id_req.ns_type` (`NS_ALL`
 /// of kernel/nstree.c: all eight types).
@@ -87,20 +90,20 @@ mod tests {
         };
         for (kernel, req, flags, nr, bad, expected) in [
             (host(6, 18, 44), RawReq::Bytes(good.clone()), 0, 4, false, Expect::Err(Errno::ENOSYS)),
-            (k, RawReq::Bytes(good.clone()), 0, 4, false, Expect::Ok),
-            (k, RawReq::Bytes(good.clone()), 1, 2_000_000, false, Expect::Err(Errno::EINVAL)),
-            (k, RawReq::Null, 0, 2_000_000, false, Expect::Err(Errno::EOVERFLOW)),
-            (k, RawReq::Unmapped, 0, 4, false, Expect::Err(Errno::EFAULT)),
-            (k, RawReq::Bytes(vec![32, 0]), 0, 4, false, Expect::Err(Errno::EFAULT)),
-            (k, with(0, 4097), 0, 4, false, Expect::Err(Errno::E2BIG)),
-            (k, with(0, 31), 0, 4, false, Expect::Err(Errno::EINVAL)),
-            (k, RawReq::Bytes(good[..24].to_vec()), 0, 4, false, Expect::Err(Errno::EFAULT)),
-            (k, longer(0), 0, 4, false, Expect::Ok),
-            (k, longer(1), 0, 4, false, Expect::Err(Errno::E2BIG)),
-            (k, with(4, 1), 0, 4, false, Expect::Err(Errno::EINVAL)),
-            (k, with(16, 1), 0, 4, false, Expect::Err(Errno::EOPNOTSUPP)),
-            (k, with(16, 0x4000_0000), 0, 4, true, Expect::Err(Errno::EFAULT)),
-            (k, with(20, 7), 0, 4, false, Expect::Ok),
+            (k.clone(), RawReq::Bytes(good.clone()), 0, 4, false, Expect::Ok),
+            (k.clone(), RawReq::Bytes(good.clone()), 1, 2_000_000, false, Expect::Err(Errno::EINVAL)),
+            (k.clone(), RawReq::Null, 0, 2_000_000, false, Expect::Err(Errno::EOVERFLOW)),
+            (k.clone(), RawReq::Unmapped, 0, 4, false, Expect::Err(Errno::EFAULT)),
+            (k.clone(), RawReq::Bytes(vec![32, 0]), 0, 4, false, Expect::Err(Errno::EFAULT)),
+            (k.clone(), with(0, 4097), 0, 4, false, Expect::Err(Errno::E2BIG)),
+            (k.clone(), with(0, 31), 0, 4, false, Expect::Err(Errno::EINVAL)),
+            (k.clone(), RawReq::Bytes(good[..24].to_vec()), 0, 4, false, Expect::Err(Errno::EFAULT)),
+            (k.clone(), longer(0), 0, 4, false, Expect::Ok),
+            (k.clone(), longer(1), 0, 4, false, Expect::Err(Errno::E2BIG)),
+            (k.clone(), with(4, 1), 0, 4, false, Expect::Err(Errno::EINVAL)),
+            (k.clone(), with(16, 1), 0, 4, false, Expect::Err(Errno::EOPNOTSUPP)),
+            (k.clone(), with(16, 0x4000_0000), 0, 4, true, Expect::Err(Errno::EFAULT)),
+            (k.clone(), with(20, 7), 0, 4, false, Expect::Ok),
         ] {
             assert_eq!(listns(&kernel, &req, flags, nr, bad), expected, "{req:?} flags {flags} nr {nr} on {}", kernel.kernel);
         }

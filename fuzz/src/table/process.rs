@@ -1,9 +1,11 @@
 //! The outcome table of the calls that create or join namespaces:
 //! unshare(2), clone3(2) and setns(2), by flags, privilege and release.
 
+use harness::flags::{clone, NsFlags};
+use harness::host::Host;
 use harness::{Errno, Kind};
 
-use super::{clone, Expect, Host};
+use super::Expect;
 
 const NEW_NON_USER: u64 = clone::NEWNS | clone::NEWUTS | clone::NEWIPC | clone::NEWNET | clone::NEWPID | clone::NEWCGROUP | clone::NEWTIME;
 
@@ -37,7 +39,7 @@ pub fn unshare(host: &Host, flags: u32, admin: bool) -> Expect {
         | NEWPID
         | if host.at_least(4, 6) { NEWCGROUP } else { 0 }
         | if host.at_least(5, 6) { NEWTIME } else { 0 };
-    if flags & !known != 0 || host.compiled_out(flags) {
+    if flags & !known != 0 || host.lacks_any(NsFlags::from_bits_retain(flags)) {
         return Expect::Err(Errno::EINVAL);
     }
     if !admin && flags & NEWUSER == 0 && flags & NEW_NON_USER != 0 {
@@ -117,7 +119,7 @@ pub fn clone3(host: &Host, flags: u64, admin: bool) -> Expect {
         return einval;
     }
     let ns = flags & (NEW_NON_USER | NEWUSER);
-    if ns & !host.known_ns_flags() != 0 || host.compiled_out(ns) {
+    if ns & !host.known_ns_flags().bits() != 0 || host.lacks_any(NsFlags::from_bits_retain(ns)) {
         return einval;
     }
     if !admin && flags & NEWUSER == 0 && flags & NEW_NON_USER != 0 {
@@ -157,18 +159,17 @@ pub fn setns(host: &Host, target: SetnsTarget, nstype: u32, time_admin: bool) ->
     let einval = Expect::Err(Errno::EINVAL);
     match target {
         SetnsTarget::Ns(kind) => {
-            if nstype == 0 || nstype == kind.flag() {
+            if nstype == 0 || nstype == kind.flag().bits() {
                 Expect::Ok
             } else {
                 einval
             }
         }
         SetnsTarget::Pidfd => {
-            let all =
-                host.known_ns_flags() & !Kind::ALL.into_iter().filter(|k| !host.kinds[*k as usize]).map(Kind::flag).fold(0, |a, b| a | b);
+            let all = (host.known_ns_flags() - Kind::ALL.into_iter().filter(|k| !host.has(*k)).collect::<NsFlags>()).bits();
             if !host.at_least(5, 8) || nstype == 0 || nstype & !all != 0 {
                 einval
-            } else if nstype & Kind::Time.flag() != 0 && !time_admin {
+            } else if nstype & NsFlags::TIME.bits() != 0 && !time_admin {
                 Expect::Err(Errno::EPERM)
             } else {
                 Expect::Ok
