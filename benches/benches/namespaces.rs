@@ -10,6 +10,8 @@
 //! - `NSVERIFY_BENCH_CPU=n`: pin the helper to CPU n.
 //! - `NSVERIFY_BENCH_USERNS=1`: measure in a fresh user namespace even as root.
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -284,7 +286,7 @@ impl Suite {
         let Some(per_batch) = fork_batch else {
             return self.skip(id, "baseline/fork did not run".into());
         };
-        match self.minimal_loop(Operation::Clone { flags: 0, clone3: false }, per_batch) {
+        match self.minimal_loop(Operation::Clone { flags: harness::flags::NsFlags::EMPTY, clone3: false }, per_batch) {
             Ok(batches) => {
                 let values: Vec<f64> = batches.iter().map(|m| m.measured_ns as f64 / per_batch as f64).collect();
                 if let Some(s) = benches::stats::summarize(&values) {

@@ -10,6 +10,8 @@
 //!
 //! See `benches/README.md` for how to run it.
 
+#![forbid(unsafe_code)]
+
 pub mod chart;
 pub mod compare;
 pub mod helper;

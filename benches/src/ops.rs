@@ -1,6 +1,7 @@
 //! The operations the suite measures, generated from the harness's kind
 //! table, with the reason for every one it cannot measure here.
 
+use harness::flags::NsFlags;
 use harness::probe::KernelVersion;
 use harness::{Kind, KINDS};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,8 @@ pub enum Operation {
     /// _exit(2) at once, then waitid(2). `flags == 0` is the fork baseline.
     Clone {
         /// CLONE_NEW* flags.
-        flags: u64,
+        #[serde(with = "flag_bits")]
+        flags: NsFlags,
         /// Use clone3(2): the only clone taking CLONE_NEWTIME.
         clone3: bool,
     },
@@ -41,11 +43,25 @@ impl Operation {
     /// the operation creates: the helper drains their backlog afterwards.
     pub fn async_teardown(self) -> Vec<Kind> {
         let flags = match self {
-            Operation::NullSyscall => 0,
+            Operation::NullSyscall => NsFlags::EMPTY,
             Operation::Clone { flags, .. } => flags,
             Operation::UnshareFresh { kind } | Operation::UnshareRepeated { kind } | Operation::SetnsToggle { kind } => kind.flag(),
         };
-        Kind::in_flags(flags).into_iter().filter(|k| ASYNC_TEARDOWN.contains(k)).collect()
+        flags.kinds().into_iter().filter(|k| ASYNC_TEARDOWN.contains(k)).collect()
+    }
+}
+
+/// [`NsFlags`] on the pipe to the helper: its `u64` bits.
+mod flag_bits {
+    use harness::flags::NsFlags;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(flags: &NsFlags, s: S) -> Result<S::Ok, S::Error> {
+        flags.bits().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NsFlags, D::Error> {
+        u64::deserialize(d).map(NsFlags::from_bits_retain)
     }
 }
 
@@ -102,7 +118,7 @@ pub fn catalogue(running: KernelVersion) -> (Vec<Bench>, Vec<Skip>) {
             group: "baseline",
             name: "fork".into(),
             what: "clone(SIGCHLD) + _exit + waitid (plain fork)".into(),
-            op: Operation::Clone { flags: 0, clone3: false },
+            op: Operation::Clone { flags: NsFlags::EMPTY, clone3: false },
         },
     ];
     let mut skips = Vec::new();
@@ -153,7 +169,7 @@ pub fn catalogue(running: KernelVersion) -> (Vec<Bench>, Vec<Skip>) {
     benches.push(Bench {
         group: "clone",
         name: "container".into(),
-        what: format!("clone({}) + _exit + waitid: the set a container runtime uses", harness::flags::describe(Kind::flags_of(&all))),
+        what: format!("clone({}) + _exit + waitid: the set a container runtime uses", Kind::flags_of(&all)),
         op: Operation::Clone { flags: Kind::flags_of(&all), clone3: false },
     });
     // Suite order: by group, then kind table order.

@@ -201,7 +201,12 @@ mod tests {
 
     #[test]
     fn figures_from_samples() {
-        let bench = Bench { group: "clone", name: "net".into(), what: "x".into(), op: Operation::Clone { flags: 0, clone3: false } };
+        let bench = Bench {
+            group: "clone",
+            name: "net".into(),
+            what: "x".into(),
+            op: Operation::Clone { flags: harness::flags::NsFlags::EMPTY, clone3: false },
+        };
         let samples: Vec<Sample> = (1..=10).map(|i| Sample { iters: i, measured: m(i * 1000, Some(i * 300)) }).collect();
         let figs = figures_for(&bench, analysed(&samples, 10));
         let ids: Vec<&str> = figs.iter().map(|f| f.id.as_str()).collect();

@@ -5,6 +5,8 @@
 //! The command line is [`cli`]; `run` is [`run::command`], `mutants`
 //! [`mutants::command`]; `list`, `fetch` and `table` are dispatched here.
 
+#![forbid(unsafe_code)]
+
 mod apt;
 mod bzimage;
 mod cli;

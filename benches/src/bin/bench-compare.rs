@@ -10,6 +10,8 @@
 //! it as Markdown and an SVG chart when asked. A file that is missing,
 //! truncated or not a report is named in the error, and nothing is written.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

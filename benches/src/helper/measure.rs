@@ -6,11 +6,10 @@
 use std::time::{Duration, Instant};
 
 use harness::case::{CaseError, Outcome};
-use harness::error::{Op, OpContext};
+use harness::flags::NsFlags;
 use harness::observe::LimitObserver;
-use harness::peer::{self, Peer, Spawn};
-use harness::sys::{self, CloneCall, WaitTarget};
-use harness::{userns, Kind, NsFd};
+use harness::peer::{self, CloneCall, ExitingChild, Peer, Spawn};
+use harness::{ns, userns, Kind, NsEntry, NsFd};
 use nix::unistd::{getegid, geteuid};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +73,9 @@ pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> 
             }
             Measured { measured_ns: nanos(t.elapsed()), ..Measured::default() }
         }
+        // clone(2) or clone3(2) by name: `clone/<kind>` measures clone,
+        // and clone3 for time only because clone(2) cannot carry
+        // CLONE_NEWTIME (the unshare path is `unshare_fresh/time`).
         Operation::Clone { flags, clone3 } => clone_loop(flags, if clone3 { CloneCall::Clone3 } else { CloneCall::Clone }, iters)?,
         Operation::UnshareFresh { kind } => {
             let mut sum = 0;
@@ -99,15 +101,13 @@ pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> 
 }
 
 /// clone + _exit + waitid, `iters` times, split at clone's return.
-fn clone_loop(flags: u64, call: CloneCall, iters: u64) -> Result<Measured, CaseError> {
+fn clone_loop(flags: NsFlags, call: CloneCall, iters: u64) -> Result<Measured, CaseError> {
     let (mut create, mut reap) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..iters {
         let t0 = Instant::now();
-        let Some(pid) = sys::fork_with_flags(flags, call).op(Op::Clone(flags))? else {
-            sys::exit_now(0);
-        };
+        let child = ExitingChild::clone(flags, call)?;
         let t1 = Instant::now();
-        sys::wait_exit(WaitTarget::Pid(pid), false, false).op(Op::Process("waitid"))?;
+        child.reap()?;
         create += t1 - t0;
         reap += t1.elapsed();
     }
@@ -119,13 +119,13 @@ fn clone_loop(flags: u64, call: CloneCall, iters: u64) -> Result<Measured, CaseE
 fn unshare_times(kind: Kind, n: u64) -> Result<u64, CaseError> {
     // Warm-up: the first syscall of a fresh child pays first-touch page
     // faults (2-18 µs for unshare(0) here, 0.13 µs afterwards).
-    sys::unshare(0).op(Op::Unshare(0))?;
+    ns::unshare(NsFlags::EMPTY)?;
     std::hint::black_box(Instant::now());
     let mut total = Duration::ZERO;
     for _ in 0..n {
         let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
         let t = Instant::now();
-        sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?;
+        ns::unshare(kind)?;
         total += t.elapsed();
         if kind == Kind::User {
             userns::map_self_as_root(uid, gid)?;
@@ -134,10 +134,11 @@ fn unshare_times(kind: Kind, n: u64) -> Result<u64, CaseError> {
     Ok(nanos(total))
 }
 
-/// A peer holding a new namespace of `kind` until dropped.
+/// A peer holding a new namespace of `kind` until dropped, at
+/// [`NsEntry::of_new_ns`]`(kind)`: how it was made is not what setns
+/// measures, so it is made harness's one way ([`Spawn::new_ns`]).
 fn holder(kind: Kind) -> Result<Peer, CaseError> {
-    let spawn = if kind.info().legacy_clone { Spawn::clone(kind.flag()) } else { Spawn::clone3(kind.flag()) };
-    let mut p = spawn.spawn(|ch| {
+    let mut p = Spawn::new_ns(kind).spawn(|ch| {
         ch.ready()?;
         // Parent's end-of-file (or its go) ends the holder.
         let _ = ch.wait();
@@ -151,7 +152,8 @@ fn setns_toggle(kind: Kind, iters: u64) -> Result<u64, CaseError> {
     let (a, b) = (holder(kind)?, holder(kind)?);
     let (pa, pb) = (a.proc(), b.proc());
     let ns = peer::in_child(move || {
-        let fds = [NsFd::open(pa, kind)?, NsFd::open(pb, kind)?];
+        let entry = NsEntry::of_new_ns(kind);
+        let fds = [NsFd::open_entry(pa, entry)?, NsFd::open_entry(pb, entry)?];
         // Warm-up, and a check that both are usable.
         fds[0].setns(kind.flag())?;
         fds[1].setns(kind.flag())?;
@@ -197,7 +199,7 @@ pub(super) fn drain(kind: Kind) -> Result<Drained, CaseError> {
     userns::enter_fresh()?;
     let start = Instant::now();
     // The marker: created and released by a child (its exit queues it).
-    peer::in_child(move || Ok(sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?))?;
+    peer::in_child(move || Ok(ns::unshare(kind)?))?;
     let (ms, complete) = wait_until_none_counted(kind, start, DRAIN_DEADLINE)?;
     Ok(Drained { ms, complete })
 }
