@@ -8,7 +8,8 @@ use std::fs;
 use std::time::Duration;
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, Privilege, Requires};
+use harness::pidfd::Pidfd;
+use harness::{check, check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsFlags, Privilege, Requires};
 use nix::unistd::{getpid, getppid, Pid};
 
 use crate::common::must_fail_with;
@@ -52,14 +53,14 @@ pub fn sabotaged() -> Vec<Case> {
             "sabotage.isolation.pid.numbering",
             &["T2.pid"],
             "the first process is created without CLONE_NEWPID: it must not be PID 1",
-            || must_fail_with(numbering(0), "PID of the first process"),
+            || must_fail_with(numbering(NsFlags::EMPTY), "PID of the first process"),
         )
         .requires(req()),
         Case::new(
             "sabotage.isolation.pid.init_exit_kills_members",
             &["T2.pid"],
             "the \"init\" is created without CLONE_NEWPID: its child must survive it",
-            || must_fail_with(init_exit_kills(0), "killed"),
+            || must_fail_with(init_exit_kills(NsFlags::EMPTY), "killed"),
         )
         .requires(req().kernel(5, 3)),
     ]
@@ -88,7 +89,7 @@ fn self_view() -> Result<SelfView, harness::CaseError> {
 
 /// `inner` is the flag the first process is cloned with: CLONE_NEWPID for
 /// the claim, 0 when sabotaged.
-fn numbering(inner: u64) -> CaseResult {
+fn numbering(inner: NsFlags) -> CaseResult {
     let mut init = Spawn::clone(inner).spawn(|ch| {
         let own = self_view()?;
         let member = call(&Spawn::fork(), self_view)?;
@@ -128,12 +129,11 @@ fn numbering(inner: u64) -> CaseResult {
 }
 
 /// `inner`: CLONE_NEWPID for the claim, 0 when sabotaged.
-fn init_exit_kills(inner: u64) -> CaseResult {
+fn init_exit_kills(inner: NsFlags) -> CaseResult {
     let mut init = Spawn::clone(inner).spawn(|ch| {
-        let mut member = Spawn::fork().spawn(|m| {
-            // Only the kernel's SIGKILL may end this process, not the
-            // harness's parent-death signal.
-            nix::sys::prctl::set_pdeathsig(None)?;
+        // Only the kernel's SIGKILL may end the member, not the harness's
+        // parent-death signal.
+        let mut member = Spawn::fork().outlive_parent().spawn(|m| {
             m.send(&nspid(None)?[0])?;
             loop {
                 nix::unistd::pause();
@@ -143,11 +143,11 @@ fn init_exit_kills(inner: u64) -> CaseResult {
         ch.send(&outside)?;
         ch.wait()?;
         // Let init exit with the member alive (dropping the peer kills it).
-        std::mem::forget(member);
+        member.detach();
         Ok(())
     })?;
     let member: i32 = init.recv()?;
-    let pidfd = harness::pidfd::Pidfd::open(Pid::from_raw(member))?;
+    let pidfd = Pidfd::open(Pid::from_raw(member))?;
     let ended = |timeout: Duration| pidfd.wait_exited(timeout);
     check!(!ended(Duration::ZERO)?, "the member ended before PID 1 did");
     init.go()?;
@@ -156,7 +156,7 @@ fn init_exit_kills(inner: u64) -> CaseResult {
     // gone by now; the deadline only tolerates a slow kernel.
     let killed = ended(Duration::from_secs(1))?;
     if !killed {
-        let _ = nix::sys::signal::kill(Pid::from_raw(member), nix::sys::signal::Signal::SIGKILL);
+        let _ = pidfd.kill();
     }
     check!(killed, "the member {member} was not killed when PID 1 of its namespace terminated");
     Ok(())
@@ -164,10 +164,10 @@ fn init_exit_kills(inner: u64) -> CaseResult {
 
 fn second_unshare() -> CaseResult {
     call(&Spawn::unshare(Kind::Pid.flag()), || {
-        expect_errno!(harness::sys::unshare(Kind::Pid.flag()), Errno::EINVAL, "a second unshare(CLONE_NEWPID) before any child");
+        expect_errno!(harness::ns::unshare(Kind::Pid), Errno::EINVAL, "a second unshare(CLONE_NEWPID) before any child");
         let child = call(&Spawn::fork(), self_view)?;
         check_eq!(child.0, 1, "PID of the first child after unshare(CLONE_NEWPID)");
-        expect_errno!(harness::sys::unshare(Kind::Pid.flag()), Errno::EINVAL, "a second unshare(CLONE_NEWPID) after the first child");
+        expect_errno!(harness::ns::unshare(Kind::Pid), Errno::EINVAL, "a second unshare(CLONE_NEWPID) after the first child");
         Ok(())
     })
 }

@@ -2,16 +2,16 @@
 //! into it fail with ENOMEM, and its other members are killed by SIGKILL
 //! (pid_namespaces(7)).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::peer::{call, Spawn};
 use harness::pidns;
-use harness::sys::Exit;
-use harness::{check_eq, CaseError, CaseResult, Kind, NsFd, NsId, Proc, Setup};
+use harness::poll::{self, Pause};
+use harness::{check_eq, CaseError, CaseResult, Exit, Kind, NsFd, NsFlags, NsId, Proc, Setup};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::getpid;
 
-use super::{outcome, poll_limit, stopped_within, NEWPID};
+use super::{outcome, poll_limit, stopped_within};
 
 /// A process unshares CLONE_NEWPID; its first child (init of the new
 /// namespace) exits at once unless `init_exits` is false; then the process
@@ -34,27 +34,12 @@ pub(super) fn fork_into_dead_ns(init_exits: bool) -> CaseResult {
         };
         // pid 2: any pid but 1 needs the namespace's init to exist, which
         // it did (set_tid checks child_reaper, not whether it lives).
-        let set_tid = harness::sys::clone3_with_tid(2).err().map(|e| e as i32);
+        let set_tid = pidns::clone3_with_tid(2).err().map(|e| e as i32);
         Ok((fork, set_tid))
     })?;
     check_eq!(outcome(fork), "ENOMEM", "fork() into a pid namespace whose init has exited");
     check_eq!(outcome(set_tid), "ENOMEM", "clone3() with set_tid into a pid namespace whose init has exited");
     Ok(())
-}
-
-/// Polls every 200 µs until `done` holds or `limit` has passed; returns
-/// whether it held.
-fn poll_until(limit: Duration, mut done: impl FnMut() -> Result<bool, CaseError>) -> Result<bool, CaseError> {
-    let until = Instant::now() + limit;
-    loop {
-        if done()? {
-            return Ok(true);
-        }
-        if Instant::now() >= until {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 /// `join`: the joiner setns()es to the namespace of init before forking
@@ -68,12 +53,12 @@ fn poll_until(limit: Duration, mut done: impl FnMut() -> Result<bool, CaseError>
 /// they ended. The kernel (zap_pid_ns_processes()) holds init back until
 /// they are reaped, so the joiner waits for them while the test reaps init.
 pub(super) fn init_exit_sigkills(join: bool, wait: Duration) -> CaseResult {
-    let mut init = Spawn::clone(NEWPID).spawn_idle()?;
+    let mut init = Spawn::clone(NsFlags::PID).spawn_idle()?;
     let target = NsId::of(init.proc(), Kind::Pid)?;
     let init_pid = init.pid().as_raw();
     let mut joiner = Spawn::fork().spawn(move |ch| {
         if join {
-            NsFd::open(Proc::Pid(init_pid), Kind::Pid)?.setns(NEWPID)?;
+            NsFd::open(Proc::Pid(init_pid), Kind::Pid)?.setns(NsFlags::PID)?;
         }
         let (mut views, mut members) = (Vec::new(), Vec::new());
         for stop in [false, true] {
@@ -99,13 +84,14 @@ pub(super) fn init_exit_sigkills(join: bool, wait: Duration) -> CaseResult {
         ch.send(&views)?;
         // Init has been let go.
         ch.wait()?;
-        poll_until(wait, || {
+        // Every 200 µs until all have ended or `wait` has passed.
+        poll::poll_until(wait, Pause::every(Duration::from_micros(200)), || {
             for m in &members {
                 if !m.has_exited()? {
                     return Ok(false);
                 }
             }
-            Ok(true)
+            Ok::<_, CaseError>(true)
         })?;
         let mut ends = Vec::new();
         for member in members {

@@ -5,13 +5,12 @@
 
 use harness::peer::{in_child, Channel, Peer, Spawn};
 use harness::pidns::{self, Received};
-use harness::sys::Exit;
-use harness::{check, check_eq, check_ne, CaseError, CaseResult, Setup};
+use harness::{check, check_eq, check_ne, CaseError, CaseResult, Exit, NsFlags, Setup};
 use nix::sys::signal::Signal;
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
 
-use super::{outcome, poll_limit, stopped_within, NEWPID};
+use super::{outcome, poll_limit, stopped_within};
 
 /// What the test asks of an init peer ([`init_body`]).
 #[derive(Serialize, Deserialize)]
@@ -83,7 +82,7 @@ fn signal_names(signals: &[Signal]) -> String {
 }
 
 /// `newpid`: CLONE_NEWPID for the claim, 0 when sabotaged.
-pub(super) fn unhandled_not_delivered(newpid: u64) -> CaseResult {
+pub(super) fn unhandled_not_delivered(newpid: NsFlags) -> CaseResult {
     let mut init = Spawn::clone(newpid).spawn(|ch| init_body(ch, &[]))?;
     let _: i32 = init.recv()?;
     let inside = [Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGKILL];
@@ -110,7 +109,7 @@ pub(super) fn unhandled_not_delivered(newpid: u64) -> CaseResult {
 pub(super) fn handled_delivered(install: bool) -> CaseResult {
     let signals = [Signal::SIGTERM, Signal::SIGUSR1];
     let handled: &[Signal] = if install { &signals } else { &[] };
-    let mut init = Spawn::clone(NEWPID).spawn(move |ch| init_body(ch, handled))?;
+    let mut init = Spawn::clone(NsFlags::PID).spawn(move |ch| init_body(ch, handled))?;
     let _: i32 = init.recv()?;
     let sent: MemberSent = ask(&mut init, &Ask::MemberSends(signals.iter().map(|s| *s as i32).collect()), "signals from inside")?;
     for s in signals {
@@ -129,7 +128,7 @@ pub(super) fn handled_delivered(install: bool) -> CaseResult {
 /// `from_ancestor`: the final SIGKILL comes from the ancestor (the claim),
 /// or from a process inside (sabotaged).
 pub(super) fn stop_kill_from_ancestor(from_ancestor: bool) -> CaseResult {
-    let mut init = Spawn::clone(NEWPID).spawn(|ch| init_body(ch, &[]))?;
+    let mut init = Spawn::clone(NsFlags::PID).spawn(|ch| init_body(ch, &[]))?;
     let _: i32 = init.recv()?;
     pidns::send_signal(init.pid(), Signal::SIGSTOP)?;
     let state = stopped_within(init.pid(), poll_limit())?;

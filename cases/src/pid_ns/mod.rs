@@ -11,10 +11,11 @@
 //! module keeps the case lists and what several parts use: the
 //! requirements, `outcome`, `poll_limit` and `stopped_within`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::pidns::{self, MAX_PID_NS_LEVEL};
-use harness::{Case, CaseError, Errno, Kind, Privilege, Requires};
+use harness::poll::{self, Pause};
+use harness::{Case, CaseError, Errno, Kind, NsFlags, Privilege, Requires};
 use nix::unistd::Pid;
 
 use crate::common::{must_fail_with, SCRATCH};
@@ -33,8 +34,6 @@ mod outside;
 mod own_pid;
 mod proc_mount;
 mod set_tid;
-
-const NEWPID: u64 = libc::CLONE_NEWPID as u64;
 
 fn requires() -> Requires {
     // clone3(2) set_tid: 5.5.
@@ -69,7 +68,7 @@ pub fn cases() -> Vec<Case> {
             &["D1"],
             "init of a new pid namespace with no handler for SIGTERM and SIGUSR1 survives them from a process inside \
              and from the ancestor namespace, and SIGKILL from inside; none is left pending",
-            || unhandled_not_delivered(NEWPID),
+            || unhandled_not_delivered(NsFlags::PID),
         )
         .requires(pid_admin()),
         Case::new(
@@ -101,7 +100,7 @@ pub fn cases() -> Vec<Case> {
             &["D4"],
             "getppid() is 0 in init of a new pid namespace (clone), in the first child after unshare(CLONE_NEWPID) \
              and in the child of a setns() joiner, whose parents are outside; a child of init sees 1",
-            || getppid_zero(NEWPID),
+            || getppid_zero(NsFlags::PID),
         )
         .requires(pid_admin()),
         Case::new(
@@ -109,7 +108,7 @@ pub fn cases() -> Vec<Case> {
             &["D4"],
             "si_pid is 0 for a signal from the ancestor namespace, to init and to another member; a sender inside \
              shows its pid in the namespace (1 for init)",
-            || si_pid_zero(NEWPID),
+            || si_pid_zero(NsFlags::PID),
         )
         .requires(pid_admin()),
         Case::new(
@@ -117,7 +116,7 @@ pub fn cases() -> Vec<Case> {
             &["D5"],
             "after unshare(CLONE_NEWPID) the caller's getpid(), NSpid and pid namespace are unchanged, pid_for_children \
              is a new namespace, and the first child is PID 1 there with parent 0",
-            || unshare_keeps_pid(NEWPID),
+            || unshare_keeps_pid(NsFlags::PID),
         )
         .requires(pid_admin()),
         Case::new(
@@ -198,7 +197,7 @@ pub fn sabotaged() -> Vec<Case> {
             "sabotage.pidns.init_unhandled_signals_not_delivered",
             &["D1"],
             "the \"init\" is created without CLONE_NEWPID: SIGTERM from its child kills it",
-            || must_fail_with(unhandled_not_delivered(0), "answers after SIGTERM"),
+            || must_fail_with(unhandled_not_delivered(NsFlags::EMPTY), "answers after SIGTERM"),
         )
         .requires(pid_admin()),
         Case::new(
@@ -226,21 +225,21 @@ pub fn sabotaged() -> Vec<Case> {
             "sabotage.pidns.getppid_zero_outside_parent",
             &["D4"],
             "the \"init\" is created without CLONE_NEWPID: its parent is in its namespace",
-            || must_fail_with(getppid_zero(0), "getppid() of init of a new pid namespace"),
+            || must_fail_with(getppid_zero(NsFlags::EMPTY), "getppid() of init of a new pid namespace"),
         )
         .requires(pid_admin()),
         Case::new(
             "sabotage.pidns.si_pid_zero_from_ancestor",
             &["D4"],
             "the \"init\" is created without CLONE_NEWPID: the ancestor is in its namespace and si_pid names it",
-            || must_fail_with(si_pid_zero(0), "si_pid of SIGUSR1 from the ancestor namespace, to init"),
+            || must_fail_with(si_pid_zero(NsFlags::EMPTY), "si_pid of SIGUSR1 from the ancestor namespace, to init"),
         )
         .requires(pid_admin()),
         Case::new(
             "sabotage.pidns.unshare_keeps_own_pid",
             &["D5"],
             "unshare() is called without CLONE_NEWPID: the first child is not PID 1",
-            || must_fail_with(unshare_keeps_pid(0), "PID of the first child after unshare(CLONE_NEWPID)"),
+            || must_fail_with(unshare_keeps_pid(NsFlags::EMPTY), "PID of the first child after unshare(CLONE_NEWPID)"),
         )
         .requires(pid_admin()),
         Case::new(
@@ -274,12 +273,10 @@ fn poll_limit() -> Duration {
 /// Waits until `pid` shows state `T` (stopped) in /proc, up to `limit`: a
 /// stop takes effect when the target next runs, after kill() returns.
 fn stopped_within(pid: Pid, limit: Duration) -> Result<char, CaseError> {
-    let until = Instant::now() + limit;
-    loop {
-        let state = pidns::proc_state(pid)?;
-        if state == 'T' || Instant::now() >= until {
-            return Ok(state);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    let mut state = ' ';
+    poll::poll_until(limit, Pause::every(Duration::from_micros(200)), || {
+        state = pidns::proc_state(pid)?;
+        Ok::<_, CaseError>(state == 'T')
+    })?;
+    Ok(state)
 }

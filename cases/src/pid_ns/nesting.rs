@@ -3,10 +3,10 @@
 
 use harness::peer::{call, Spawn};
 use harness::pidns;
-use harness::{check_eq, CaseError, CaseResult, Kind, NsId, Proc};
+use harness::{check_eq, CaseError, CaseResult, Kind, NsFlags, NsId, Proc};
 use serde::{Deserialize, Serialize};
 
-use super::{outcome, NEWPID};
+use super::outcome;
 
 /// What a chain of nested pid namespaces saw: the level of each init from
 /// the suite's down, and at the deepest level the results of one more
@@ -26,16 +26,16 @@ struct Chain {
 fn descend(deepest: usize) -> Result<Chain, CaseError> {
     let level = pidns::own_level()?;
     if level < deepest {
-        let mut chain: Chain = call(&Spawn::clone(NEWPID), move || descend(deepest))?;
+        let mut chain: Chain = call(&Spawn::clone(NsFlags::PID), move || descend(deepest))?;
         chain.levels.insert(0, level);
         return Ok(chain);
     }
-    let clone = match Spawn::clone(NEWPID).spawn(|_| Ok(())) {
+    let clone = match Spawn::clone(NsFlags::PID).spawn(|_| Ok(())) {
         Ok(peer) => peer.join().map(|()| None)?,
         Err(e) => Some(e.errno as i32),
     };
     let own = NsId::current(Kind::Pid)?;
-    let unshare = outcome(harness::sys::unshare(NEWPID).err().map(|e| e as i32));
+    let unshare = outcome(harness::ns::unshare(NsFlags::PID).err().map(|e| e.errno as i32));
     let for_children = match NsId::for_children(Proc::Myself, Kind::Pid) {
         Ok(id) if id == own => "the caller's own".to_string(),
         Ok(_) => "another".to_string(),

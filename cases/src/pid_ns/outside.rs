@@ -4,14 +4,12 @@
 
 use harness::peer::{call, in_child, Spawn};
 use harness::pidns::{self, Received};
-use harness::{check_eq, CaseError, CaseResult, Kind, NsFd};
+use harness::{check_eq, CaseError, CaseResult, Kind, NsFd, NsFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::{getpid, getppid, Pid};
 
-use super::NEWPID;
-
 /// `newpid`: CLONE_NEWPID for the claim, 0 when sabotaged.
-pub(super) fn getppid_zero(newpid: u64) -> CaseResult {
+pub(super) fn getppid_zero(newpid: NsFlags) -> CaseResult {
     let mut init = Spawn::clone(newpid).spawn(|ch| {
         let child = call(&Spawn::fork(), || Ok(getppid().as_raw()))?;
         ch.send(&(getppid().as_raw(), child))?;
@@ -20,10 +18,10 @@ pub(super) fn getppid_zero(newpid: u64) -> CaseResult {
     let (init_ppid, child_ppid): (i32, i32) = init.recv()?;
     check_eq!(init_ppid, 0, "getppid() of init of a new pid namespace, created by clone(CLONE_NEWPID)");
     check_eq!(child_ppid, 1, "getppid() of a child of init");
-    let first = call(&Spawn::unshare(NEWPID), || call(&Spawn::fork(), || Ok((getpid().as_raw(), getppid().as_raw()))))?;
+    let first = call(&Spawn::unshare(NsFlags::PID), || call(&Spawn::fork(), || Ok((getpid().as_raw(), getppid().as_raw()))))?;
     check_eq!(first, (1, 0), "getpid() and getppid() of the first child after unshare(CLONE_NEWPID)");
     let joiner_child = in_child(|| {
-        NsFd::open(init.proc(), Kind::Pid)?.setns(NEWPID)?;
+        NsFd::open(init.proc(), Kind::Pid)?.setns(NsFlags::PID)?;
         call(&Spawn::fork(), || Ok(getppid().as_raw()))
     })?;
     check_eq!(joiner_child, 0, "getppid() of the child of a setns() joiner");
@@ -43,7 +41,7 @@ fn seen() -> Seen {
 /// and the member SIGUSR2 to init. sigaction(2): si_pid is the sender's
 /// pid; pid_namespaces(7) and the kernel (`__send_signal`) make it 0 for a
 /// sender the receiver's namespace cannot name.
-pub(super) fn si_pid_zero(newpid: u64) -> CaseResult {
+pub(super) fn si_pid_zero(newpid: NsFlags) -> CaseResult {
     let signals = [Signal::SIGUSR1, Signal::SIGUSR2];
     let mut init = Spawn::clone(newpid).spawn(move |ch| {
         pidns::record_signals(&signals)?;

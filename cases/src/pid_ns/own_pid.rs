@@ -4,11 +4,9 @@
 
 use harness::peer::{call, in_child, Spawn};
 use harness::pidns;
-use harness::{check_eq, check_ne, CaseError, CaseResult, Kind, NsFd, NsId, Proc};
+use harness::{check_eq, check_ne, CaseError, CaseResult, Kind, NsFd, NsFlags, NsId, Proc};
 use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
-
-use super::NEWPID;
 
 /// What a process reports about itself: getpid(), getppid(), NSpid, its
 /// pid namespace.
@@ -25,10 +23,10 @@ fn self_view() -> Result<SelfView, CaseError> {
 }
 
 /// `flag`: CLONE_NEWPID for the claim, 0 when sabotaged.
-pub(super) fn unshare_keeps_pid(flag: u64) -> CaseResult {
+pub(super) fn unshare_keeps_pid(flag: NsFlags) -> CaseResult {
     let (before, after, first, for_children): (SelfView, SelfView, SelfView, NsId) = in_child(move || {
         let before = self_view()?;
-        harness::sys::unshare(flag)?;
+        harness::ns::unshare(flag)?;
         let after = self_view()?;
         let first = call(&Spawn::fork(), self_view)?;
         Ok((before, after, first, NsId::for_children(Proc::Myself, Kind::Pid)?))
@@ -44,12 +42,12 @@ pub(super) fn unshare_keeps_pid(flag: u64) -> CaseResult {
 }
 
 pub(super) fn setns_keeps_pid() -> CaseResult {
-    let init = Spawn::clone(NEWPID).spawn_idle()?;
+    let init = Spawn::clone(NsFlags::PID).spawn_idle()?;
     let target = NsId::of(init.proc(), Kind::Pid)?;
     let init_levels = pidns::nspid(Some(init.pid()))?.len();
     let (before, after, child, for_children): (SelfView, SelfView, SelfView, NsId) = in_child(|| {
         let before = self_view()?;
-        NsFd::open(init.proc(), Kind::Pid)?.setns(NEWPID)?;
+        NsFd::open(init.proc(), Kind::Pid)?.setns(NsFlags::PID)?;
         let after = self_view()?;
         let for_children = NsId::for_children(Proc::Myself, Kind::Pid)?;
         let child = call(&Spawn::fork(), self_view)?;

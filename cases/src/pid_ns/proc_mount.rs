@@ -6,10 +6,9 @@ use std::fs;
 
 use harness::peer::{call, Peer, Spawn};
 use harness::pidns;
-use harness::{check, check_eq, CaseResult, Kind, Setup};
+use harness::{check, check_eq, CaseResult, Kind, NsFlags, Setup};
 use serde::{Deserialize, Serialize};
 
-use super::NEWPID;
 use crate::common::{private_mounts, SCRATCH};
 
 /// What init of a new mount and pid namespace saw through a proc mounted
@@ -29,7 +28,7 @@ struct ProcView {
 /// `listed_root`: the new proc mount ([`SCRATCH`]) for the claim, the old
 /// /proc when sabotaged.
 pub(super) fn proc_mount(listed_root: &'static str) -> CaseResult {
-    let view: ProcView = call(&Spawn::clone(NEWPID | Kind::Mnt.flag()), move || {
+    let view: ProcView = call(&Spawn::clone(NsFlags::PID | Kind::Mnt.flag()), move || {
         use nix::mount::{mount, MsFlags};
         private_mounts()?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;

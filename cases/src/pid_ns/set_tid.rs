@@ -5,11 +5,11 @@
 
 use harness::peer::{call, in_child, Spawn};
 use harness::pidns::{self, MAX_PID_NS_LEVEL};
-use harness::{check, check_eq, CaseError, CaseResult};
+use harness::{check, check_eq, CaseError, CaseResult, Kind, NsFlags};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::{outcome, NEWPID};
+use super::outcome;
 
 /// Runs `f` in init of a pid namespace two levels below the suite's (B, in
 /// A), so that set_tid can name pids of A and B without touching the
@@ -19,7 +19,7 @@ where
     T: Serialize + serde::de::DeserializeOwned,
     F: FnOnce() -> Result<T, CaseError>,
 {
-    call(&Spawn::clone(NEWPID), || call(&Spawn::clone(NEWPID), f))
+    call(&Spawn::clone(NsFlags::PID), || call(&Spawn::clone(NsFlags::PID), f))
 }
 
 /// The last `n` entries of an NSpid, innermost first (set_tid's order).
@@ -32,8 +32,8 @@ fn innermost(nspid: &[i32], n: usize) -> Vec<i32> {
 pub(super) fn set_tid_levels(named: usize) -> CaseResult {
     let wanted = [1, 42, 500];
     let (with_newpid, without) = in_two_levels(move || {
-        let a = pidns::clone3_set_tid(NEWPID, &wanted[..named])??;
-        let b = pidns::clone3_set_tid(0, &[7, 600])??;
+        let a = pidns::clone3_set_tid(NsFlags::PID, &wanted[..named])??;
+        let b = pidns::clone3_set_tid(NsFlags::EMPTY, &[7, 600])??;
         Ok(((a.pid, innermost(&a.nspid, 3)), (b.pid, innermost(&b.nspid, 2))))
     })?;
     check_eq!(with_newpid.1, wanted.to_vec(), "NSpid of the clone3() child with set_tid [1, 42, 500] and CLONE_NEWPID, innermost first");
@@ -45,11 +45,11 @@ pub(super) fn set_tid_levels(named: usize) -> CaseResult {
 
 pub(super) fn set_tid_eexist() -> CaseResult {
     let (taken_own, taken_outer, after) = in_two_levels(|| {
-        let own = pidns::clone3_set_tid(0, &[1])?.err().map(|e| e.errno as i32);
+        let own = pidns::clone3_set_tid(NsFlags::EMPTY, &[1])?.err().map(|e| e.errno as i32);
         // Allocated from the innermost level out: 1 in the new namespace
         // and 43 here, then pid 1 of the grandparent namespace is taken.
-        let outer = pidns::clone3_set_tid(NEWPID, &[1, 43, 1])?.err().map(|e| e.errno as i32);
-        let after = pidns::clone3_set_tid(0, &[43])??;
+        let outer = pidns::clone3_set_tid(NsFlags::PID, &[1, 43, 1])?.err().map(|e| e.errno as i32);
+        let after = pidns::clone3_set_tid(NsFlags::EMPTY, &[43])??;
         Ok((own, outer, (after.pid, innermost(&after.nspid, 1))))
     })?;
     check_eq!(outcome(taken_own), "EEXIST", "clone3() with set_tid [1] where init holds pid 1");
@@ -63,11 +63,11 @@ pub(super) fn set_tid_eperm() -> CaseResult {
         let refused = in_child(|| {
             // Every capability in a new user namespace, none in the one
             // that owns this pid namespace (user_namespaces(7)).
-            harness::sys::unshare(libc::CLONE_NEWUSER as u64)?;
-            Ok(pidns::clone3_set_tid(0, &[44])?.err().map(|e| e.errno as i32))
+            harness::ns::unshare(Kind::User)?;
+            Ok(pidns::clone3_set_tid(NsFlags::EMPTY, &[44])?.err().map(|e| e.errno as i32))
         })?;
         let exists = pidns::pid_exists(Pid::from_raw(44))?;
-        let after = pidns::clone3_set_tid(0, &[44])??;
+        let after = pidns::clone3_set_tid(NsFlags::EMPTY, &[44])??;
         Ok((refused, exists, after.pid))
     })?;
     check_eq!(outcome(refused), "EPERM", "clone3() with set_tid [44] without CAP_SYS_ADMIN over the pid namespace's owner");
@@ -82,8 +82,8 @@ pub(super) fn set_tid_einval() -> CaseResult {
         // levels of pids; one more element is too many.
         let levels = pidns::own_level()? + 1;
         // Valid pids in every element, so that only the size is wrong.
-        let beyond = pidns::clone3_set_tid(0, &vec![45; levels + 1])?.err().map(|e| e.errno as i32);
-        let max = pidns::clone3_set_tid(NEWPID, &[vec![1], vec![45; MAX_PID_NS_LEVEL]].concat())?.err().map(|e| e.errno as i32);
+        let beyond = pidns::clone3_set_tid(NsFlags::EMPTY, &vec![45; levels + 1])?.err().map(|e| e.errno as i32);
+        let max = pidns::clone3_set_tid(NsFlags::PID, &[vec![1], vec![45; MAX_PID_NS_LEVEL]].concat())?.err().map(|e| e.errno as i32);
         Ok((beyond, max))
     })?;
     check_eq!(outcome(beyond), "EINVAL", "clone3() with set_tid_size one more than the levels of the child's pid namespace");

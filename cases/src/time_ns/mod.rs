@@ -21,7 +21,7 @@ use std::time::Duration;
 use harness::clock::{self, getres, Clock, Nanos, Offset, Offsets, OffsetsFile, NANOS_PER_SEC};
 use harness::kconfig::KernelConfig;
 use harness::peer::{call, Spawn};
-use harness::{check_eq, check_ne, Case, CaseError, Kind, NsId, Privilege, Proc, Requires, Setup};
+use harness::{check_eq, check_ne, Case, CaseError, Kind, NsEntry, NsId, Privilege, Proc, Requires, Setup};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -36,6 +36,10 @@ mod timers;
 mod uptime;
 
 const DAY: i64 = 86_400;
+
+/// `/proc/[pid]/ns/time_for_children`: where a process that unshared
+/// CLONE_NEWTIME finds its new time namespace (time_namespaces(7)).
+const TIME_FOR_CHILDREN: NsEntry = NsEntry { kind: Kind::Time, for_children: true };
 
 /// The offsets the M1 cases write: days apart, with distinct nanosecond
 /// parts, so a swap of the two offsets, one applied to the wrong clock, or
@@ -195,7 +199,7 @@ where
     FI: FnOnce() -> Result<I, CaseError>,
 {
     call(&Spawn::unshare(Kind::Time.flag()), move || {
-        let new = NsId::of_entry(Proc::Myself, "time_for_children").setup("stat time_for_children")?;
+        let new = NsId::of_entry(Proc::Myself, TIME_FOR_CHILDREN).setup("stat time_for_children")?;
         check_ne!(new, NsId::current(Kind::Time)?, "time_for_children after unshare(CLONE_NEWTIME) and the caller's own time namespace");
         if offsets != Offsets::ZERO {
             OffsetsFile::open(Proc::Myself)?.write_all(&offsets.to_numeric_text()).setup("write the offsets to timens_offsets")?;

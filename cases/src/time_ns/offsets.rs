@@ -9,7 +9,7 @@ use harness::clock::{self, gettime_syscall, Clock, Offset, OffsetClock, Offsets,
 use harness::peer::{call, Spawn};
 use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc, Requires, Setup};
 
-use super::{bracketed, requires, secs, DAY, OFFSETS};
+use super::{bracketed, requires, secs, DAY, OFFSETS, TIME_FOR_CHILDREN};
 use crate::common::must_fail_with;
 
 /// Reading or writing timens_offsets with symbolic clock names: 5.7
@@ -218,7 +218,7 @@ enum Entry {
 fn eacces_after(entry: Entry) -> CaseResult {
     let mut creator = Spawn::unshare(Kind::Time.flag()).spawn(|ch| {
         OffsetsFile::open(Proc::Myself)?.write_all(&KNOWN.to_text()).setup("write the first offsets")?;
-        let new = NsId::of_entry(Proc::Myself, "time_for_children").setup("stat time_for_children")?;
+        let new = NsId::of_entry(Proc::Myself, TIME_FOR_CHILDREN).setup("stat time_for_children")?;
         if entry == Entry::Child {
             let inside = call(&Spawn::fork(), || Ok(NsId::current(Kind::Time)?))?;
             check_eq!(inside, new, "time namespace of the creator's child");
@@ -240,7 +240,7 @@ fn eacces_after(entry: Entry) -> CaseResult {
     if entry == Entry::Setns {
         let pid = creator.pid().as_raw();
         let mut peer = Spawn::fork().spawn(move |ch| {
-            let fd = NsFd::open_entry(Proc::Pid(pid), "time_for_children")?;
+            let fd = NsFd::open_entry(Proc::Pid(pid), TIME_FOR_CHILDREN)?;
             fd.setns(Kind::Time.flag())?;
             ch.send(&NsId::current(Kind::Time)?)?;
             ch.wait()
@@ -331,7 +331,7 @@ fn eperm_without_cap(drop_cap: bool) -> CaseResult {
     call(&Spawn::unshare(Kind::Time.flag()), move || {
         OffsetsFile::open(Proc::Myself)?.write_all(&KNOWN.to_text()).setup("write the first offsets")?;
         if drop_cap {
-            harness::sys::drop_capability(clock::CAP_SYS_TIME).setup("drop CAP_SYS_TIME")?;
+            harness::caps::drop_capability(clock::CAP_SYS_TIME).setup("drop CAP_SYS_TIME")?;
         }
         let mut file = OffsetsFile::open(Proc::Myself)?;
         expect_errno!(file.write(&Offsets::ZERO.to_text()), Errno::EPERM, "writing timens_offsets without CAP_SYS_TIME");
