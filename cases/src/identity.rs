@@ -5,7 +5,9 @@ use std::fs;
 
 use harness::known::PID_FOR_CHILDREN_OPENS_EARLY;
 use harness::peer::{call, Spawn};
-use harness::{check, check_eq, check_ne, note, Case, CaseResult, Errno, Kind, NsFd, NsId, NsLink, Privilege, Proc, Requires, KINDS};
+use harness::{
+    check, check_eq, check_ne, note, Case, CaseResult, Errno, Kind, NsEntry, NsFd, NsFlags, NsId, NsLink, Privilege, Proc, Requires, KINDS,
+};
 
 use crate::common::{in_new_ns, must_fail, must_fail_with};
 
@@ -166,7 +168,8 @@ fn entries_all(misnamed_kind: Option<Kind>) -> CaseResult {
             base == name || kind.info().for_children == Some(name.as_str()),
             "/proc/self/ns/{name} is not a documented *_for_children entry"
         );
-        let link = NsLink::read(Proc::Myself, name)?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
+        let entry = NsEntry::parse(name).ok_or_else(|| harness::CaseError::fail(format!("unknown entry /proc/self/ns/{name}")))?;
+        let link = NsLink::read(Proc::Myself, entry)?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
         check_eq!(link.kind(), kind, "type in the link text of /proc/self/ns/{name}");
     }
     let running = harness::probe::KernelVersion::running();
@@ -200,10 +203,10 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 fn entry_is_link(kind: Kind) -> CaseResult {
     for proc in [Proc::Myself, Proc::Pid(std::process::id() as i32)] {
-        let path = proc.ns_path(kind.proc_name());
+        let path = proc.ns_path(kind);
         let meta = fs::symlink_metadata(&path)?;
         check!(meta.file_type().is_symlink(), "{} is not a symbolic link: {:?}", path.display(), meta.file_type());
-        let fd = NsFd::open_entry(proc, kind.proc_name())?;
+        let fd = NsFd::open_entry(proc, kind)?;
         let fs_type = nix::sys::statfs::fstatfs(&fd)?.filesystem_type().0 as i64;
         check_eq!(fs_type, NSFS_MAGIC, "filesystem type (f_type) of the inode {} leads to", path.display());
     }
@@ -243,7 +246,7 @@ fn new_ns_new_id(kind: Kind, new: bool) -> CaseResult {
         let child = call(&Spawn::fork(), || Ok(NsId::current(kind)?))?;
         Ok((own, child))
     };
-    let (peer_id, grandchild_id): (NsId, NsId) = if new { in_new_ns(kind, 0, report)? } else { call(&Spawn::fork(), report)? };
+    let (peer_id, grandchild_id): (NsId, NsId) = if new { in_new_ns(kind, NsFlags::EMPTY, report)? } else { call(&Spawn::fork(), report)? };
     check_eq!(peer_id.dev, mine.dev, "st_dev of a new {kind} namespace (one nsfs for all)");
     check_ne!(peer_id.ino, mine.ino, "st_ino of the {kind} namespace of a process in a new one");
     check_eq!(grandchild_id, peer_id, "{kind} namespace of a child of the process in the new namespace");
@@ -254,15 +257,15 @@ fn new_ns_new_id(kind: Kind, new: bool) -> CaseResult {
 /// itself for the claim, another kind when sabotaged.
 fn link_text(kind: Kind, expected: Kind) -> CaseResult {
     let check_proc = |proc: Proc, id: NsId| -> CaseResult {
-        let path = proc.ns_path(kind.proc_name());
-        let link = NsLink::read(proc, kind.proc_name())?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
+        let path = proc.ns_path(kind);
+        let link = NsLink::read(proc, kind)?.map_err(|e| harness::CaseError::fail(e.to_string()))?;
         check_eq!(link.type_name.as_str(), expected.proc_name(), "type in the link text of {}", path.display());
         check_eq!(link.ino, id.ino, "inode in the link text of {} vs st_ino", path.display());
         Ok(())
     };
     check_proc(Proc::Myself, NsId::current(kind)?)?;
     // In a new namespace, the process reads its own link.
-    let inner = in_new_ns(kind, 0, || {
+    let inner = in_new_ns(kind, NsFlags::EMPTY, || {
         let id = NsId::current(kind)?;
         check_proc(Proc::Myself, id)?;
         Ok(id)
@@ -272,7 +275,7 @@ fn link_text(kind: Kind, expected: Kind) -> CaseResult {
 }
 
 fn for_children(kind: Kind) -> CaseResult {
-    let entry = kind.info().for_children.expect("generated for pid and time only");
+    let entry = NsEntry::children_of(kind).expect("generated for pid and time only");
     let before = (NsId::current(kind)?, NsId::for_children(Proc::Myself, kind)?);
     check_eq!(before.1, before.0, "{entry} before unshare");
     // The peer unshares, then starts its first child and reports both

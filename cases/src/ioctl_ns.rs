@@ -2,13 +2,14 @@
 
 use std::os::fd::AsFd;
 
-use harness::error::{Op, OpContext};
 use harness::nsfd::{self, NsIoctl, NS_GET_NSTYPE, NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS, NS_IOCTLS};
 use harness::peer::{call, Peer, Spawn};
 use harness::probe::KernelVersion;
-use harness::{check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
+use harness::{
+    check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsFlags, NsId, Privilege, Proc, Requires,
+};
 
-use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with};
 use crate::pidfd::open_fds;
 
 fn needs(ioctl: NsIoctl, kinds: &[Kind]) -> Requires {
@@ -135,7 +136,7 @@ pub fn sabotaged() -> Vec<Case> {
             Case::new(
                 format!("sabotage.ioctl_ns.get_nstype.{kind}"),
                 &["A4"],
-                format!("NS_GET_NSTYPE on {kind} is expected to give {}", harness::flags::describe(wrong)),
+                format!("NS_GET_NSTYPE on {kind} is expected to give {wrong}"),
                 move || must_fail(get_nstype(kind, wrong)),
             )
             .requires(needs(NS_GET_NSTYPE, &[kind])),
@@ -179,8 +180,8 @@ pub fn sabotaged() -> Vec<Case> {
 
 /// A peer that created a new user namespace and, owned by it, a new
 /// namespace of `kind` (time through unshare: its time_for_children).
-fn owned_peer(kind: Kind) -> Result<(Peer, &'static str), CaseError> {
-    Ok((spawn_in_new(kind, Kind::User.flag()).spawn_idle()?, new_ns_entry(kind)))
+fn owned_peer(kind: Kind) -> Result<(Peer, NsEntry), CaseError> {
+    Ok((Spawn::new_ns_with(kind, Kind::User).spawn_idle()?, NsEntry::of_new_ns(kind)))
 }
 
 fn get_userns(kind: Kind) -> CaseResult {
@@ -200,9 +201,9 @@ fn get_userns(kind: Kind) -> CaseResult {
     peer.join()
 }
 
-fn get_nstype(kind: Kind, expected: u64) -> CaseResult {
+fn get_nstype(kind: Kind, expected: NsFlags) -> CaseResult {
     let fd = NsFd::current(kind)?;
-    check_eq!(harness::flags::describe(fd.nstype()?), harness::flags::describe(expected), "NS_GET_NSTYPE of /proc/self/ns/{kind}");
+    check_eq!(fd.nstype()?.to_string(), expected.to_string(), "NS_GET_NSTYPE of /proc/self/ns/{kind}");
     Ok(())
 }
 
@@ -284,8 +285,8 @@ fn enotty() -> CaseResult {
 /// C may not reach it, but reaches the owner of what it creates itself (C).
 /// `enter` false is the sabotage: the caller stays in our user namespace.
 fn get_userns_eperm(kind: Kind, enter: bool) -> CaseResult {
-    let mut outer_peer = spawn_in_new(kind, 0).spawn_idle()?;
-    let outer = NsFd::open_entry(outer_peer.proc(), new_ns_entry(kind))?;
+    let mut outer_peer = Spawn::new_ns(kind).spawn_idle()?;
+    let outer = NsFd::open_entry(outer_peer.proc(), NsEntry::of_new_ns(kind))?;
     let ours = NsId::current(Kind::User)?;
     check_eq!(outer.user_ns()?.id(), ours, "NS_GET_USERNS of the {kind} namespace from the user namespace that owns it");
     let step = if enter { Spawn::unshare(Kind::User.flag()).map_root() } else { Spawn::fork() };
@@ -305,8 +306,8 @@ fn get_userns_eperm(kind: Kind, enter: bool) -> CaseResult {
             check_eq!(open_fds()?, fds, "the caller's fds after the refused NS_GET_USERNS on its own user namespace");
         }
         // The boundary: the owner is the caller's own user namespace.
-        let mut inner_peer = spawn_in_new(kind, 0).spawn_idle()?;
-        let inner = NsFd::open_entry(inner_peer.proc(), new_ns_entry(kind))?;
+        let mut inner_peer = Spawn::new_ns(kind).spawn_idle()?;
+        let inner = NsFd::open_entry(inner_peer.proc(), NsEntry::of_new_ns(kind))?;
         check_eq!(inner.user_ns()?.id(), own, "NS_GET_USERNS of a {kind} namespace created in the caller's own user namespace");
         inner_peer.go()?;
         inner_peer.join()
@@ -325,7 +326,7 @@ fn get_userns_eperm(kind: Kind, enter: bool) -> CaseResult {
 /// only itself (`/proc/self`): its child namespace is its pid_for_children,
 /// kept in `/proc` by a live first process.
 fn get_parent_eperm(kind: Kind, enter: bool) -> CaseResult {
-    let mut sibling_peer = spawn_in_new(kind, 0).spawn_idle()?;
+    let mut sibling_peer = Spawn::new_ns(kind).spawn_idle()?;
     let sibling = NsFd::open(sibling_peer.proc(), kind)?;
     check_eq!(sibling.parent()?.id(), NsId::current(kind)?, "NS_GET_PARENT of a child {kind} namespace from its parent");
     let step = match (enter, kind) {
@@ -347,13 +348,13 @@ fn get_parent_eperm(kind: Kind, enter: bool) -> CaseResult {
         // The boundary: the parent is the caller's own namespace.
         let (child, holder) = match kind {
             Kind::User => {
-                let peer = spawn_in_new(kind, 0).spawn_idle()?;
+                let peer = Spawn::new_ns(kind).spawn_idle()?;
                 (NsFd::open(peer.proc(), kind)?, peer)
             }
             _ => {
-                harness::sys::unshare(kind.flag()).op(Op::Unshare(kind.flag()))?;
+                harness::ns::unshare(kind)?;
                 let first = Spawn::fork().spawn_idle()?;
-                (NsFd::open_entry(Proc::Myself, "pid_for_children")?, first)
+                (NsFd::open_entry(Proc::Myself, NsEntry { kind: Kind::Pid, for_children: true })?, first)
             }
         };
         check_ne!(child.id(), own, "the child {kind} namespace vs the caller's");

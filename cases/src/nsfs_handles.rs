@@ -11,15 +11,18 @@
 //! so write access (O_WRONLY, O_RDWR, O_TRUNC) is EPERM and O_DIRECTORY is
 //! ENOTDIR. Peer test: tools/testing/selftests/namespaces/file_handle_test.c.
 
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use harness::handle::FileHandle;
 use harness::listns::{NsfsFileHandle, FILEID_NSFS};
 use harness::observe::{release_deadline, FD_NSFS_ROOT};
-use harness::sys::{self, FileHandle};
-use harness::{check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires};
+use harness::peer::Spawn;
+use harness::poll::{self, Pause};
+use harness::{
+    check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsFlags, NsId, Privilege, Requires,
+};
 
-use crate::common::{in_new_ns, must_fail_with, new_ns_entry, spawn_in_new};
+use crate::common::{in_new_ns, must_fail_with};
 
 /// How long a sabotage run, where a reference is deliberately kept, polls
 /// for a release that cannot come.
@@ -108,7 +111,7 @@ pub fn sabotaged() -> Vec<Case> {
 /// name_to_handle_at(fd, "", AT_EMPTY_PATH) on a namespace fd: its handle,
 /// checked to be an nsfs handle naming that namespace.
 fn checked_handle(fd: &NsFd, kind: Kind) -> Result<FileHandle, CaseError> {
-    let handle = sys::name_to_handle(fd.as_fd())?;
+    let handle = FileHandle::of(fd)?;
     check_eq!(handle.handle_type, FILEID_NSFS, "handle_type of the handle of a {kind} namespace fd");
     let Some(fields) = NsfsFileHandle::decode(&handle) else {
         return Err(CaseError::fail(format!(
@@ -116,7 +119,7 @@ fn checked_handle(fd: &NsFd, kind: Kind) -> Result<FileHandle, CaseError> {
             handle.bytes.len()
         )));
     };
-    check_eq!(fields.ns_type as u64, kind.flag(), "ns_type in the handle of a {kind} namespace");
+    check_eq!(fields.ns_type as u64, kind.flag().bits(), "ns_type in the handle of a {kind} namespace");
     check_eq!(fields.ns_inum as u64, fd.id().ino, "ns_inum in the handle of a {kind} namespace (its st_ino)");
     check_eq!(fields.ns_id, fd.ns_id()?, "ns_id in the handle of a {kind} namespace (its NS_GET_ID)");
     Ok(handle)
@@ -126,15 +129,15 @@ fn checked_handle(fd: &NsFd, kind: Kind) -> Result<FileHandle, CaseError> {
 /// case started in.
 fn reopen(kind: Kind, wrong: bool) -> CaseResult {
     let outside = NsId::current(kind)?;
-    in_new_ns(kind, 0, move || {
+    in_new_ns(kind, NsFlags::EMPTY, move || {
         let fd = NsFd::current(kind)?;
         let handle = checked_handle(&fd, kind)?;
-        let reopened = NsFd::from_fd(sys::open_by_handle(FD_NSFS_ROOT, &handle)?)?;
+        let reopened = NsFd::from_fd(handle.open(FD_NSFS_ROOT)?)?;
         let expected = if wrong { outside } else { fd.id() };
         check_eq!(reopened.id(), expected, "the namespace reopened from the handle of /proc/self/ns/{kind} (st_dev, st_ino)");
         check_eq!(reopened.nstype()?, kind.flag(), "NS_GET_NSTYPE of the {kind} namespace reopened from its handle");
         // A second reopen gives the same namespace again, and nothing moved.
-        let again = NsFd::from_fd(sys::open_by_handle(FD_NSFS_ROOT, &handle)?)?;
+        let again = NsFd::from_fd(handle.open(FD_NSFS_ROOT)?)?;
         check_eq!(again.id(), fd.id(), "a second reopen of the {kind} handle");
         check_eq!(NsId::current(kind)?, fd.id(), "our {kind} namespace after reopening its handle");
         Ok(())
@@ -147,7 +150,7 @@ fn out_of_reach(kind: Kind, from_own: bool) -> CaseResult {
     let handle = checked_handle(&ours, kind)?;
     let h = handle.clone();
     let attempt = move || {
-        let got = sys::open_by_handle(FD_NSFS_ROOT, &h).map(|fd| NsId::of_fd(&fd)).map_err(|e| e as i32);
+        let got = h.open(FD_NSFS_ROOT).map(|fd| NsId::of_fd(&fd)).map_err(|e| e as i32);
         Ok(got.map(|r| r.ok()))
     };
     let got: Result<Option<NsId>, i32> =
@@ -165,15 +168,15 @@ fn out_of_reach(kind: Kind, from_own: bool) -> CaseResult {
         }
     }
     // Nothing changed: the handle still reopens our namespace here.
-    let here = NsId::of_fd(sys::open_by_handle(FD_NSFS_ROOT, &handle)?)?;
+    let here = NsId::of_fd(handle.open(FD_NSFS_ROOT)?)?;
     check_eq!(here, ours.id(), "our {kind} namespace reopened from its handle after the refused open elsewhere");
     Ok(())
 }
 
 /// `keep_fd`: sabotage, an fd of the namespace stays open.
 fn inactive(kind: Kind, keep_fd: bool) -> CaseResult {
-    let mut peer = spawn_in_new(kind, 0).spawn_idle()?;
-    let fd = NsFd::open_entry(peer.proc(), new_ns_entry(kind))?;
+    let mut peer = Spawn::new_ns(kind).spawn_idle()?;
+    let fd = NsFd::open_entry(peer.proc(), NsEntry::of_new_ns(kind))?;
     check_ne!(fd.id(), NsId::for_children(harness::Proc::Myself, kind)?, "the peer's {kind} namespace (new)");
     let handle = checked_handle(&fd, kind)?;
     let id = fd.id();
@@ -183,32 +186,21 @@ fn inactive(kind: Kind, keep_fd: bool) -> CaseResult {
         drop(fd);
         None
     };
-    let alive = NsId::of_fd(sys::open_by_handle(FD_NSFS_ROOT, &handle)?)?;
+    let alive = NsId::of_fd(handle.open(FD_NSFS_ROOT)?)?;
     check_eq!(alive, id, "the {kind} namespace reopened from its handle while its process lives");
     peer.go()?;
     peer.join()?;
     // Release is asynchronous for several kinds (cleanup_net, RCU), so poll.
     let deadline = if keep_fd { SABOTAGE_DEADLINE } else { release_deadline() };
-    let start = Instant::now();
-    loop {
-        match sys::open_by_handle(FD_NSFS_ROOT, &handle) {
-            Err(Errno::ESTALE) => break,
-            Err(e) => {
-                return Err(CaseError::fail(format!(
-                    "open_by_handle_at of a gone {kind} namespace: expected ESTALE, got {e:?} ({})",
-                    e.desc()
-                )))
-            }
-            Ok(fd) => {
-                check_eq!(NsId::of_fd(&fd)?, id, "the {kind} namespace reopened from its handle before release");
-                check!(
-                    start.elapsed() < deadline,
-                    "the handle of a {kind} namespace whose last process exited still reopens after {deadline:?}"
-                );
-            }
+    let released = poll::poll_until(deadline, Pause::every(Duration::from_micros(200)), || match handle.open(FD_NSFS_ROOT) {
+        Err(Errno::ESTALE) => Ok(true),
+        Err(e) => Err(CaseError::fail(format!("open_by_handle_at of a gone {kind} namespace: expected ESTALE, got {e:?} ({})", e.desc()))),
+        Ok(fd) => {
+            check_eq!(NsId::of_fd(&fd)?, id, "the {kind} namespace reopened from its handle before release");
+            Ok(false)
         }
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    })?;
+    check!(released.is_some(), "the handle of a {kind} namespace whose last process exited still reopens after {deadline:?}");
     drop(kept);
     Ok(())
 }
@@ -229,13 +221,13 @@ fn open_flags(wrong_write: Option<Errno>) -> CaseResult {
         let handle = checked_handle(&fd, kind)?;
         for (name, flag, errno) in refused {
             expect_errno!(
-                sys::open_by_handle_with(FD_NSFS_ROOT, &handle, flag | libc::O_CLOEXEC),
+                handle.open_with(FD_NSFS_ROOT, flag | libc::O_CLOEXEC),
                 errno,
                 "open_by_handle_at(FD_NSFS_ROOT, handle of our {kind} namespace, {name})"
             );
         }
         // Nothing changed: the handle reopens read-only, to the same namespace.
-        let reopened = NsFd::from_fd(sys::open_by_handle(FD_NSFS_ROOT, &handle)?)?;
+        let reopened = NsFd::from_fd(handle.open(FD_NSFS_ROOT)?)?;
         check_eq!(reopened.id(), id, "our {kind} namespace reopened read-only after the refused opens");
         check_eq!(NsId::current(kind)?, id, "our {kind} namespace after the refused opens");
     }

@@ -4,7 +4,9 @@
 use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::peer::{call, in_child, Spawn};
 use harness::probe::{cap_set, has_cap, Cap};
-use harness::{check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
+use harness::{
+    check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, NsId, Privilege, Proc, Requires,
+};
 use nix::mount::{mount, MsFlags};
 
 use crate::common::{in_new_ns, must_fail_with};
@@ -133,7 +135,7 @@ fn eperm_without_cap(kind: Kind, drop_cap: bool) -> CaseResult {
         if kind.info().legacy_clone {
             expect_errno!(Spawn::clone(flag).spawn(|_| Ok(())), Errno::EPERM, "clone({}) without CAP_SYS_ADMIN", kind.info().flag_name);
         }
-        expect_errno!(harness::sys::unshare(flag), Errno::EPERM, "unshare({}) without CAP_SYS_ADMIN", kind.info().flag_name);
+        expect_errno!(harness::ns::unshare(flag), Errno::EPERM, "unshare({}) without CAP_SYS_ADMIN", kind.info().flag_name);
         // clone3 last: the kernels that refuse CLONE_NEWTIME with EINVAL
         // before checking privilege (a known deviation) still get every
         // other check, and then fail at that deviation's check.
@@ -176,7 +178,7 @@ fn unprivileged_userns_then(kind: Kind, inner_create: bool) -> CaseResult {
             let fd = NsFd::current(kind)?;
             Ok((fd.id(), fd.user_ns().map(|u| u.id()).map_err(|e| e.errno as i32)))
         };
-        let (inner, owner) = if inner_create { in_new_ns(kind, 0, report)? } else { call(&Spawn::fork(), report)? };
+        let (inner, owner) = if inner_create { in_new_ns(kind, NsFlags::EMPTY, report)? } else { call(&Spawn::fork(), report)? };
         Ok((own_user, inner, owner))
     })?;
     check_ne!(own_user, outer_user, "user namespace of the unprivileged creator after unshare(CLONE_NEWUSER)");

@@ -1,9 +1,10 @@
 //! setns(2): joining the namespace of an open /proc/[pid]/ns file or a pidfd (A2).
 
 use harness::peer::{in_child, Peer, Spawn};
-use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Proc, Requires};
+use harness::poll::{self, Pause};
+use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsEntry, NsFd, NsFlags, NsId, Privilege, Proc, Requires};
 
-use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with};
 
 /// Every case of this topic.
 pub fn cases() -> Vec<Case> {
@@ -29,7 +30,7 @@ pub fn cases() -> Vec<Case> {
                 format!("setns.nstype_zero.{kind}"),
                 &["A2"],
                 format!("setns(fd, 0) accepts a {kind} namespace fd and joins it"),
-                move || join(kind, 0),
+                move || join(kind, NsFlags::EMPTY),
             )
             .requires(req()),
         );
@@ -94,7 +95,7 @@ pub fn sabotaged() -> Vec<Case> {
                     } else {
                         format!("{kind} namespace after setns")
                     };
-                    must_fail_with(join_target(kind, kind.flag(), &spawn_in_new(kind, 0), false), &check)
+                    must_fail_with(join_target(kind, kind.flag(), &Spawn::new_ns(kind), false), &check)
                 },
             )
             .requires(Requires::kinds(&[kind]).privilege(Privilege::Admin)),
@@ -104,19 +105,19 @@ pub fn sabotaged() -> Vec<Case> {
 }
 
 /// A peer started by `spawn`, alive until dropped, and the entry naming
-/// its namespace of `kind` (see [`new_ns_entry`]).
-fn peer_in_new(kind: Kind, spawn: &Spawn) -> Result<(Peer, &'static str), harness::CaseError> {
-    Ok((spawn.spawn_idle()?, new_ns_entry(kind)))
+/// its namespace of `kind` (see [`NsEntry::of_new_ns`]).
+fn peer_in_new(kind: Kind, spawn: &Spawn) -> Result<(Peer, NsEntry), harness::CaseError> {
+    Ok((spawn.spawn_idle()?, NsEntry::of_new_ns(kind)))
 }
 
-fn join(kind: Kind, nstype: u64) -> CaseResult {
-    join_target(kind, nstype, &spawn_in_new(kind, 0), true)
+fn join(kind: Kind, nstype: NsFlags) -> CaseResult {
+    join_target(kind, nstype, &Spawn::new_ns(kind), true)
 }
 
 /// Opens the target namespace held by a peer started with `spawn`, and has
 /// a child join it with `nstype`; the child reports where it is then.
 /// `call_setns` false is the sabotage: the child does not call setns().
-fn join_target(kind: Kind, nstype: u64, spawn: &Spawn, call_setns: bool) -> CaseResult {
+fn join_target(kind: Kind, nstype: NsFlags, spawn: &Spawn, call_setns: bool) -> CaseResult {
     let (mut peer, entry) = peer_in_new(kind, spawn)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let ours = NsId::all(Proc::Myself)?;
@@ -150,16 +151,16 @@ fn join_target(kind: Kind, nstype: u64, spawn: &Spawn, call_setns: bool) -> Case
 
 /// `accept` is the sabotage: a type that is expected to be refused is
 /// tried as if accepted.
-fn mismatch(kind: Kind, accept: Option<u64>) -> CaseResult {
-    let (mut peer, entry) = peer_in_new(kind, &spawn_in_new(kind, 0))?;
+fn mismatch(kind: Kind, accept: Option<NsFlags>) -> CaseResult {
+    let (mut peer, entry) = peer_in_new(kind, &Spawn::new_ns(kind))?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let before = NsId::all(Proc::Myself)?;
     for other in Kind::ALL.into_iter().filter(|k| *k != kind).map(Kind::flag).chain(accept) {
         let after = in_child(|| {
-            expect_errno!(fd.setns(other), Errno::EINVAL, "setns({kind} fd, {})", harness::flags::describe(other));
+            expect_errno!(fd.setns(other), Errno::EINVAL, "setns({kind} fd, {other})");
             Ok(NsId::all(Proc::Myself)?)
         })?;
-        check_eq!(after, before, "namespaces after a refused setns({kind} fd, {})", harness::flags::describe(other));
+        check_eq!(after, before, "namespaces after a refused setns({kind} fd, {other})");
     }
     peer.go()?;
     peer.join()
@@ -169,8 +170,8 @@ fn not_a_namespace() -> CaseResult {
     let file = std::fs::File::open("/proc/self/stat")?;
     let (r, _w) = nix::unistd::pipe()?;
     for (what, fd) in [("a /proc file", std::os::fd::AsFd::as_fd(&file)), ("a pipe", std::os::fd::AsFd::as_fd(&r))] {
-        for nstype in [0, Kind::Uts.flag()] {
-            expect_errno!(harness::sys::setns(fd, nstype), Errno::EINVAL, "setns({what}, {})", harness::flags::describe(nstype));
+        for nstype in [NsFlags::EMPTY, Kind::Uts.flag()] {
+            expect_errno!(harness::ns::setns(fd, nstype), Errno::EINVAL, "setns({what}, {nstype})");
         }
     }
     Ok(())
@@ -179,10 +180,10 @@ fn not_a_namespace() -> CaseResult {
 fn pidfd_several() -> CaseResult {
     let (mut peer, _) = peer_in_new(Kind::Uts, &Spawn::clone(Kind::Uts.flag() | Kind::Ipc.flag() | Kind::Net.flag()))?;
     let target = NsId::all(peer.proc())?;
-    let pidfd = harness::sys::pidfd_open(peer.pid())?;
+    let pidfd = peer.pidfd()?;
     let ours = NsId::all(Proc::Myself)?;
     let joined = in_child(|| {
-        harness::sys::setns(std::os::fd::AsFd::as_fd(&pidfd), Kind::Uts.flag() | Kind::Ipc.flag())?;
+        pidfd.setns(Kind::Uts.flag() | Kind::Ipc.flag())?;
         Ok(NsId::all(Proc::Myself)?)
     })?;
     for ((kind, mine), ((_, theirs), (_, now))) in ours.iter().zip(target.iter().zip(&joined)) {
@@ -193,7 +194,7 @@ fn pidfd_several() -> CaseResult {
     }
     check_ne!(target[Kind::Net as usize].1, ours[Kind::Net as usize].1, "the peer's net namespace (created new)");
     in_child(|| {
-        expect_errno!(harness::sys::setns(std::os::fd::AsFd::as_fd(&pidfd), 0), Errno::EINVAL, "setns(pidfd, 0)");
+        expect_errno!(pidfd.setns(NsFlags::EMPTY), Errno::EINVAL, "setns(pidfd, 0)");
         Ok(())
     })?;
     peer.go()?;
@@ -227,14 +228,12 @@ fn user_threaded() -> CaseResult {
 
 /// Polls /proc/self/status until the caller is the only thread, up to 2 s.
 fn wait_single_threaded() -> CaseResult {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        if harness::probe::status_field("/proc", "self", "Threads")? == "1" {
-            return Ok(());
-        }
-        if std::time::Instant::now() > until {
-            return Err(harness::CaseError::broken("the second thread is still in the thread group 2 s after join"));
-        }
-        std::thread::yield_now();
+    let pause = Pause::every(std::time::Duration::from_micros(100));
+    let alone = poll::poll_until(std::time::Duration::from_secs(2), pause, || {
+        Ok::<_, harness::CaseError>(harness::probe::status_field("/proc", "self", "Threads")? == "1")
+    })?;
+    match alone {
+        Some(_) => Ok(()),
+        None => Err(harness::CaseError::broken("the second thread is still in the thread group 2 s after join")),
     }
 }

@@ -5,18 +5,18 @@
 //! checks X5's listing by type. A look ([`seen`]) reopens the handle, lists,
 //! and reopens again, so a namespace changing meanwhile is looked at again.
 
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use harness::handle::FileHandle;
 use harness::known::LISTNS_PID_PARENT_NOT_KEPT_ACTIVE;
 use harness::listns::{NsIdReq, Owner};
 use harness::observe::{release_deadline, NsHandle};
 use harness::peer::Spawn;
-use harness::sys;
-use harness::{check, check_eq, check_ne, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc, Setup};
+use harness::poll::{self, Pause};
+use harness::{check, check_eq, check_ne, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsId, Proc, Setup};
 
 use super::{all_of_type, listed};
-use crate::common::{new_ns_entry, private_mounts, scratch_tmpfs, spawn_in_new};
+use crate::common::{private_mounts, scratch_tmpfs};
 
 /// How long a sabotage run, where a reference is deliberately kept, polls
 /// for a release that cannot come.
@@ -47,7 +47,7 @@ enum Seen {
 /// reopens agree, fails unless the listing agrees with them.
 fn seen(id: u64, kind: Kind, handle: &NsHandle) -> Result<Seen, CaseError> {
     let before = reopens(id, kind, handle)?;
-    let listed = listed(NsIdReq::new(kind.flag(), Owner::Any), "listing by type")?.contains(&id);
+    let listed = listed(NsIdReq::new(kind.flag().bits(), Owner::Any), "listing by type")?.contains(&id);
     let after = reopens(id, kind, handle)?;
     if before != after {
         return Ok(Seen::Changing);
@@ -69,11 +69,10 @@ fn active(id: u64, kind: Kind, handle: &NsHandle) -> Result<bool, CaseError> {
 /// Polls until the namespace is seen inactive throughout one look, up to
 /// `deadline`.
 fn wait_inactive(id: u64, kind: Kind, handle: &NsHandle, what: &str, deadline: Duration) -> CaseResult {
-    let start = Instant::now();
-    while seen(id, kind, handle)? != Seen::Inactive {
-        check!(start.elapsed() < deadline, "{what}: still listed and reopening after {deadline:?}");
-        std::thread::sleep(Duration::from_micros(500));
-    }
+    let inactive = poll::poll_until(deadline, Pause::every(Duration::from_micros(500)), || {
+        Ok::<_, CaseError>(seen(id, kind, handle)? == Seen::Inactive)
+    })?;
+    check!(inactive.is_some(), "{what}: still listed and reopening after {deadline:?}");
     Ok(())
 }
 
@@ -81,25 +80,25 @@ fn wait_inactive(id: u64, kind: Kind, handle: &NsHandle, what: &str, deadline: D
 fn id_and_handle(fd: &NsFd) -> Result<(u64, NsHandle), CaseError> {
     let id = fd.ns_id()?;
     check!(id != 0, "NS_GET_ID gave 0");
-    let handle = NsHandle::from_file_handle(sys::name_to_handle(fd.as_fd())?);
+    let handle = NsHandle::from_file_handle(FileHandle::of(fd)?);
     Ok((id, handle))
 }
 
 /// `wrong_type`: sabotage, the namespace is expected under another type.
 pub(super) fn process_keeps_active(kind: Kind, wrong_type: bool) -> CaseResult {
-    let mut peer = spawn_in_new(kind, 0).spawn_idle()?;
+    let mut peer = Spawn::new_ns(kind).spawn_idle()?;
     let (id, handle) = {
-        let fd = NsFd::open_entry(peer.proc(), new_ns_entry(kind))?;
+        let fd = NsFd::open_entry(peer.proc(), NsEntry::of_new_ns(kind))?;
         check_ne!(fd.id(), NsId::for_children(Proc::Myself, kind)?, "the peer's {kind} namespace (new)");
         id_and_handle(&fd)?
     };
-    let by_type = listed(NsIdReq::new(kind.flag(), Owner::Any), &format!("listing {kind} namespaces"))?;
+    let by_type = listed(NsIdReq::new(kind.flag().bits(), Owner::Any), &format!("listing {kind} namespaces"))?;
     check!(by_type.contains(&id), "the new {kind} namespace {id} listed under type {kind}: missing");
     all_of_type(&by_type, kind, &format!("listing {kind} namespaces"))?;
     let everything = listed(NsIdReq::new(0, Owner::Any), "listing every namespace")?;
     check!(everything.contains(&id), "the new {kind} namespace {id} in the list of every type: missing");
     let other = if kind == Kind::Uts { Kind::Net } else { Kind::Uts };
-    let under_other = listed(NsIdReq::new(other.flag(), Owner::Any), &format!("listing {other} namespaces"))?.contains(&id);
+    let under_other = listed(NsIdReq::new(other.flag().bits(), Owner::Any), &format!("listing {other} namespaces"))?.contains(&id);
     if wrong_type {
         check!(under_other, "the new {kind} namespace {id} listed under type {other}: missing");
     } else {
@@ -171,14 +170,14 @@ pub(super) fn fd_keeps_active(close_early: bool) -> CaseResult {
 
 pub(super) fn bind_mount_keeps_active(keep: bool) -> CaseResult {
     use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    sys::unshare(Kind::Mnt.flag()).setup("unshare(CLONE_NEWNS) for the bind mount")?;
+    harness::ns::unshare(Kind::Mnt).setup("unshare(CLONE_NEWNS) for the bind mount")?;
     private_mounts()?;
     scratch_tmpfs("nsverify-listns")?;
     let target = "/tmp/net";
     std::fs::File::create(target).setup("creating the bind mount target")?;
     let subject = new_net()?;
     let control = new_net()?;
-    let source = Proc::Pid(subject.peer.pid().as_raw()).ns_path("net");
+    let source = Proc::Pid(subject.peer.pid().as_raw()).ns_path(Kind::Net);
     mount(Some(&source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).setup("bind-mounting the nsfs file")?;
     let (id, handle) = exit_with_control(subject, control, Kind::Net)?;
     if !keep {
@@ -222,7 +221,7 @@ pub(super) fn related_keeps_active(related: Related, unrelated: bool) -> CaseRes
             Related::Owned => Spawn::clone(Kind::User.flag() | Kind::Net.flag()).map_root().spawn_idle(),
             Related::Child => {
                 let mut p = Spawn::clone(Kind::User.flag()).map_root().spawn(|ch| {
-                    sys::unshare(Kind::User.flag()).setup("unshare(CLONE_NEWUSER) for the child")?;
+                    harness::ns::unshare(Kind::User).setup("unshare(CLONE_NEWUSER) for the child")?;
                     ch.ready()?;
                     ch.wait()
                 })?;
@@ -290,7 +289,7 @@ pub(super) fn pid_parent_keeps_active(hold_child: bool) -> CaseResult {
     // (its pid_for_children) and stays out of it.
     let spawn = || -> Result<harness::Peer, CaseError> {
         let mut p = Spawn::clone(Kind::Pid.flag()).spawn(|ch| {
-            sys::unshare(Kind::Pid.flag()).setup("unshare(CLONE_NEWPID) for the child pid namespace")?;
+            harness::ns::unshare(Kind::Pid).setup("unshare(CLONE_NEWPID) for the child pid namespace")?;
             ch.ready()?;
             ch.wait()
         })?;
@@ -299,7 +298,7 @@ pub(super) fn pid_parent_keeps_active(hold_child: bool) -> CaseResult {
     };
     let both = |peer: &harness::Peer| -> Result<(u64, NsHandle, NsFd, u64, NsHandle), CaseError> {
         let parent = NsFd::open(peer.proc(), Kind::Pid)?;
-        let child = NsFd::open_entry(peer.proc(), "pid_for_children")?;
+        let child = NsFd::open_entry(peer.proc(), NsEntry { kind: Kind::Pid, for_children: true })?;
         check_ne!(parent.id(), NsId::current(Kind::Pid)?, "the new pid namespace");
         check_ne!(child.id(), parent.id(), "the child pid namespace");
         check_eq!(child.parent()?.id(), parent.id(), "NS_GET_PARENT of the child pid namespace");

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use harness::listns::{self as ln, NsIdReq, Owner, RawIds, RawReq, NS_ID_REQ_SIZE_VER0, RAW_UNWRITTEN};
 use harness::peer::{call, Spawn};
-use harness::sys;
 use harness::{check, check_eq, CaseError, CaseResult, Errno, Kind, NsFd, Setup};
 
 use super::listed;
@@ -33,8 +32,9 @@ pub(super) fn owner(expect_self: bool) -> CaseResult {
         let created = vec![id_of(Kind::Net)?, id_of(Kind::Uts)?, id_of(Kind::Ipc)?];
         let by_current = listed(NsIdReq::new(0, Owner::Current), "listing by LISTNS_CURRENT_USER")?;
         let by_id = listed(NsIdReq::new(0, Owner::Id(user)), "listing by our user namespace's id")?;
-        let by_current_net = listed(NsIdReq::new(Kind::Net.flag(), Owner::Current), "listing net namespaces by LISTNS_CURRENT_USER")?;
-        sys::unshare(Kind::User.flag()).setup("unshare(CLONE_NEWUSER) for a child user namespace")?;
+        let by_current_net =
+            listed(NsIdReq::new(Kind::Net.flag().bits(), Owner::Current), "listing net namespaces by LISTNS_CURRENT_USER")?;
+        harness::ns::unshare(Kind::User).setup("unshare(CLONE_NEWUSER) for a child user namespace")?;
         let child = id_of(Kind::User)?;
         let parent_after_child = listed(NsIdReq::new(0, Owner::Id(user)), "listing by the parent user namespace's id")?;
         let by_current_in_child = listed(NsIdReq::new(0, Owner::Current), "listing by LISTNS_CURRENT_USER in the child")?;
@@ -60,7 +60,7 @@ pub(super) fn visibility(expect_sibling: bool) -> CaseResult {
     let mut sibling = Spawn::clone(Kind::User.flag() | Kind::Net.flag()).map_root().spawn(|ch| {
         let net = NsFd::current(Kind::Net)?.ns_id()?;
         let user = NsFd::current(Kind::User)?.ns_id()?;
-        let sees_own = listed(NsIdReq::new(Kind::Net.flag(), Owner::Any), "the sibling listing net namespaces")?.contains(&net);
+        let sees_own = listed(NsIdReq::new(Kind::Net.flag().bits(), Owner::Any), "the sibling listing net namespaces")?.contains(&net);
         ch.send(&(net, user, sees_own))?;
         ch.wait()
     })?;
@@ -69,8 +69,8 @@ pub(super) fn visibility(expect_sibling: bool) -> CaseResult {
     let seen: (u64, u64, Vec<u64>, Vec<u64>) = call(&Spawn::unshare(Kind::User.flag()).map_root(), || {
         let net = NsFd::current(Kind::Net)?.ns_id()?;
         let user = NsFd::current(Kind::User)?.ns_id()?;
-        let nets = listed(NsIdReq::new(Kind::Net.flag(), Owner::Any), "listing net namespaces")?;
-        let users = listed(NsIdReq::new(Kind::User.flag(), Owner::Any), "listing user namespaces")?;
+        let nets = listed(NsIdReq::new(Kind::Net.flag().bits(), Owner::Any), "listing net namespaces")?;
+        let users = listed(NsIdReq::new(Kind::User.flag().bits(), Owner::Any), "listing user namespaces")?;
         Ok((net, user, nets, users))
     })?;
     let (net, user, nets, users) = seen;

@@ -241,7 +241,7 @@ fn all_of_type(ids: &[u64], kind: Kind, what: &str) -> CaseResult {
         match ln::open_by_id(*id) {
             Ok(fd) => {
                 let t = harness::nsfd::nstype(fd.as_fd())?;
-                check_eq!(harness::flags::describe(t), harness::flags::describe(kind.flag()), "{what}: type of listed id {id}");
+                check_eq!(t.to_string(), kind.flag().to_string(), "{what}: type of listed id {id}");
             }
             Err(Errno::ESTALE) => {}
             Err(e) => return Err(CaseError::fail(format!("{what}: reopening listed id {id}: unexpected errno {e:?}"))),

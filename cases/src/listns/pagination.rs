@@ -6,10 +6,10 @@
 
 use harness::known::LISTNS_RESUME_STOPS_AT_INACTIVE;
 use harness::listns::{self as ln, ListnsError, NsIdReq, Owner};
-use harness::{check, CaseError, CaseResult, Errno, Kind, NsFd};
+use harness::peer::Spawn;
+use harness::{check, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd};
 
 use super::{all_of_type, PAGE};
-use crate::common::{new_ns_entry, spawn_in_new};
 
 /// How a paginated listing resumes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -77,13 +77,13 @@ pub(super) fn pagination(kind: Kind, resume: Resume) -> CaseResult {
     let mut peers = Vec::new();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let peer = spawn_in_new(kind, 0).spawn_idle()?;
-        ids.push(NsFd::open_entry(peer.proc(), new_ns_entry(kind))?.ns_id()?);
+        let peer = Spawn::new_ns(kind).spawn_idle()?;
+        ids.push(NsFd::open_entry(peer.proc(), NsEntry::of_new_ns(kind))?.ns_id()?);
         peers.push(peer);
     }
     for page in [1, 2] {
         let what = format!("listing {kind} namespaces {page} a call");
-        let (got, end) = listed_in_pages(NsIdReq::new(kind.flag(), Owner::Any), page, resume, &what)?;
+        let (got, end) = listed_in_pages(NsIdReq::new(kind.flag().bits(), Owner::Any), page, resume, &what)?;
         for id in &ids {
             resumed_past(got.contains(id), end, format!("{what}: new {kind} namespace {id} missing from {got:?}"))?;
         }
@@ -96,7 +96,7 @@ pub(super) fn pagination(kind: Kind, resume: Resume) -> CaseResult {
     }
     // Resuming after the first new id skips it and keeps the later ones.
     let (after_first, end) =
-        listed_in_pages(NsIdReq::new(kind.flag(), Owner::Any).after(ids[0]), PAGE, Resume::Last, "listing after the first new id")?;
+        listed_in_pages(NsIdReq::new(kind.flag().bits(), Owner::Any).after(ids[0]), PAGE, Resume::Last, "listing after the first new id")?;
     resumed_past(
         after_first.contains(&ids[1]) && after_first.contains(&ids[2]),
         end,

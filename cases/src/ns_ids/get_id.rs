@@ -8,13 +8,11 @@ use std::os::fd::AsFd;
 
 use harness::nsfd::{self, netns_cookie};
 use harness::peer::{call, Spawn};
-use harness::{check_eq, check_ne, expect_errno, note, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc};
-
-use crate::common::{new_ns_entry, spawn_in_new};
+use harness::{check_eq, check_ne, expect_errno, note, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsId, Proc};
 
 /// The identity and NS_GET_ID of the `/proc/self/ns/<entry>` of the
 /// process that calls it.
-fn own_id(entry: &str) -> Result<(NsId, u64), CaseError> {
+fn own_id(entry: NsEntry) -> Result<(NsId, u64), CaseError> {
     let fd = NsFd::open_entry(Proc::Myself, entry)?;
     Ok((fd.id(), fd.ns_id()?))
 }
@@ -34,8 +32,8 @@ pub(super) fn get_id(kind: Kind, sabotage: bool) -> CaseResult {
     same.go()?;
     same.join()?;
     // A new namespace, read from outside and from inside.
-    let entry = new_ns_entry(kind);
-    let mut new = spawn_in_new(kind, 0).spawn(move |ch| {
+    let entry = NsEntry::of_new_ns(kind);
+    let mut new = Spawn::new_ns(kind).spawn(move |ch| {
         ch.send(&own_id(entry)?)?;
         ch.wait()
     })?;
@@ -59,16 +57,16 @@ const ROUNDS: usize = 4;
 
 /// `sabotage`: the peers are plain forks, in our namespace.
 pub(super) fn never_reused(kind: Kind, sabotage: bool) -> CaseResult {
-    let entry = new_ns_entry(kind);
-    let (our_nsid, our_id) = own_id(kind.proc_name())?;
+    let entry = NsEntry::of_new_ns(kind);
+    let (our_nsid, our_id) = own_id(NsEntry::own(kind))?;
     let mut seen: BTreeMap<u64, &str> = BTreeMap::from([(our_id, "ours")]);
     let mut inodes = BTreeSet::from([our_nsid]);
     let mut inode_reused = 0;
     for round in 0..ROUNDS {
-        let spawn = if sabotage { Spawn::fork() } else { spawn_in_new(kind, 0) };
+        let spawn = if sabotage { Spawn::fork() } else { Spawn::new_ns(kind) };
         // The peer exits and is reaped before the next round: with no fd
         // of ours on it, its namespace is destroyed (F1).
-        let (nsid, id): (NsId, u64) = call(&spawn, move || own_id(if sabotage { kind.proc_name() } else { entry }))?;
+        let (nsid, id): (NsId, u64) = call(&spawn, move || own_id(if sabotage { NsEntry::own(kind) } else { entry }))?;
         check_ne!(id, 0, "NS_GET_ID of new {kind} namespace {round}");
         if let Some(earlier) = seen.insert(id, ["first", "second", "third", "fourth"][round]) {
             return Err(CaseError::fail(format!(
@@ -118,7 +116,7 @@ pub(super) fn netns_cookie_case(sabotage: bool) -> CaseResult {
             )?;
             netns_cookie(own.as_fd())?
         };
-        ch.send(&(cookie, own_id("net")?.1))?;
+        ch.send(&(cookie, own_id(NsEntry::own(Kind::Net))?.1))?;
         ch.wait()
     })?;
     let (cookie, inside): (u64, u64) = peer.recv()?;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use harness::mntns::{self, LSMT_ROOT, STATMOUNT_MNT_NS_ID};
 use harness::peer::{call, Spawn};
-use harness::{check, check_eq, check_ne, expect_errno, note, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Setup};
+use harness::{check, check_eq, check_ne, expect_errno, note, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, NsId, Setup};
 use serde::{Deserialize, Serialize};
 
 use super::{enter_private, stat_mount};
@@ -72,7 +72,7 @@ fn check_own_view(view: &OwnView, expected_ns: u64, whose: &str) -> CaseResult {
 /// are private (nothing propagates into it), and the peer's is a copy of
 /// that one.
 pub(super) fn statmount_case(sabotage: bool) -> CaseResult {
-    in_new_ns(Kind::Mnt, 0, move || {
+    in_new_ns(Kind::Mnt, NsFlags::EMPTY, move || {
         private_mounts()?;
         statmount_views(sabotage)
     })
