@@ -3,7 +3,7 @@
 
 use harness::observe::{release_deadline, Control, HandleProber, LimitObserver, NsHandle};
 use harness::peer::Spawn;
-use harness::{check, CaseError, CaseResult, Kind, NsFd, NsId};
+use harness::{check, CaseError, CaseResult, Kind, NsEntry, NsFd, NsId};
 
 use super::{finish, settle_after};
 
@@ -12,7 +12,7 @@ use super::{finish, settle_after};
 /// its `*_for_children` entry. `keep` false is the sabotage: the process
 /// exits before the check.
 pub(super) fn for_children_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
-    let entry = kind.info().for_children.ok_or_else(|| CaseError::broken(format!("{kind} has no *_for_children entry")))?;
+    let entry = NsEntry::children_of(kind).ok_or_else(|| CaseError::broken(format!("{kind} has no *_for_children entry")))?;
     let mut prober = HandleProber::start()?;
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 1)?;

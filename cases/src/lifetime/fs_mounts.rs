@@ -1,6 +1,7 @@
 //! F6, F7: an mqueue mount keeps its ipc namespace alive, a proc mount its
 //! pid namespace, while the mount namespace holding them lives.
 
+use harness::mntns;
 use harness::observe::{Control, LimitObserver};
 use harness::{CaseResult, Kind, NsFd, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -35,8 +36,7 @@ pub(super) fn pseudo_fs_mount_keeps(kind: Kind, refers: Refers) -> CaseResult {
     }
     let (fstype, dir) = if kind == Kind::Ipc { ("mqueue", "/tmp/mq") } else { ("proc", "/tmp/proc") };
     let (peer, _) = subject_with(kind, Kind::Mnt.flag(), move |ch| {
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+        mntns::private_scratch()?;
         std::fs::create_dir(dir).setup("creating the mount point")?;
         if matches!(refers, Refers::Mount | Refers::MountUndone) {
             mount(Some(fstype), dir, Some(fstype), MsFlags::empty(), None::<&str>)?;

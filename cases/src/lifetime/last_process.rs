@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use harness::observe::{release_deadline, HandleProber, LimitObserver, NsHandle};
-use harness::{check, note, CaseResult, Kind, NsFd, Proc};
+use harness::{check, note, CaseResult, Kind, NsEntry, NsFd, NsFlags, Proc};
 
 use super::{finish, subject, subject_with};
 
@@ -23,14 +23,14 @@ pub(super) fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
     let mut prober = HandleProber::start()?;
     let mut obs = LimitObserver::enter(kind, 1 + own)?;
     let (mut peer, entry) = match leave {
-        Leave::Exit => subject(kind, 0)?,
+        Leave::Exit => subject(kind, NsFlags::EMPTY)?,
         Leave::Setns => {
-            harness::sys::unshare(kind.flag())?;
-            let back = NsFd::open_entry(Proc::Myself, kind.info().for_children.unwrap_or(kind.proc_name()))?;
-            subject_with(kind, 0, move |ch| {
+            harness::ns::unshare(kind)?;
+            let back = NsFd::open_entry(Proc::Myself, NsEntry::children_or_own(kind))?;
+            subject_with(kind, NsFlags::EMPTY, move |ch| {
                 ch.ready()?;
                 ch.wait()?;
-                back.setns(kind.flag())?;
+                back.setns(kind)?;
                 ch.ready()?;
                 ch.wait()
             })?
@@ -67,7 +67,7 @@ pub(super) fn released_when_left(kind: Kind, leave: Leave) -> CaseResult {
 pub(super) fn released_despite_fd(kind: Kind) -> CaseResult {
     let obs = LimitObserver::enter(kind, 1)?;
     let mut obs = obs.with_deadline(Duration::from_millis(300));
-    let (peer, entry) = subject(kind, 0)?;
+    let (peer, entry) = subject(kind, NsFlags::EMPTY)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     finish(peer)?;
     obs.wait_released("the subject namespace (an fd is deliberately kept)")?;

@@ -31,10 +31,10 @@ mod owner_and_parent;
 use std::time::Duration;
 
 use harness::observe::Control;
-use harness::peer::Peer;
-use harness::{Case, CaseError, CaseResult, Kind, Privilege, Requires};
+use harness::peer::{Peer, Spawn};
+use harness::{Case, CaseError, CaseResult, Kind, NsEntry, NsFlags, Privilege, Requires};
 
-use crate::common::{must_fail, must_fail_with, new_ns_entry, spawn_in_new};
+use crate::common::{must_fail, must_fail_with};
 use for_children::for_children_keeps_alive;
 use fs_mounts::{pseudo_fs_mount_keeps, Refers};
 use last_process::{released_despite_fd, released_when_left, Leave};
@@ -335,20 +335,20 @@ fn for_children_sabotaged() -> Vec<Case> {
 /// clone(2) cannot take, the peer unshares and the subject is its
 /// time_for_children. `extra` adds flags. Returns the peer and the entry
 /// naming the subject.
-fn subject(kind: Kind, extra: u64) -> Result<(Peer, &'static str), CaseError> {
+fn subject(kind: Kind, extra: NsFlags) -> Result<(Peer, NsEntry), CaseError> {
     subject_with(kind, extra, |ch| {
         ch.ready()?;
         ch.wait()
     })
 }
 
-fn subject_with<F>(kind: Kind, extra: u64, body: F) -> Result<(Peer, &'static str), CaseError>
+fn subject_with<F>(kind: Kind, extra: NsFlags, body: F) -> Result<(Peer, NsEntry), CaseError>
 where
     F: FnOnce(&harness::peer::Channel) -> CaseResult,
 {
-    let mut peer = spawn_in_new(kind, extra).spawn(body)?;
+    let mut peer = Spawn::new_ns_with(kind, extra).spawn(body)?;
     peer.wait_ready()?;
-    Ok((peer, new_ns_entry(kind)))
+    Ok((peer, NsEntry::of_new_ns(kind)))
 }
 
 /// How long an "alive" verdict must hold after the control's release took

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use harness::mntns;
 use harness::observe::{release_deadline, Control, HandleProber, LimitObserver, NsHandle};
-use harness::{check, check_eq, note, CaseError, CaseResult, Kind, NsFd, NsId, Setup};
+use harness::{check, check_eq, note, CaseError, CaseResult, Kind, NsFd, NsFlags, NsId, Setup};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::{alive_window, finish, subject, SABOTAGE_RELEASE_DEADLINE};
@@ -30,7 +31,7 @@ pub(super) fn fd_keeps_alive(kind: Kind, held: FdRef) -> CaseResult {
     if held == FdRef::SecondKept {
         obs = obs.with_deadline(SABOTAGE_RELEASE_DEADLINE);
     }
-    let (peer, entry) = subject(kind, 0)?;
+    let (peer, entry) = subject(kind, NsFlags::EMPTY)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     // The second sabotage's other fd, open until the body returns.
     let _second = if held == FdRef::SecondKept { Some(NsFd::open_entry(peer.proc(), entry)?) } else { None };
@@ -69,12 +70,11 @@ pub(super) fn bind_mount_keeps_alive(kind: Kind, keep: bool) -> CaseResult {
         // reports the deviation itself).
         stay_on_this_cpu()?;
     }
-    harness::sys::unshare(Kind::Mnt.flag())?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+    harness::ns::unshare(Kind::Mnt)?;
+    mntns::private_scratch()?;
     let target = "/tmp/nsverify-bind";
     std::fs::write(target, "").setup("creating the bind mount target")?;
-    let (peer, entry) = subject(kind, 0)?;
+    let (peer, entry) = subject(kind, NsFlags::EMPTY)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let source = peer.proc().ns_path(entry);
     mount(Some(&source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
@@ -117,7 +117,7 @@ fn stat_id(path: &str) -> Result<NsId, nix::errno::Errno> {
 pub(super) fn handle_observer(kind: Kind, keep: bool) -> CaseResult {
     let mut prober = HandleProber::start()?.ok_or_else(|| CaseError::broken("nsfs handles cannot observe namespaces here"))?;
     let mut obs = LimitObserver::enter(kind, 1)?;
-    let (peer, entry) = subject(kind, 0)?;
+    let (peer, entry) = subject(kind, NsFlags::EMPTY)?;
     let fd = NsFd::open_entry(peer.proc(), entry)?;
     let handle = NsHandle::of(&fd)?;
     finish(peer)?;

@@ -3,7 +3,7 @@
 //! NS_GET_PARENT reach them).
 
 use harness::observe::{Control, LimitObserver};
-use harness::{check_eq, CaseError, CaseResult, Kind, NsFd, NsId, Proc, Setup};
+use harness::{check_eq, CaseError, CaseResult, Kind, NsFd, NsFlags, NsId, Proc, Setup};
 
 use super::{alive_window, finish, subject, subject_with};
 
@@ -33,9 +33,9 @@ pub(super) fn owner_kept_alive(kind: Kind, keep: bool) -> CaseResult {
 pub(super) fn child_keeps_parent(kind: Kind, keep: bool) -> CaseResult {
     let ctl = Control::start(kind)?;
     let mut obs = LimitObserver::enter(kind, 2)?;
-    let (peer, _) = subject_with(kind, 0, move |ch| {
+    let (peer, _) = subject_with(kind, NsFlags::EMPTY, move |ch| {
         // The child namespace, made by a process inside the parent one.
-        let inner = subject(kind, 0)?;
+        let inner = subject(kind, NsFlags::EMPTY)?;
         ch.ready()?;
         ch.wait()?;
         drop(inner);

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 
 use harness::peer::{call, Spawn};
 use harness::probe::Cap;
-use harness::sys;
 use harness::{expect_errno, CaseResult, Errno, Kind, Setup};
 
 use super::{
@@ -21,7 +20,7 @@ fn refused_with_eperm(kind: Kind) -> CaseResult {
     let spawn = if kind == Kind::User { Spawn::unshare(Kind::User.flag()) } else { Spawn::fork() };
     let refused_newtime = call(&spawn, || {
         if kind != Kind::User {
-            sys::drop_capability(Cap::SYS_ADMIN.0).setup("dropping CAP_SYS_ADMIN")?;
+            harness::caps::drop_capability(Cap::SYS_ADMIN).setup("dropping CAP_SYS_ADMIN")?;
         }
         let why = if kind == Kind::User { "by a uid without a mapping" } else { "without CAP_SYS_ADMIN" };
         for _ in 0..ATTEMPTS {

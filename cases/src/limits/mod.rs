@@ -24,12 +24,13 @@ mod uid_0;
 mod write_permission;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::limits;
 use harness::observe::{release_deadline, Holder, RELEASE_DEADLINE};
 use harness::peer::Spawn;
+use harness::poll::{poll_until, Pause};
 use harness::userns;
 use harness::{expect_errno, Case, CaseError, CaseResult, Errno, Kind, Privilege, Requires, Setup};
 
@@ -375,28 +376,32 @@ fn hold(kind: Kind, way: Create) -> Result<Result<Holder, Errno>, CaseError> {
 fn fill(kind: Kind, way: Create, n: u64, what: &str) -> Result<Vec<Holder>, CaseError> {
     let loc = std::panic::Location::caller();
     let mut way = way;
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(50);
     let mut held = Vec::new();
-    while (held.len() as u64) < n {
-        match hold(kind, way)? {
-            Ok(peer) => held.push(peer),
-            Err(e) if clone3_refuses_time(kind, way, e) => way = Create::Unshare,
-            Err(Errno::ENOSPC) if start.elapsed() < release_deadline() => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
-            Err(e) => {
-                return Err(CaseError::at(
-                    harness::Outcome::Fail,
-                    format!("{what}: {way} of {kind} namespace {} of {n}: expected success below the limit, got {e:?}", held.len() + 1),
-                    Some(e),
-                    loc,
-                ))
+    // Each try creates until `n` are held; ENOSPC ends it to be tried again
+    // after the pause, until the release deadline.
+    let refused = |way: Create, held: usize, e: Errno| {
+        CaseError::at(
+            harness::Outcome::Fail,
+            format!("{what}: {way} of {kind} namespace {} of {n}: expected success below the limit, got {e:?}", held + 1),
+            Some(e),
+            loc,
+        )
+    };
+    let filled = poll_until(release_deadline(), Pause::doubling(Duration::from_micros(50), Duration::from_millis(5)), || {
+        while (held.len() as u64) < n {
+            match hold(kind, way)? {
+                Ok(peer) => held.push(peer),
+                Err(e) if clone3_refuses_time(kind, way, e) => way = Create::Unshare,
+                Err(Errno::ENOSPC) => return Ok(false),
+                Err(e) => return Err(refused(way, held.len(), e)),
             }
         }
+        Ok(true)
+    })?;
+    match filled {
+        Some(_) => Ok(held),
+        None => Err(refused(way, held.len(), Errno::ENOSPC)),
     }
-    Ok(held)
 }
 
 /// Fails unless a create by `way` is refused with ENOSPC now.

@@ -5,7 +5,6 @@
 use harness::limits;
 use harness::peer::Spawn;
 use harness::probe::KernelVersion;
-use harness::sys;
 use harness::userns;
 use harness::{check, check_eq, expect_errno, CaseResult, Errno, Kind, Setup};
 
@@ -23,7 +22,7 @@ pub(super) fn user_nesting_depth(expected: u32) -> CaseResult {
     let mut depth = 0;
     let errno = loop {
         let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-        match sys::unshare(Kind::User.flag()) {
+        match harness::ns::unshare(Kind::User).map_err(|e| e.errno) {
             Ok(()) => {
                 depth += 1;
                 userns::map_self_as_root(uid, gid).setup("mapping uid 0 at a new nesting level")?;

@@ -50,8 +50,7 @@ pub(super) fn per_uid(kind: Kind, uids: [u32; 3]) -> CaseResult {
                     Ok(peer) => held.push(peer),
                     Err(e) => {
                         return Err(CaseError::fail(format!(
-                            "uid {uid}: unshare({}) {i} of {HELD} refused with {e:?} while the other uids hold theirs",
-                            harness::flags::describe(flags)
+                            "uid {uid}: unshare({flags}) {i} of {HELD} refused with {e:?} while the other uids hold theirs"
                         )))
                     }
                 }

@@ -9,7 +9,6 @@ use std::os::unix::fs::FileExt;
 use harness::limits;
 use harness::peer::{call, Spawn};
 use harness::probe::{has_cap, Cap};
-use harness::sys;
 use harness::{check, check_eq, expect_errno, CaseResult, Errno, Kind, Setup};
 
 use super::{own_userns, INT_MAX};
@@ -23,7 +22,7 @@ pub(super) fn write_permission(kind: Kind, drop_cap: bool) -> CaseResult {
     call(&Spawn::fork(), || {
         let opened = OpenOptions::new().write(true).open(&path)?;
         if drop_cap {
-            sys::drop_capability(Cap::SYS_RESOURCE.0).setup("dropping CAP_SYS_RESOURCE")?;
+            harness::caps::drop_capability(Cap::SYS_RESOURCE).setup("dropping CAP_SYS_RESOURCE")?;
             check!(!has_cap(Cap::SYS_RESOURCE), "CAP_SYS_RESOURCE still effective after dropping it");
         } else {
             check!(has_cap(Cap::SYS_RESOURCE), "the sabotaged writer lacks CAP_SYS_RESOURCE");
