@@ -2,23 +2,20 @@
 //! that kind (and pid/time_for_children), the namespace of `/proc/[pid]/ns`;
 //! a nonzero argument is EINVAL, an exited target ESRCH.
 
-use harness::error::{Op, OpContext};
-use harness::flags::describe;
 use harness::peer::{Peer, Spawn};
 use harness::pidfd::{Pidfd, PidfdNsIoctl, PIDFD_NS_IOCTLS};
-use harness::{check_eq, check_ne, expect_errno, sys, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc};
+use harness::{check_eq, check_ne, expect_errno, CaseError, CaseResult, Errno, Kind, NsEntry, NsFd, NsId, Proc};
 
 use super::{exited_target, open_fds, Exited};
-use crate::common::spawn_in_new;
 
 /// A peer whose namespace at `entry` is not ours. For pid and time the
 /// peer's own namespace and its for_children namespace are both new and
 /// differ from each other, so that the two requests are told apart.
-fn peer_for(entry: &str) -> Result<Peer, CaseError> {
-    let mut peer = match entry {
-        "pid" | "pid_for_children" => Spawn::clone(Kind::Pid.flag()).spawn(|ch| {
+fn peer_for(entry: NsEntry) -> Result<Peer, CaseError> {
+    let mut peer = match entry.kind {
+        Kind::Pid => Spawn::clone(Kind::Pid).spawn(|ch| {
             // Own: the new namespace P1 (we are its init); for children: P2.
-            sys::unshare(Kind::Pid.flag()).op(Op::Unshare(Kind::Pid.flag()))?;
+            harness::ns::unshare(Kind::Pid)?;
             // pid_for_children is in /proc once P2 has a process.
             let first = Spawn::fork().spawn_idle()?;
             ch.ready()?;
@@ -26,17 +23,14 @@ fn peer_for(entry: &str) -> Result<Peer, CaseError> {
             drop(first);
             Ok(())
         })?,
-        "time" | "time_for_children" => Spawn::unshare(Kind::Time.flag()).spawn(|ch| {
+        Kind::Time => Spawn::unshare(Kind::Time).spawn(|ch| {
             // Own: T1 (joined through time_for_children); for children: T2.
-            NsFd::open_entry(Proc::Myself, "time_for_children")?.setns(Kind::Time.flag())?;
-            sys::unshare(Kind::Time.flag()).op(Op::Unshare(Kind::Time.flag()))?;
+            NsFd::open_entry(Proc::Myself, NsEntry { kind: Kind::Time, for_children: true })?.setns(Kind::Time)?;
+            harness::ns::unshare(Kind::Time)?;
             ch.ready()?;
             ch.wait()
         })?,
-        _ => {
-            let kind = Kind::from_proc_name(entry).ok_or_else(|| CaseError::broken(format!("no kind named {entry}")))?;
-            return spawn_in_new(kind, 0).spawn_idle();
-        }
+        kind => return Spawn::new_ns(kind).spawn_idle(),
     };
     peer.wait_ready()?;
     Ok(peer)
@@ -54,7 +48,7 @@ pub(super) fn get_namespace(req: PidfdNsIoctl, issue: PidfdNsIoctl) -> CaseResul
     }
     let fd = pidfd.namespace(issue)?;
     check_eq!(fd.id(), theirs, "{} on the peer's pidfd vs /proc/<pid>/ns/{}", req.name, req.entry);
-    check_eq!(describe(fd.nstype()?), describe(req.kind.flag()), "NS_GET_NSTYPE of the fd {} returned", req.name);
+    check_eq!(fd.nstype()?.to_string(), req.kind.flag().to_string(), "NS_GET_NSTYPE of the fd {} returned", req.name);
     // The fd names the namespace as the entry does, also after the peer is gone.
     peer.go()?;
     peer.join()?;
@@ -63,7 +57,7 @@ pub(super) fn get_namespace(req: PidfdNsIoctl, issue: PidfdNsIoctl) -> CaseResul
 }
 
 pub(super) fn nonzero_arg(args: &[libc::c_ulong]) -> CaseResult {
-    let mut peer = spawn_in_new(Kind::Uts, 0).spawn_idle()?;
+    let mut peer = Spawn::new_ns(Kind::Uts).spawn_idle()?;
     let pidfd = Pidfd::open(peer.pid())?;
     for req in PIDFD_NS_IOCTLS {
         for &arg in args {

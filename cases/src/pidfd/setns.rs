@@ -3,16 +3,14 @@
 //! EINVAL, a namespace the caller has no CAP_SYS_ADMIN over EPERM; and a
 //! join racing the target's exit.
 
-use harness::error::{Op, OpContext};
-use harness::flags::describe;
+use harness::flags::clone;
 use harness::observe::{HandleProber, NsHandle};
 use harness::peer::{in_child, Spawn};
 use harness::pidfd::Pidfd;
 use harness::probe::Cap;
-use harness::{check, check_eq, check_ne, expect_errno, sys, userns, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Proc, Setup};
+use harness::{check, check_eq, check_ne, expect_errno, userns, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, NsId, Proc, Setup};
 
 use super::{check_unchanged, entries, exited_target, Exited};
-use crate::common::spawn_in_new;
 
 /// `exit` false is the sabotage: the target never exits.
 pub(super) fn setns_exited(state: Exited, exit: bool) -> CaseResult {
@@ -22,10 +20,10 @@ pub(super) fn setns_exited(state: Exited, exit: bool) -> CaseResult {
     let all = Kind::User.flag() | Kind::Uts.flag() | Kind::Net.flag();
     for flags in [all, Kind::Uts.flag(), Kind::User.flag()] {
         let after = in_child(|| {
-            expect_errno!(pidfd.setns(flags), Errno::ESRCH, "setns(pidfd, {}) on the pidfd of a {state} target", describe(flags));
+            expect_errno!(pidfd.setns(flags), Errno::ESRCH, "setns(pidfd, {}) on the pidfd of a {state} target", flags);
             entries(Proc::Myself)
         })?;
-        check_unchanged(&before, &after, &format!("after setns(pidfd, {}) on a {state} target", describe(flags)))?;
+        check_unchanged(&before, &after, &format!("after setns(pidfd, {}) on a {state} target", flags))?;
     }
     match peer {
         Some(peer) if exit => peer.join(),
@@ -58,7 +56,7 @@ pub(super) fn all_or_none(sabotage: MixedSabotage) -> CaseResult {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     let owned = Kind::User.flag() | Kind::Mnt.flag() | Kind::Uts.flag() | Kind::Ipc.flag() | Kind::Cgroup.flag();
     let mut peer = Spawn::unshare(Kind::Net.flag()).spawn(move |ch| {
-        sys::unshare(owned).op(Op::Unshare(owned))?;
+        harness::ns::unshare(owned)?;
         userns::map_self_as_root(uid, gid)?;
         ch.ready()?;
         ch.wait()
@@ -82,21 +80,21 @@ pub(super) fn all_or_none(sabotage: MixedSabotage) -> CaseResult {
             pidfd.setns(refused),
             Errno::EPERM,
             "setns(pidfd, {}) with the net namespace owned by a user namespace the caller has no CAP_SYS_ADMIN in",
-            describe(refused)
+            refused
         );
         if sabotage == MixedSabotage::JoinBeforeCompare {
             pidfd.setns(joinable)?;
         }
-        check_unchanged(&before, &entries(Proc::Myself)?, &format!("after the refused setns(pidfd, {})", describe(refused)))?;
+        check_unchanged(&before, &entries(Proc::Myself)?, &format!("after the refused setns(pidfd, {})", refused))?;
         // Without the net namespace the same target's four are joined: the
         // refusal above came from the net namespace alone.
         pidfd.setns(joinable)?;
         let now = NsId::all(Proc::Myself)?;
         for (((kind, theirs), (_, mine)), (_, now)) in theirs.iter().zip(&ours).zip(&now) {
             if Kind::in_flags(joinable).contains(kind) {
-                check_eq!(now, theirs, "{kind} namespace after setns(pidfd, {})", describe(joinable));
+                check_eq!(now, theirs, "{kind} namespace after setns(pidfd, {})", joinable);
             } else if *kind != Kind::User {
-                check_eq!(now, mine, "{kind} namespace (not in the flags) after setns(pidfd, {})", describe(joinable));
+                check_eq!(now, mine, "{kind} namespace (not in the flags) after setns(pidfd, {})", joinable);
             }
         }
         Ok(())
@@ -117,27 +115,27 @@ pub(super) fn user_and_owned(with_user: bool) -> CaseResult {
     let pidfd = Pidfd::open(peer.pid())?;
     let theirs = NsId::all(peer.proc())?;
     in_child(|| {
-        sys::drop_capability(Cap::SYS_ADMIN.0).setup("dropping CAP_SYS_ADMIN")?;
+        harness::caps::drop_capability(Cap::SYS_ADMIN).setup("dropping CAP_SYS_ADMIN")?;
         let before = entries(Proc::Myself)?;
         expect_errno!(
             pidfd.setns(others),
             Errno::EPERM,
             "setns(pidfd, {}) without CLONE_NEWUSER by a caller without CAP_SYS_ADMIN in its own user namespace",
-            describe(others)
+            others
         );
-        check_unchanged(&before, &entries(Proc::Myself)?, &format!("after the refused setns(pidfd, {})", describe(others)))?;
+        check_unchanged(&before, &entries(Proc::Myself)?, &format!("after the refused setns(pidfd, {})", others))?;
         let flags = if with_user { Kind::User.flag() | others } else { others };
         let joined = pidfd.setns(flags);
-        check!(joined.is_ok(), "setns(pidfd, {}) on a target whose user namespace owns its namespaces: {joined:?}", describe(flags));
+        check!(joined.is_ok(), "setns(pidfd, {}) on a target whose user namespace owns its namespaces: {joined:?}", flags);
         for ((kind, theirs), (_, now)) in theirs.iter().zip(&NsId::all(Proc::Myself)?) {
             if Kind::in_flags(Kind::User.flag() | others).contains(kind) {
-                check_eq!(now, theirs, "{kind} namespace after setns(pidfd, {})", describe(flags));
+                check_eq!(now, theirs, "{kind} namespace after setns(pidfd, {})", flags);
             }
         }
         check!(
             harness::probe::has_cap(Cap::SYS_ADMIN),
             "CAP_SYS_ADMIN in the target's user namespace after setns(pidfd, {}) (user_namespaces(7))",
-            describe(flags)
+            flags
         );
         Ok(())
     })?;
@@ -149,18 +147,19 @@ pub(super) fn user_and_owned(with_user: bool) -> CaseResult {
 /// A flag word wider than 32 bits cannot be tested: setns(2) takes an
 /// `int`, so bit 40 would reach the kernel as 0 (already EINVAL, case
 /// `setns.pidfd.several_flags`).
-pub(super) fn invalid_flags(extra: &[u64]) -> CaseResult {
-    let mut peer = spawn_in_new(Kind::Uts, 0).spawn_idle()?;
+pub(super) fn invalid_flags(extra: &[NsFlags]) -> CaseResult {
+    let mut peer = Spawn::new_ns(Kind::Uts).spawn_idle()?;
     let pidfd = Pidfd::open(peer.pid())?;
     let theirs = NsId::of(peer.proc(), Kind::Uts)?;
-    let (vm, thread) = (libc::CLONE_VM as u64, libc::CLONE_THREAD as u64);
+    let raw = NsFlags::from_bits_retain;
+    let (vm, thread) = (raw(clone::VM), raw(clone::THREAD));
     let (uts, user) = (Kind::Uts.flag(), Kind::User.flag());
-    let invalid = [vm, thread, uts | vm, user | vm, uts | thread, uts | 0x1, uts | 0x8000_0000, u64::from(u32::MAX)];
+    let invalid = [vm, thread, uts | vm, user | vm, uts | thread, uts | raw(0x1), uts | raw(0x8000_0000), raw(u64::from(u32::MAX))];
     let before = entries(Proc::Myself)?;
     in_child(|| {
         for &flags in invalid.iter().chain(extra) {
-            expect_errno!(pidfd.setns(flags), Errno::EINVAL, "setns(pidfd, {}) (bits other than CLONE_NEW*)", describe(flags));
-            check_unchanged(&before, &entries(Proc::Myself)?, &format!("after setns(pidfd, {})", describe(flags)))?;
+            expect_errno!(pidfd.setns(flags), Errno::EINVAL, "setns(pidfd, {}) (bits other than CLONE_NEW*)", flags);
+            check_unchanged(&before, &entries(Proc::Myself)?, &format!("after setns(pidfd, {})", flags))?;
         }
         // The same target with CLONE_NEWUTS alone is joined.
         pidfd.setns(uts)?;
@@ -220,12 +219,7 @@ pub(super) fn exit_race(call_setns: bool) -> CaseResult {
         match result.map(Errno::from_raw) {
             None => {
                 joined += 1;
-                check_eq!(
-                    (uts, ipc),
-                    theirs,
-                    "uts and ipc namespaces of a joiner whose setns(pidfd, {}) succeeded (round {round})",
-                    describe(flags)
-                );
+                check_eq!((uts, ipc), theirs, "uts and ipc namespaces of a joiner whose setns(pidfd, {}) succeeded (round {round})", flags);
                 if let (Some(prober), Some(handle)) = (prober.as_mut(), owner_handle.as_ref()) {
                     check_eq!(
                         prober.reopen(handle)?,
@@ -236,17 +230,12 @@ pub(super) fn exit_race(call_setns: bool) -> CaseResult {
             }
             Some(Errno::ESRCH) => {
                 esrch += 1;
-                check_eq!(
-                    (uts, ipc),
-                    ours,
-                    "uts and ipc namespaces of a joiner whose setns(pidfd, {}) was ESRCH (round {round})",
-                    describe(flags)
-                );
+                check_eq!((uts, ipc), ours, "uts and ipc namespaces of a joiner whose setns(pidfd, {}) was ESRCH (round {round})", flags);
             }
             Some(e) => {
                 return Err(CaseError::fail(format!(
                     "setns(pidfd, {}) racing the target's exit: expected success or ESRCH, got {e:?} ({}) (round {round})",
-                    describe(flags),
+                    flags,
                     e.desc()
                 )))
             }

@@ -5,17 +5,17 @@
 use harness::caps::{cap_last_cap, exec_probe, full_set, CapSets, ExecReport, StatusIds};
 use harness::peer::{call, Spawn};
 use harness::userns::{write_map, write_setgroups, IdMap, MapFile};
-use harness::{check_eq, CaseResult, Kind, NsFd, NsId, Proc, Setup};
+use harness::{check_eq, CaseResult, Kind, NsFd, NsFlags, NsId, Proc, Setup};
 use nix::unistd::{getegid, geteuid};
 
-use super::{unprivileged_ids, NEWUSER};
+use super::unprivileged_ids;
 
 /// `inside_uid`: the process's uid in its namespace (map `inside <outer>
 /// 1`); `as_root`: whether the case expects it to keep its capabilities.
 pub(super) fn execve_caps(inside_uid: u32, as_root: bool) -> CaseResult {
     let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
     let full = full_set(cap_last_cap().setup("read cap_last_cap")?);
-    let mut p = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut p = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         let before = CapSets::of(Proc::Myself)?;
         let after = exec_probe()?;
@@ -45,7 +45,7 @@ pub(super) fn execve_caps(inside_uid: u32, as_root: bool) -> CaseResult {
 pub(super) fn setns_gains_all(join: bool) -> CaseResult {
     let (u, g) = unprivileged_ids();
     let full = full_set(cap_last_cap().setup("read cap_last_cap")?);
-    let mut owner = Spawn::unshare(NEWUSER).as_user(u, g).map_root().spawn_idle()?;
+    let mut owner = Spawn::unshare(NsFlags::USER).as_user(u, g).map_root().spawn_idle()?;
     let target = NsId::of(owner.proc(), Kind::User)?;
     let p = owner.proc();
     type Seen = (CapSets, CapSets, NsId, StatusIds);
@@ -53,7 +53,7 @@ pub(super) fn setns_gains_all(join: bool) -> CaseResult {
         let before = CapSets::of(Proc::Myself)?;
         let fd = NsFd::open(p, Kind::User)?;
         if join {
-            fd.setns(NEWUSER)?;
+            fd.setns(NsFlags::USER)?;
         }
         Ok((before, CapSets::of(Proc::Myself)?, NsId::current(Kind::User)?, StatusIds::of(Proc::Myself)?))
     })?;

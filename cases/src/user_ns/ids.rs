@@ -8,11 +8,11 @@ use std::os::unix::fs::MetadataExt;
 use harness::caps::StatusIds;
 use harness::peer::Spawn;
 use harness::userns::{write_map, write_map_text, IdMap, IdRange, MapFile};
-use harness::{check_eq, expect_errno, CaseError, CaseResult, Errno, Proc, Setup};
+use harness::{check_eq, expect_errno, CaseError, CaseResult, Errno, NsFlags, Proc, Setup};
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use serde::{Deserialize, Serialize};
 
-use super::{parsed, range, read_map, L1_COUNT, L1_GID, L1_UID, NEWUSER};
+use super::{parsed, range, read_map, L1_COUNT, L1_GID, L1_UID};
 
 /// Level 2's maps (written from level 1): 0..9 -> level-1 500.. and 600...
 const L2_UID: u32 = 500;
@@ -68,10 +68,10 @@ pub(super) fn two_levels(l1_uid: u32) -> CaseResult {
     let (ou, og) = overflow_ids()?;
     // Host owners: mapped at both levels; at level 1 only; at neither.
     let files = [owned_file(100_505, 200_603)?, owned_file(100_400, 200_400)?, owned_file(102_000, 202_000)?];
-    let mut level1 = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut level1 = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         become_mapped_root()?;
-        let mut level2 = Spawn::clone(NEWUSER).spawn(|ch2| {
+        let mut level2 = Spawn::clone(NsFlags::USER).spawn(|ch2| {
             ch2.wait()?;
             setresgid(Gid::from_raw(4), Gid::from_raw(5), Gid::from_raw(6))?;
             setresuid(Uid::from_raw(1), Uid::from_raw(2), Uid::from_raw(3))?;
@@ -95,7 +95,7 @@ pub(super) fn two_levels(l1_uid: u32) -> CaseResult {
     let (pid, in_level1, in_level2): (i32, View, View) = level1.recv()?;
     let target = Proc::Pid(pid);
     let in_level0 = view(target, &files)?;
-    let mut sibling = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut sibling = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         ch.send(&view(target, &files)?)
     })?;
@@ -147,7 +147,7 @@ pub(super) fn map_340_lines(refused_lines: u32) -> CaseResult {
     let last = 2 * 339;
     // Host owners: the first line, the last line, the gap after the last.
     let files = [owned_file(10_000, 0)?, owned_file(10_000 + last, 0)?, owned_file(10_000 + last + 1, 0)?];
-    let mut inside = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut inside = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         let seen = owners(&files)?;
         setresuid(Uid::from_raw(last), Uid::from_raw(last), Uid::from_raw(last))?;
@@ -195,10 +195,10 @@ pub(super) fn nested_many_extents(host_uid: u32) -> CaseResult {
     // Host 100032/200032 is level-1 5032, level-2 32. Host 5032 is the
     // level-1 value taken for a host id by CVE-2018-18955's kernels.
     let files = [owned_file(host_uid, L1_GID + 32)?, owned_file(5032, 5032)?];
-    let mut level1 = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut level1 = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         become_mapped_root()?;
-        let mut level2 = Spawn::clone(NEWUSER).spawn(|ch2| {
+        let mut level2 = Spawn::clone(NsFlags::USER).spawn(|ch2| {
             ch2.wait()?;
             let seen = owners(&files)?;
             setresgid(Gid::from_raw(32), Gid::from_raw(32), Gid::from_raw(32))?;
@@ -252,6 +252,6 @@ fn become_mapped_root() -> CaseResult {
     setresuid(u, u, u)?;
     // The id change made it non-dumpable: its children's /proc files
     // (uid_map) would belong to host root, unmapped here.
-    harness::sys::set_dumpable().setup("prctl(PR_SET_DUMPABLE)")?;
+    harness::userns::set_dumpable().setup("prctl(PR_SET_DUMPABLE)")?;
     Ok(())
 }

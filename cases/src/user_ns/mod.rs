@@ -25,8 +25,6 @@ use caps::{execve_caps, setns_gains_all};
 use ids::{map_340_lines, nested_many_extents, two_levels};
 use setgroups::{deny_inherited, privileged_writer, unprivileged_owner_outside};
 
-const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
-
 /// Level 1's maps (written by real root): 0..999 -> 100000.. and 200000...
 const L1_UID: u32 = 100_000;
 const L1_GID: u32 = 200_000;

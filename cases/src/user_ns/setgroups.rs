@@ -8,10 +8,10 @@ use std::fs;
 use harness::caps::StatusIds;
 use harness::peer::{call, Spawn};
 use harness::userns::{write_map, write_setgroups, IdMap, MapFile};
-use harness::{check_eq, check_ne, expect_errno, CaseError, CaseResult, Errno, Kind, NsId, Proc};
+use harness::{check_eq, check_ne, expect_errno, CaseError, CaseResult, Errno, Kind, NsFlags, NsId, Proc};
 use nix::unistd::{setgroups, Gid};
 
-use super::{parsed, range, read_map, unprivileged_ids, L1_GID, L1_UID, NEWUSER};
+use super::{parsed, range, read_map, unprivileged_ids, L1_GID, L1_UID};
 
 fn setgroups_text(proc: Proc) -> Result<String, CaseError> {
     Ok(read_map(proc, "setgroups")?.trim().to_string())
@@ -21,7 +21,7 @@ fn setgroups_text(proc: Proc) -> Result<String, CaseError> {
 /// gid_map write.
 pub(super) fn unprivileged_owner_outside(deny_first: bool) -> CaseResult {
     let (u, g) = unprivileged_ids();
-    let mut inside = Spawn::unshare(NEWUSER).as_user(u, g).spawn(|ch| {
+    let mut inside = Spawn::unshare(NsFlags::USER).as_user(u, g).spawn(|ch| {
         ch.ready()?;
         ch.wait()?;
         let ids = StatusIds::of(Proc::Myself)?;
@@ -69,7 +69,7 @@ pub(super) fn unprivileged_owner_outside(deny_first: bool) -> CaseResult {
 /// `deny_first` true is the sabotage: the privileged writer denies
 /// setgroups before gid_map.
 pub(super) fn privileged_writer(deny_first: bool) -> CaseResult {
-    let mut inside = Spawn::clone(NEWUSER).spawn(|ch| {
+    let mut inside = Spawn::clone(NsFlags::USER).spawn(|ch| {
         ch.wait()?;
         if let Err(e) = setgroups(&[Gid::from_raw(3)]) {
             return Err(CaseError::fail(format!("setgroups(2) inside after a privileged gid_map write: {e:?}")));
@@ -101,9 +101,9 @@ pub(super) fn privileged_writer(deny_first: bool) -> CaseResult {
 /// `write_allow` false is the sabotage: deny is written instead of allow.
 pub(super) fn deny_inherited(write_allow: bool) -> CaseResult {
     let (u, g) = unprivileged_ids();
-    call(&Spawn::unshare(NEWUSER).as_user(u, g).map_root(), || {
+    call(&Spawn::unshare(NsFlags::USER).as_user(u, g).map_root(), || {
         check_eq!(setgroups_text(Proc::Myself)?, "deny", "setgroups of the outer namespace after map_root");
-        let mut nested = Spawn::clone(NEWUSER).spawn(|ch| {
+        let mut nested = Spawn::clone(NsFlags::USER).spawn(|ch| {
             let initial = setgroups_text(Proc::Myself)?;
             let write = harness::error::errno_of(write_setgroups(Proc::Myself, write_allow));
             ch.send(&(initial, write.err().map(|e| e as i32)))?;
