@@ -15,12 +15,10 @@ use std::os::unix::fs::chown;
 use std::path::Path;
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsId, Privilege, Requires, Setup};
+use harness::{check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, NsId, Privilege, Requires, Setup};
 use nix::unistd::{geteuid, seteuid, Uid};
 
 use crate::common::{finish, must_fail_with, Scratch};
-
-const NEWCGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
 
 /// The uid that opens cgroup.procs in the euid case (the selftest's too).
 const NOBODY: u32 = 65534;
@@ -148,13 +146,13 @@ fn namespace_writes(open_in_lesser: bool, a: &Scratch, b: &Scratch) -> CaseResul
     let initial_id = initial.id();
     let (in_lesser, (back, w)): (String, (NsId, Writes)) = call(&Spawn::fork(), || {
         fs::write(b.procs(), "0").setup("move into cgroup B")?;
-        harness::sys::unshare(NEWCGROUP)?;
+        harness::ns::unshare(NsFlags::CGROUP)?;
         let in_lesser = own_path()?;
         let lesser_fd = if open_in_lesser { Some(open_rw(&b.procs())?) } else { None };
         // The writer: a child holding the fd, back in the initial cgroup
         // namespace (more privileged: it sees the whole hierarchy).
         let seen = in_child(|| {
-            initial.setns(NEWCGROUP)?;
+            initial.setns(NsFlags::CGROUP)?;
             let back = NsId::current(Kind::Cgroup)?;
             let fd = match lesser_fd {
                 Some(fd) => fd,

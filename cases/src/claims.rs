@@ -1,5 +1,6 @@
 //! The claims of CLAIMS.md (namespaces(7) and its sibling pages), by id:
-//! the contract every case cites.
+//! the contract every case cites; and the man pages CLAIMS.md cites, which
+//! the topics name.
 
 /// Every documented claim: (id, text).
 pub const CLAIMS: &[(&str, &str)] = &[
@@ -61,4 +62,30 @@ pub const CLAIMS: &[(&str, &str)] = &[
     ("U3", "A process that execve()s in a user namespace where its euid is nonzero loses its capabilities there (capabilities(7) rules), and one that moves in with setns gains all capabilities in it."),
     ("U4", "cgroup namespaces: moving a process between cgroups is checked against the cgroup namespace of the writer at open time, not of the process that writes later (CVE-2021-4197 rule)."),
     ("K1", "A run of the suites leaves the kernel untainted and logs no WARNING, BUG, KASAN, lockdep or RCU-stall report (kernel taint before and after; the kernel log or VM console scanned)."),
+];
+
+/// The man pages CLAIMS.md cites (in its header, the sources of "Beyond
+/// the seed" and the claims themselves): each of [`crate::TOPICS`] names
+/// only these (checked by the coverage tests in lib.rs).
+pub const CITED_MAN_PAGES: &[&str] = &[
+    "namespaces(7)",
+    "user_namespaces(7)",
+    "pid_namespaces(7)",
+    "cgroup_namespaces(7)",
+    "ipc_namespaces(7)",
+    "network_namespaces(7)",
+    "mount_namespaces(7)",
+    "uts_namespaces(7)",
+    "time_namespaces(7)",
+    "capabilities(7)",
+    "clone(2)",
+    "unshare(2)",
+    "setns(2)",
+    "setgroups(2)",
+    "ioctl_ns(2)",
+    "pidfd_open(2)",
+    "statmount(2)",
+    "listmount(2)",
+    "listns(2)",
+    "open_by_handle_at(2)",
 ];

@@ -3,41 +3,20 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use harness::peer::{call, Spawn};
+use harness::flags::NsFlags;
+use harness::peer::{call, Spawn, Via};
+use harness::poll::{poll_until, Pause};
 use harness::{check_ne, note, CaseError, CaseResult, Errno, Kind, NsId, Outcome, Setup};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// How a child gets a new namespace of `kind` (and of the kinds in
-/// `extra`): clone(2) with the flags, or for time, whose flag clone(2)
-/// cannot take, unshare(2), after which the new namespace is the child's
-/// time_for_children (time_namespaces(7)). With CLONE_NEWUSER among the
-/// flags, uid and gid 0 of the new user namespace map to the creator.
-pub fn spawn_in_new(kind: Kind, extra: u64) -> Spawn {
-    let flags = kind.flag() | extra;
-    let spawn = if kind.info().legacy_clone { Spawn::clone(flags) } else { Spawn::unshare(flags) };
-    if flags & Kind::User.flag() != 0 {
-        spawn.map_root()
-    } else {
-        spawn
-    }
-}
-
-/// The `/proc/[pid]/ns` entry naming the new `kind` namespace of a child
-/// started by [`spawn_in_new`]: its own, or for time its time_for_children.
-pub fn new_ns_entry(kind: Kind) -> &'static str {
-    match kind.info().for_children {
-        Some(entry) if !kind.info().legacy_clone => entry,
-        _ => kind.proc_name(),
-    }
-}
-
 /// Runs `f` in a process that is itself in a new namespace of `kind` (and
 /// of the kinds in `extra`), and returns its value: a child started by
-/// [`spawn_in_new`], or for time that child's own next child.
-pub fn in_new_ns<T, F>(kind: Kind, extra: u64, f: F) -> Result<T, CaseError>
+/// [`Spawn::new_ns_with`], or for time (whose new namespace is that child's
+/// `time_for_children`) that child's own next child.
+pub fn in_new_ns<T, F>(kind: Kind, extra: impl Into<NsFlags>, f: F) -> Result<T, CaseError>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Result<T, CaseError>,
@@ -50,8 +29,8 @@ where
         check_ne!(NsId::current(kind)?, outside, "{kind} namespace of the process meant to be in a new one");
         f()
     };
-    let spawn = spawn_in_new(kind, extra);
-    if kind.info().legacy_clone {
+    let spawn = Spawn::new_ns_with(kind, extra);
+    if Via::for_new_ns(kind) == Via::Clone {
         call(&spawn, guarded)
     } else {
         call(&spawn, || call(&Spawn::fork(), guarded))
@@ -93,8 +72,8 @@ pub fn private_mounts() -> CaseResult {
 }
 
 /// A directory every supported system has, to mount scratch filesystems on
-/// inside a private mount namespace.
-pub const SCRATCH: &str = "/tmp";
+/// inside a private mount namespace (harness's [`harness::mntns::SCRATCH_DIR`]).
+pub const SCRATCH: &str = harness::mntns::SCRATCH_DIR;
 
 /// Mounts a fresh tmpfs named `source` on [`SCRATCH`] in the caller's mount
 /// namespace (which must be new and private), for directories and mount
@@ -147,15 +126,18 @@ impl Scratch {
     /// rmdir(2), retried every millisecond while EBUSY, up to the scaled
     /// [`REMOVE_WITHIN`]; the last error otherwise.
     fn rmdir(&self) -> std::io::Result<()> {
-        let until = Instant::now() + harness::isolate::scaled(REMOVE_WITHIN);
-        loop {
-            match fs::remove_dir(&self.dir) {
-                Err(e) if e.raw_os_error() == Some(Errno::EBUSY as i32) && Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(1));
+        let mut busy = Ok(());
+        let removed =
+            poll_until(harness::isolate::scaled(REMOVE_WITHIN), Pause::every(Duration::from_millis(1)), || {
+                match fs::remove_dir(&self.dir) {
+                    Err(e) if e.raw_os_error() == Some(Errno::EBUSY as i32) => {
+                        busy = Err(e);
+                        Ok(false)
+                    }
+                    other => other.map(|()| true),
                 }
-                other => return other,
-            }
-        }
+            })?;
+        removed.map_or(busy, |_| Ok(()))
     }
 
     /// Removes the cgroup: broken (setup) if it is still there.

@@ -1,6 +1,7 @@
 //! clone(2) and unshare(2): CLONE_NEW* flags create namespaces for the
 //! child (A1) or move the caller (A3).
 
+use harness::flags::NsFlags;
 use harness::known::CLONE3_NEWTIME_EINVAL;
 use harness::peer::{call, Spawn, Via};
 use harness::{check_eq, check_ne, expect_errno, Case, CaseResult, Errno, Kind, NsId, Privilege, Proc, Requires};
@@ -136,16 +137,13 @@ pub fn sabotaged() -> Vec<Case> {
 fn clone_with(via: Via, kinds: &[Kind], pass_flags: bool) -> CaseResult {
     let flags = Kind::flags_of(kinds);
     let before = NsId::all(Proc::Myself)?;
-    let given = if pass_flags { flags } else { 0 };
+    let given = if pass_flags { flags } else { NsFlags::EMPTY };
     let child = call(&Spawn::with(via, given), || Ok(NsId::all(Proc::Myself)?));
     let child: Ids = match child {
         // clone(2) documents CLONE_NEWTIME for clone3; the kernels that
         // refused it are a known deviation scoped to their releases.
-        Err(e) if via == Via::Clone3 && given & Kind::Time.flag() != 0 && e.errno() == Some(Errno::EINVAL) => {
-            return Err(harness::CaseError::deviation(
-                &CLONE3_NEWTIME_EINVAL,
-                format!("clone3({}) failed: {e}", harness::flags::describe(flags)),
-            ));
+        Err(e) if via == Via::Clone3 && given.contains(NsFlags::TIME) && e.errno() == Some(Errno::EINVAL) => {
+            return Err(harness::CaseError::deviation(&CLONE3_NEWTIME_EINVAL, format!("clone3({flags}) failed: {e}")));
         }
         other => other?,
     };
@@ -154,14 +152,9 @@ fn clone_with(via: Via, kinds: &[Kind], pass_flags: bool) -> CaseResult {
     for (kind, parent_id) in &before {
         let child_id = id_of(&child, *kind).ok_or_else(|| harness::CaseError::fail(format!("child has no /proc/self/ns/{kind}")))?;
         if kinds.contains(kind) {
-            check_ne!(child_id, *parent_id, "{kind} namespace of the child of clone({})", harness::flags::describe(flags));
+            check_ne!(child_id, *parent_id, "{kind} namespace of the child of clone({flags})");
         } else {
-            check_eq!(
-                child_id,
-                *parent_id,
-                "{kind} namespace (not in the flags) of the child of clone({})",
-                harness::flags::describe(flags)
-            );
+            check_eq!(child_id, *parent_id, "{kind} namespace (not in the flags) of the child of clone({flags})");
         }
     }
     Ok(())
@@ -176,7 +169,7 @@ fn unshare_moves(kind: Kind, call_unshare: bool) -> CaseResult {
     let (before, after, for_children, next_child): Report = call(&Spawn::fork(), || {
         let before = NsId::all(Proc::Myself)?;
         if call_unshare {
-            harness::sys::unshare(kind.flag())?;
+            harness::ns::unshare(kind)?;
         }
         let after = NsId::all(Proc::Myself)?;
         // pid_for_children is readable once the first child exists.
@@ -211,7 +204,7 @@ fn unshare_moves(kind: Kind, call_unshare: bool) -> CaseResult {
     if kind == Kind::Pid {
         expect_errno!(
             call(&Spawn::unshare(kind.flag()), || {
-                harness::sys::unshare(kind.flag())?;
+                harness::ns::unshare(kind)?;
                 Ok(())
             }),
             Errno::EINVAL,

@@ -6,7 +6,7 @@
 use std::fs;
 
 use harness::peer::{call, in_child, Spawn};
-use harness::{check, check_eq, Case, CaseError, CaseResult, Kind, NsFd, Privilege, Proc, Requires, Setup};
+use harness::{check, check_eq, Case, CaseError, CaseResult, Kind, NsFd, NsFlags, Privilege, Proc, Requires, Setup};
 
 use crate::common::{finish, must_fail_with, Scratch};
 
@@ -39,7 +39,7 @@ pub fn sabotaged() -> Vec<Case> {
         "sabotage.isolation.cgroup.scratch_cgroup",
         &["T2.cgroup"],
         "the process in the child cgroup does not unshare CLONE_NEWCGROUP: it must not read `0::/`",
-        || must_fail_with(scratch_cgroup(0), "its own cgroup v2 path inside"),
+        || must_fail_with(scratch_cgroup(NsFlags::EMPTY), "its own cgroup v2 path inside"),
     )
     .requires(scratch_requires())]
 }
@@ -109,7 +109,7 @@ fn root_is_slash() -> CaseResult {
 }
 
 /// `inner`: CLONE_NEWCGROUP for the claim, 0 when sabotaged.
-fn scratch_cgroup(inner: u64) -> CaseResult {
+fn scratch_cgroup(inner: NsFlags) -> CaseResult {
     let base = harness::probe::own_cgroup2_dir().setup("find our cgroup2 directory")?;
     let own = v2_path(Proc::Myself)?;
     let scratch = Scratch::new(&base, &own, "cg")?;
@@ -117,13 +117,13 @@ fn scratch_cgroup(inner: u64) -> CaseResult {
     finish(verdict, [scratch])
 }
 
-fn in_scratch_cgroup(inner: u64, own: &str, scratch: &Scratch) -> CaseResult {
+fn in_scratch_cgroup(inner: NsFlags, own: &str, scratch: &Scratch) -> CaseResult {
     let name = scratch.dir.file_name().expect("a named directory").to_string_lossy().into_owned();
     let procs = scratch.procs();
     let me = Proc::Pid(std::process::id() as i32);
     let mut inside = Spawn::fork().spawn(|ch| {
         fs::write(&procs, "0").setup("move to the child cgroup")?;
-        harness::sys::unshare(inner)?;
+        harness::ns::unshare(inner)?;
         ch.send(&(v2_path(Proc::Myself)?, v2_path(me)?))?;
         ch.wait()
     })?;

@@ -10,7 +10,7 @@ use std::fs;
 
 use harness::peer::{in_child, Spawn};
 use harness::sysv::{listed_keys, SysvKind};
-use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
+use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, Privilege, Requires, Setup};
 use nix::mount::{mount, MsFlags};
 use nix::mqueue::{mq_open, mq_receive, mq_send, MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
@@ -57,14 +57,14 @@ pub fn sabotaged() -> Vec<Case> {
             "sabotage.isolation.ipc.sysv",
             &["T2.ipc"],
             "the objects are created without CLONE_NEWIPC (inside a sandbox namespace): the outside must find them",
-            || must_fail_with(sysv(0), "outside"),
+            || must_fail_with(sysv(NsFlags::EMPTY), "outside"),
         )
         .requires(Requires::kinds(&[Kind::Ipc]).privilege(Privilege::Admin).probe(sysv_missing)),
         Case::new(
             "sabotage.isolation.ipc.posix_mqueue",
             &["T2.ipc"],
             "the queue is created without CLONE_NEWIPC (inside a sandbox namespace): the outside must open it",
-            || must_fail_with(posix_mqueue(0), "outside"),
+            || must_fail_with(posix_mqueue(NsFlags::EMPTY), "outside"),
         )
         .requires(requires()),
     ]
@@ -83,12 +83,12 @@ fn sysv_view(key: i32) -> Result<SysvView, CaseError> {
 
 /// `inner`: CLONE_NEWIPC for the claim, 0 when sabotaged. Runs in a sandbox
 /// IPC namespace (the "outside").
-fn sysv(inner: u64) -> CaseResult {
+fn sysv(inner: NsFlags) -> CaseResult {
     // A key unlikely to be in use anywhere, and distinct per run.
     let key = 0x6e73_0000 | (std::process::id() as i32 & 0xffff);
     let absent: SysvView = SysvKind::ALL.iter().map(|_| (Err(Errno::ENOENT as i32), false)).collect();
     let own = sysv_view(key)?;
-    in_new_ns(Kind::Ipc, 0, || {
+    in_new_ns(Kind::Ipc, NsFlags::EMPTY, || {
         let mut inside = Spawn::clone(inner).spawn(|ch| {
             let ids = SysvKind::ALL.iter().map(|k| k.create(key)).collect::<Result<Vec<i32>, Errno>>()?;
             ch.send(&(ids, sysv_view(key)?))?;
@@ -100,7 +100,7 @@ fn sysv(inner: u64) -> CaseResult {
             NsFd::open(inside.proc(), Kind::Ipc)?.setns(Kind::Ipc.flag())?;
             sysv_view(key)
         })?;
-        let sibling = in_new_ns(Kind::Ipc, 0, || sysv_view(key))?;
+        let sibling = in_new_ns(Kind::Ipc, NsFlags::EMPTY, || sysv_view(key))?;
         let outside = sysv_view(key)?;
         inside.go()?;
         inside.join()?;
@@ -130,7 +130,7 @@ fn mount_and_list(dir: &str) -> Result<Vec<String>, CaseError> {
 
 /// `inner`: CLONE_NEWIPC for the claim, 0 when sabotaged. Runs in a
 /// sandbox IPC and mount namespace (the "outside").
-fn posix_mqueue(inner: u64) -> CaseResult {
+fn posix_mqueue(inner: NsFlags) -> CaseResult {
     let name = format!("/{}", unique("mq"));
     let listed = name.trim_start_matches('/').to_string();
     in_new_ns(Kind::Ipc, Kind::Mnt.flag(), || {
@@ -157,7 +157,7 @@ fn posix_mqueue(inner: u64) -> CaseResult {
             let n = mq_receive(&q, &mut buf, &mut 0u32)?;
             Ok(buf[..n].to_vec())
         })?;
-        in_new_ns(Kind::Ipc, 0, || {
+        in_new_ns(Kind::Ipc, NsFlags::EMPTY, || {
             expect_errno!(open_existing(&name), Errno::ENOENT, "mq_open({name}) in a sibling new IPC namespace");
             Ok(())
         })?;

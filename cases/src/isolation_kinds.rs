@@ -5,7 +5,7 @@
 use std::fs;
 
 use harness::peer::{call, Spawn};
-use harness::{check, check_eq, Case, CaseResult, Kind, NsId, Privilege, Proc, Requires, KINDS};
+use harness::{check, check_eq, Case, CaseResult, Kind, NsFlags, NsId, Privilege, Proc, Requires, KINDS};
 
 use crate::common::must_fail_with;
 
@@ -71,9 +71,9 @@ fn table() -> CaseResult {
     check_eq!(KINDS.len(), 8, "number of namespace types");
     for (name, flag) in UAPI_FLAGS {
         let kind = Kind::from_proc_name(name).ok_or_else(|| harness::CaseError::fail(format!("no kind named {name}")))?;
-        check_eq!(kind.flag(), flag, "CLONE_NEW* flag of {name}");
+        check_eq!(kind.flag().bits(), flag, "CLONE_NEW* flag of {name}");
     }
-    check_eq!(Kind::flags_of(&Kind::ALL).count_ones(), 8, "distinct bits among the eight flags");
+    check_eq!(Kind::flags_of(&Kind::ALL).bits().count_ones(), 8, "distinct bits among the eight flags");
     for entry in fs::read_dir("/proc/self/ns")? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         let base = name.strip_suffix("_for_children").unwrap_or(&name);
@@ -85,10 +85,10 @@ fn table() -> CaseResult {
 /// `flag` is `kind`'s own flag for the claim, another kind's when sabotaged.
 /// The process that reports is the unsharer's child, so that pid and time
 /// (which move only later children) are seen the same way as the others.
-fn flag_creates(kind: Kind, flag: u64) -> CaseResult {
+fn flag_creates(kind: Kind, flag: NsFlags) -> CaseResult {
     let before = NsId::all(Proc::Myself)?;
     let after = call(&Spawn::unshare(flag), || call(&Spawn::fork(), || Ok(NsId::all(Proc::Myself)?)))?;
     let changed: Vec<Kind> = before.iter().filter(|(k, id)| after.iter().any(|(k2, id2)| k2 == k && id2 != id)).map(|(k, _)| *k).collect();
-    check_eq!(changed, vec![kind], "entries that changed for a child of a process that called unshare({:#x})", flag);
+    check_eq!(changed, vec![kind], "entries that changed for a child of a process that called unshare({:#x})", flag.bits());
     Ok(())
 }

@@ -6,7 +6,7 @@
 use std::fs;
 
 use harness::peer::{in_child, Spawn};
-use harness::{check_eq, Case, CaseResult, Kind, NsFd, Privilege, Requires, Setup};
+use harness::{check_eq, Case, CaseResult, Kind, NsFd, NsFlags, Privilege, Requires, Setup};
 use nix::mount::{mount, MsFlags};
 
 use crate::common::{in_new_ns, must_fail_with, private_mounts, scratch_tmpfs, unique, SCRATCH};
@@ -72,7 +72,7 @@ pub fn sabotaged() -> Vec<Case> {
         "sabotage.isolation.mnt.private",
         &["T2.mnt"],
         "the tmpfs is mounted without CLONE_NEWNS (inside a sandbox namespace): the outside must see it",
-        || must_fail_with(mount_seen(Propagation::Private, 0), "outside"),
+        || must_fail_with(mount_seen(Propagation::Private, NsFlags::EMPTY), "outside"),
     )
     .requires(requires())]
 }
@@ -87,9 +87,9 @@ fn has_mount(source: &str) -> Result<bool, harness::CaseError> {
 /// `inner` is the flag of the mounting process's unshare: CLONE_NEWNS for
 /// the claim, 0 when sabotaged. All of it happens in a sandbox mount
 /// namespace whose mounts are private towards the case's own.
-fn mount_seen(propagation: Propagation, inner: u64) -> CaseResult {
+fn mount_seen(propagation: Propagation, inner: NsFlags) -> CaseResult {
     let marker = unique(&format!("mnt-{}", propagation.name()));
-    in_new_ns(Kind::Mnt, 0, || {
+    in_new_ns(Kind::Mnt, NsFlags::EMPTY, || {
         private_mounts()?;
         scratch_tmpfs(&unique("scratch"))?;
         mount(None::<&str>, SCRATCH, None::<&str>, propagation.flag(), None::<&str>).setup("set the scratch mount's propagation")?;

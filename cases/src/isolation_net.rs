@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 
 use harness::note;
 use harness::peer::{call, in_child, Spawn};
-use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, Privilege, Requires, Setup};
+use harness::{check, check_eq, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, Privilege, Requires, Setup};
 
 use crate::common::{in_new_ns, must_fail_with};
 use crate::rtnetlink::{available_link_kind, proc_net_dev, Link, LinkKind, Rtnl, IFF_UP};
@@ -55,14 +55,14 @@ pub fn sabotaged() -> Vec<Case> {
             "sabotage.isolation.net.loopback",
             &["T2.net"],
             "`lo` is set up without CLONE_NEWNET (inside a sandbox namespace): the outside must see it up",
-            || must_fail_with(loopback(0), "outside"),
+            || must_fail_with(loopback(NsFlags::EMPTY), "outside"),
         )
         .requires(requires()),
         Case::new(
             "sabotage.isolation.net.same_port",
             &["T2.net"],
             "the first socket is bound without CLONE_NEWNET (inside a sandbox namespace): the outside must list it",
-            || must_fail_with(same_port(0), "outside"),
+            || must_fail_with(same_port(NsFlags::EMPTY), "outside"),
         )
         .requires(requires()),
     ]
@@ -79,9 +79,9 @@ fn lo_up() -> Result<bool, CaseError> {
 
 /// `inner`: CLONE_NEWNET for the claim, 0 when sabotaged. Runs in a sandbox
 /// network namespace (the "outside"), so that the host's `lo` is never set.
-fn loopback(inner: u64) -> CaseResult {
+fn loopback(inner: NsFlags) -> CaseResult {
     let own = links()?;
-    in_new_ns(Kind::Net, 0, || {
+    in_new_ns(Kind::Net, NsFlags::EMPTY, || {
         let outside_before = lo_up()?;
         let mut inside = Spawn::clone(inner).spawn(|ch| {
             let fresh = (links()?, proc_net_dev()?);
@@ -96,7 +96,7 @@ fn loopback(inner: u64) -> CaseResult {
             NsFd::open(inside.proc(), Kind::Net)?.setns(Kind::Net.flag())?;
             lo_up()
         })?;
-        let sibling = in_new_ns(Kind::Net, 0, lo_up)?;
+        let sibling = in_new_ns(Kind::Net, NsFlags::EMPTY, lo_up)?;
         let outside = lo_up()?;
         inside.go()?;
         inside.join()?;
@@ -154,8 +154,8 @@ fn listen(port: u16) -> Result<(TcpListener, u16, u64), CaseError> {
 }
 
 /// `inner`: CLONE_NEWNET for the first socket's namespace, 0 when sabotaged.
-fn same_port(inner: u64) -> CaseResult {
-    let (port, first, second) = in_new_ns(Kind::Net, 0, || {
+fn same_port(inner: NsFlags) -> CaseResult {
+    let (port, first, second) = in_new_ns(Kind::Net, NsFlags::EMPTY, || {
         let mut a = Spawn::clone(inner).spawn(|ch| {
             let (_l, port, ino) = listen(0)?;
             ch.send(&(port, ino, tcp_listeners()?))?;
@@ -189,11 +189,11 @@ fn same_port(inner: u64) -> CaseResult {
 const DEVICE: &str = "nsv0";
 
 /// `inner`: CLONE_NEWNET for the claim.
-fn device(inner: u64) -> CaseResult {
+fn device(inner: NsFlags) -> CaseResult {
     let (kind, _) = available_link_kind().setup("find a link type")?;
     let names = || -> Result<Vec<String>, CaseError> { Ok(links()?.into_iter().map(|l| l.name).collect()) };
     let has = |v: &[String]| v.iter().any(|n| n == DEVICE);
-    in_new_ns(Kind::Net, 0, || {
+    in_new_ns(Kind::Net, NsFlags::EMPTY, || {
         let mut inside = Spawn::clone(inner).spawn(|ch| {
             Rtnl::open().setup("open a NETLINK_ROUTE socket")?.add_link(DEVICE, kind)?;
             ch.send(&(names()?, proc_net_dev()?))?;
@@ -204,7 +204,7 @@ fn device(inner: u64) -> CaseResult {
             NsFd::open(inside.proc(), Kind::Net)?.setns(Kind::Net.flag())?;
             names()
         })?;
-        let sibling = in_new_ns(Kind::Net, 0, names)?;
+        let sibling = in_new_ns(Kind::Net, NsFlags::EMPTY, names)?;
         let outside = names()?;
         inside.go()?;
         inside.join()?;

@@ -7,7 +7,7 @@
 use std::fs;
 
 use harness::peer::{in_child, Spawn};
-use harness::{check, expect_errno, Case, CaseResult, Errno, Kind, NsFd, Privilege, Proc, Requires};
+use harness::{check, expect_errno, Case, CaseResult, Errno, Kind, NsFd, NsFlags, Privilege, Proc, Requires};
 use nix::time::{clock_gettime, ClockId};
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +139,7 @@ fn offsets_apply(write: bool) -> CaseResult {
         Clocks::now()
     })?;
     let outside_after_join = Clocks::now()?;
-    let sibling = in_new_ns(Kind::Time, 0, Clocks::now)?;
+    let sibling = in_new_ns(Kind::Time, NsFlags::EMPTY, Clocks::now)?;
     creator.go()?;
     creator.join()?;
     child_clocks.check_offset(&outside, MONOTONIC_OFFSET, BOOTTIME_OFFSET, "a child in the new time namespace")?;

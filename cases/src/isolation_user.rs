@@ -130,7 +130,7 @@ fn root_maps_to_creator(map: bool) -> CaseResult {
             // a UTS namespace this user namespace owns.
             let name = nix::sys::utsname::uname()?.nodename().to_owned();
             expect_errno!(nix::unistd::sethostname(&name), Errno::EPERM, "sethostname in the UTS namespace of the parent user namespace");
-            harness::sys::unshare(Kind::Uts.flag())?;
+            harness::ns::unshare(Kind::Uts)?;
             nix::unistd::sethostname(unique("user"))?;
             c.ready()?;
             c.wait()

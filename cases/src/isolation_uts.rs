@@ -3,7 +3,7 @@
 //! with setns(2), and nowhere else.
 
 use harness::peer::{in_child, Spawn};
-use harness::{check_eq, Case, CaseResult, Kind, NsFd, Privilege, Requires};
+use harness::{check_eq, Case, CaseResult, Kind, NsFd, NsFlags, Privilege, Requires};
 
 use crate::common::{in_new_ns, must_fail_with, unique};
 
@@ -39,7 +39,7 @@ impl Field {
     fn write(self, value: &str) -> CaseResult {
         match self {
             Field::Hostname => nix::unistd::sethostname(value)?,
-            Field::Domainname => harness::sys::setdomainname(value)?,
+            Field::Domainname => harness::ns::setdomainname(value)?,
         }
         Ok(())
     }
@@ -78,7 +78,7 @@ pub fn sabotaged() -> Vec<Case> {
                 format!("sabotage.isolation.uts.{}", field.name()),
                 &["T2.uts"],
                 format!("the {} is set without CLONE_NEWUTS (inside a sandbox namespace): the outside must see it change", field.name()),
-                move || must_fail_with(isolated(field, 0), "outside, after it was set inside"),
+                move || must_fail_with(isolated(field, NsFlags::EMPTY), "outside, after it was set inside"),
             )
             .requires(field.requires())
         })
@@ -88,10 +88,10 @@ pub fn sabotaged() -> Vec<Case> {
 /// `inner` is the flag the changing process is cloned with: CLONE_NEWUTS for
 /// the claim, 0 when sabotaged. Everything runs in a sandbox UTS namespace
 /// (the "outside"), so that even the sabotage never changes the host's.
-fn isolated(field: Field, inner: u64) -> CaseResult {
+fn isolated(field: Field, inner: NsFlags) -> CaseResult {
     let own = field.read()?;
     let value = unique(field.name());
-    in_new_ns(Kind::Uts, 0, || {
+    in_new_ns(Kind::Uts, NsFlags::EMPTY, || {
         let outside = field.read()?;
         let mut inside = Spawn::clone(inner).spawn(|ch| {
             field.write(&value)?;
@@ -101,7 +101,7 @@ fn isolated(field: Field, inner: u64) -> CaseResult {
         let seen_inside: String = inside.recv()?;
         // A namespace created after the change starts from the creator's
         // values, so it sees the outside's.
-        let sibling = in_new_ns(Kind::Uts, 0, || field.read())?;
+        let sibling = in_new_ns(Kind::Uts, NsFlags::EMPTY, || field.read())?;
         let joined = in_child(|| {
             NsFd::open(inside.proc(), Kind::Uts)?.setns(Kind::Uts.flag())?;
             field.read()

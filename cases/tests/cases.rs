@@ -3,6 +3,8 @@
 //! `--test-threads`); reports via NSVERIFY_REPORT, NSVERIFY_TAP,
 //! NSVERIFY_JUNIT (see README.md).
 
+#![forbid(unsafe_code)]
+
 fn main() -> std::process::ExitCode {
     harness::runner::main(harness::report::PRIMARY_SUITE, cases::all)
 }
