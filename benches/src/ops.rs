@@ -15,7 +15,6 @@ pub enum Operation {
     /// _exit(2) at once, then waitid(2). `flags == 0` is the fork baseline.
     Clone {
         /// CLONE_NEW* flags.
-        #[serde(with = "flag_bits")]
         flags: NsFlags,
         /// Use clone3(2): the only clone taking CLONE_NEWTIME.
         clone3: bool,
@@ -48,20 +47,6 @@ impl Operation {
             Operation::UnshareFresh { kind } | Operation::UnshareRepeated { kind } | Operation::SetnsToggle { kind } => kind.flag(),
         };
         flags.kinds().into_iter().filter(|k| ASYNC_TEARDOWN.contains(k)).collect()
-    }
-}
-
-/// [`NsFlags`] on the pipe to the helper: its `u64` bits.
-mod flag_bits {
-    use harness::flags::NsFlags;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(flags: &NsFlags, s: S) -> Result<S::Ok, S::Error> {
-        flags.bits().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NsFlags, D::Error> {
-        u64::deserialize(d).map(NsFlags::from_bits_retain)
     }
 }
 

@@ -10,7 +10,8 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Sub};
 /// them. Built from kinds it holds only namespace bits; built with
 /// [`NsFlags::from_bits_retain`] it may hold any bits (invalid-argument
 /// cases and the fuzz suite).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct NsFlags(u64);
 
 impl NsFlags {

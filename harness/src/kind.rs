@@ -297,7 +297,8 @@ impl std::str::FromStr for NsFlags {
 /// A file of `/proc/[pid]/ns/` (namespaces(7)): a kind's own entry, or
 /// for pid and time the `*_for_children` entry naming the namespace the
 /// process's later children get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct NsEntry {
     /// The namespace kind.
     pub kind: Kind,
@@ -390,9 +391,37 @@ impl std::str::FromStr for NsEntry {
     }
 }
 
+/// An entry travels (between a case and its peers, in reports) as its name.
+impl From<NsEntry> for String {
+    fn from(entry: NsEntry) -> String {
+        entry.name().to_string()
+    }
+}
+
+impl TryFrom<String> for NsEntry {
+    type Error = UnknownEntry;
+
+    fn try_from(name: String) -> Result<NsEntry, UnknownEntry> {
+        name.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_and_flags_serialise_as_names_and_bits() {
+        for entry in NsEntry::ALL {
+            let text = serde_json::to_string(&entry).unwrap();
+            assert_eq!(text, format!("\"{}\"", entry.name()));
+            assert_eq!(serde_json::from_str::<NsEntry>(&text).unwrap(), entry);
+        }
+        assert!(serde_json::from_str::<NsEntry>("\"nosuch\"").is_err());
+        let flags = Kind::Uts.flag() | Kind::Time.flag();
+        assert_eq!(serde_json::to_string(&flags).unwrap(), flags.bits().to_string());
+        assert_eq!(serde_json::from_str::<crate::NsFlags>(&flags.bits().to_string()).unwrap(), flags);
+    }
 
     #[test]
     fn table_order_matches_enum() {

@@ -15,7 +15,6 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// CLONE_NEW* flags.
-        #[serde(with = "super::wire::flags")]
         flags: NsFlags,
         /// fork + unshare rather than clone.
         via_unshare: bool,
@@ -32,7 +31,6 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// CLONE_NEW* flags.
-        #[serde(with = "super::wire::flags")]
         flags: NsFlags,
     },
     /// A process joins the namespace of one of its fds.
@@ -47,7 +45,6 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// Entry under `/proc/<pid>/ns`.
-        #[serde(with = "super::wire::entry")]
         entry: NsEntry,
     },
     /// The agent closes one of its fds.
@@ -60,7 +57,6 @@ pub enum Action {
         /// Slot.
         slot: usize,
         /// Entry.
-        #[serde(with = "super::wire::entry")]
         entry: NsEntry,
     },
     /// The agent removes one of its bind mounts.

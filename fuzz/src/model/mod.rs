@@ -27,7 +27,6 @@ pub mod action;
 pub mod ops;
 pub mod rules;
 pub mod state;
-pub mod wire;
 pub mod world;
 
 use std::time::Duration;

@@ -28,9 +28,9 @@ pub enum AgentCmd {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Probe {
     /// `/proc/self/ns/<entry>` of the agent.
-    Agent(#[serde(with = "super::wire::entry")] NsEntry),
+    Agent(NsEntry),
     /// `/proc/<pid>/ns/<entry>` of the process in a slot.
-    Proc(usize, #[serde(with = "super::wire::entry")] NsEntry),
+    Proc(usize, NsEntry),
     /// The agent's fd at an index.
     Fd(usize),
     /// The agent's bind mount at an index.
@@ -40,7 +40,7 @@ pub enum Probe {
 /// What the agent asks a process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum ProcCmd {
-    Unshare(#[serde(with = "super::wire::flags")] NsFlags),
+    Unshare(NsFlags),
     Setns(usize),
 }
 
