@@ -67,8 +67,7 @@ pub fn must_fail_with(result: CaseResult, expected: &str) -> CaseResult {
 /// (mount_namespaces(7), "Shared subtrees"): the first step of any case that
 /// mounts.
 pub fn private_mounts() -> CaseResult {
-    use nix::mount::{mount, MsFlags};
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).setup("mount --make-rprivate /")
+    harness::mntns::make_private().setup("mount --make-rprivate /")
 }
 
 /// A directory every supported system has, to mount scratch filesystems on
@@ -79,9 +78,7 @@ pub const SCRATCH: &str = harness::mntns::SCRATCH_DIR;
 /// namespace (which must be new and private), for directories and mount
 /// points that exist only there.
 pub fn scratch_tmpfs(source: &str) -> CaseResult {
-    use nix::mount::{mount, MsFlags};
-    mount(Some(source), SCRATCH, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
-        .setup("mount tmpfs on /tmp")
+    harness::mntns::scratch_tmpfs(source).setup("mount tmpfs on /tmp")
 }
 
 /// A name unique to this run of a case (its pid), for objects that must not

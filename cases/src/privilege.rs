@@ -7,7 +7,6 @@ use harness::probe::{cap_set, has_cap, Cap};
 use harness::{
     check, check_eq, check_ne, expect_errno, Case, CaseError, CaseResult, Errno, Kind, NsFd, NsFlags, NsId, Privilege, Proc, Requires,
 };
-use nix::mount::{mount, MsFlags};
 
 use crate::common::{in_new_ns, must_fail_with};
 
@@ -225,8 +224,7 @@ fn change(kind: Kind, marker: &str) -> CaseResult {
         Kind::Uts => nix::unistd::sethostname(P3_HOSTNAME)?,
         Kind::Net => std::fs::write("/proc/sys/net/ipv4/ip_default_ttl", P3_TTL)?,
         _ => {
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-            mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k"))?;
+            harness::mntns::private_scratch()?;
             std::fs::write(marker, "set by the creator")?;
         }
     }

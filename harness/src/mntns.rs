@@ -298,19 +298,34 @@ pub fn mnt_ns_step(fd: BorrowedFd<'_>, step: Step) -> Result<(NsFd, MntNsInfo), 
     Ok((ns, info))
 }
 
-/// The scratch directory [`private_scratch`] mounts a tmpfs on.
+/// The scratch directory [`scratch_tmpfs`] mounts a tmpfs on.
 pub const SCRATCH_DIR: &str = "/tmp";
 
-/// In the caller's mount namespace (a new one: the caller unshared
-/// CLONE_NEWNS or was created with it), makes every mount private
-/// (`MS_REC|MS_PRIVATE` on `/`, so nothing propagates back to the initial
-/// namespace, mount_namespaces(7)) and mounts a small tmpfs (`size=64k`)
-/// on [`SCRATCH_DIR`] for the case's files and mount points. The errno is
-/// returned as is (`?` in a body makes it a failure, as before).
-pub fn private_scratch() -> Result<(), Errno> {
+/// Makes every mount of the caller's mount namespace private
+/// (`MS_REC|MS_PRIVATE` on `/`), so that nothing mounted afterwards
+/// propagates back to the namespace it was copied from (mount_namespaces(7)).
+/// For a new mount namespace only: the caller unshared CLONE_NEWNS or was
+/// created with it.
+pub fn make_private() -> Result<(), Errno> {
     use nix::mount::{mount, MsFlags};
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
-    mount(Some("tmpfs"), SCRATCH_DIR, Some("tmpfs"), MsFlags::empty(), Some("size=64k"))
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+}
+
+/// Mounts a small fresh tmpfs (`nosuid,nodev`, mode 0755, 1 MiB) named
+/// `source` (the name `/proc/self/mountinfo` shows) on [`SCRATCH_DIR`], for
+/// files and mount points that exist only in the caller's (new, private)
+/// mount namespace.
+pub fn scratch_tmpfs(source: &str) -> Result<(), Errno> {
+    use nix::mount::{mount, MsFlags};
+    mount(Some(source), SCRATCH_DIR, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
+}
+
+/// [`make_private`], then [`scratch_tmpfs`] named `tmpfs`: the private
+/// scratch space of a body in a new mount namespace. The errno is
+/// returned as is (`?` in a body makes it a failure).
+pub fn private_scratch() -> Result<(), Errno> {
+    make_private()?;
+    scratch_tmpfs("tmpfs")
 }
 
 #[cfg(test)]
