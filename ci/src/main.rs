@@ -13,6 +13,8 @@ mod cli;
 mod fetch;
 mod initramfs;
 mod kbuild;
+#[cfg(test)]
+mod layout;
 mod matrix;
 mod mutants;
 mod outcome;
