@@ -63,7 +63,7 @@ topics! {
     lifetime: "lifetime.", ["namespaces(7)"];
     limits: "limits.", ["namespaces(7)", "user_namespaces(7)"];
     pid_ns: "pidns.", ["pid_namespaces(7)"];
-    ns_ids: "ns_ids.", ["statmount(2)", "listmount(2)"];
+    ns_ids: "ns_ids.", ["ioctl_ns(2)", "statmount(2)", "listmount(2)"];
     nsfs_handles: "nsfs_handles.", ["open_by_handle_at(2)"];
     listns: "listns.", ["listns(2)"];
     pidfd: "pidfd.", ["pidfd_open(2)", "setns(2)"];
