@@ -9,6 +9,7 @@
 //!   `<target>/nsverify-bench/<uname -r>.json`, with a `.md` beside it).
 //! - `NSVERIFY_BENCH_CPU=n`: pin the helper to CPU n.
 //! - `NSVERIFY_BENCH_USERNS=1`: measure in a fresh user namespace even as root.
+//! - `NSVERIFY_BENCH_FLOOR_ITERS=n`: iterations per floor operation.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
+use benches::floor;
 use benches::helper::{self, Helper};
 use benches::ops::{self, Bench, Operation, FORK_ID, GROUPS};
 use benches::report::{self, Report, Run, Skipped};
@@ -33,6 +35,10 @@ const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", 
 
 /// Batches of the minimal loop per fidelity check.
 const FIDELITY_BATCHES: u32 = 10;
+
+/// The independent floor (`floor/floor.c`), built by build.rs: embedded so
+/// that the bench executable stays self-contained (the VM matrix copies it alone).
+const FLOOR_EXE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nsverify-floor"));
 
 /// Skip reason of benchmarks left out by criterion's FILTER.
 const FILTERED: &str = "not run: excluded by the command-line filter";
@@ -167,6 +173,9 @@ struct Suite {
     criterion_dir: PathBuf,
     /// Criterion's median sample size of the fork baseline.
     fork_batch: Option<u64>,
+    /// The floor's command line, and its passes so far.
+    floor_args: Vec<String>,
+    floor_passes: Vec<Vec<floor::Line>>,
 }
 
 impl Suite {
@@ -245,6 +254,20 @@ impl Suite {
         }
     }
 
+    /// One pass of the floor over `group`'s operations, in the helper's
+    /// privilege mode and CPU, then a drain of what it left to tear down.
+    fn floor_pass(&mut self, group: &str) {
+        let mut args = self.floor_args.clone();
+        args.extend(["--group".to_string(), group.to_string()]);
+        match floor::run(FLOOR_EXE, &args).and_then(|out| floor::parse(&out)) {
+            Ok(lines) => self.floor_passes.push(lines),
+            Err(e) => eprintln!("nsverify-bench: floor of {group}: {e}"),
+        }
+        if group != "baseline" {
+            self.drain(&ops::ASYNC_TEARDOWN);
+        }
+    }
+
     fn drain(&mut self, kinds: &[Kind]) {
         if kinds.is_empty() {
             return;
@@ -301,6 +324,8 @@ impl Suite {
                         samples: s.samples,
                         iterations: per_batch * s.samples as u64,
                         source: report::Source::Minimal,
+                        floor_ns: None,
+                        ratio_to_floor: None,
                     });
                 }
             }
@@ -366,6 +391,19 @@ fn run() -> anyhow::Result<()> {
     }
     let mut criterion = criterion.configure_from_args();
     let (benches, skips) = ops::catalogue(KernelVersion::running());
+    let floor_iters = match std::env::var("NSVERIFY_BENCH_FLOOR_ITERS") {
+        Ok(v) => v.parse().with_context(|| format!("NSVERIFY_BENCH_FLOOR_ITERS={v:?} is not a number"))?,
+        Err(_) => {
+            if settings.quick {
+                floor::ITERS.1
+            } else {
+                floor::ITERS.0
+            }
+        }
+    };
+    let mut floor_args = vec!["--iters".to_string(), floor_iters.to_string()];
+    floor_args.extend((privilege == report::Privilege::UserNamespace).then(|| "--userns".to_string()));
+    floor_args.extend(settings.helper.cpu.iter().flat_map(|c| ["--cpu".to_string(), c.to_string()]));
     let mut suite = Suite {
         helper: Rc::new(RefCell::new(helper)),
         figures: Vec::new(),
@@ -373,6 +411,8 @@ fn run() -> anyhow::Result<()> {
         fidelity: Vec::new(),
         criterion_dir: criterion_dir.clone(),
         fork_batch: None,
+        floor_args,
+        floor_passes: Vec::new(),
         settings,
         args,
     };
@@ -380,19 +420,27 @@ fn run() -> anyhow::Result<()> {
         suite.skip(s.id, s.reason);
     }
     for name in GROUPS {
+        // The floor before and after each group: it sees the same machine.
+        let floor = suite.args.benchmarking && benches.iter().any(|b| b.group == name && suite.selected(&b.id()));
+        if floor {
+            suite.floor_pass(name);
+        }
         let mut group = criterion.benchmark_group(name);
         group.sample_size(suite.settings.sample_size);
         for bench in benches.iter().filter(|b| b.group == name) {
             suite.run_bench(&mut group, bench);
         }
         group.finish();
+        if floor {
+            suite.floor_pass(name);
+        }
     }
     if suite.args.benchmarking {
         suite.teardown();
         let fork_batch = suite.fork_batch;
         suite.fork_at_end(fork_batch);
     }
-    let Suite { settings, args, helper, mut figures, skipped, fidelity, .. } = suite;
+    let Suite { settings, args, helper, mut figures, skipped, fidelity, floor_passes, .. } = suite;
     let helper = Rc::try_unwrap(helper).map_err(|_| anyhow::anyhow!("helper still borrowed"))?.into_inner();
     helper.stop().context("stopping the measuring helper")?;
     let leftovers = Snapshot::take().differences(&before);
@@ -409,7 +457,7 @@ fn run() -> anyhow::Result<()> {
     suite::add_ratios(&mut figures);
     let kernel = benches::machine::kernel();
     let path = settings.report.clone().unwrap_or_else(|| default_report_path(&criterion_dir, &kernel.release));
-    let report = Report {
+    let mut report = Report {
         format: report::FORMAT.into(),
         version: report::VERSION,
         kernel,
@@ -430,12 +478,14 @@ fn run() -> anyhow::Result<()> {
         skipped,
         fidelity,
         leftovers,
+        floor: floor::combine(&floor_passes),
     };
+    floor::apply(&mut report);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, report.to_json()).with_context(|| format!("writing {}", path.display()))?;
-    let table = suite::markdown(&report);
+    let table = format!("{}\n{}", suite::markdown(&report), floor::table(&report));
     std::fs::write(path.with_extension("md"), &table).with_context(|| format!("writing {}", path.with_extension("md").display()))?;
     println!("\n{table}\nnsverify-bench: report written to {} ({:.0} s)", path.display(), report.run.wall_seconds);
     if !report.leftovers.is_empty() {

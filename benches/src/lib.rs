@@ -5,6 +5,7 @@
 //! - [`helper`]: the single-threaded measuring process criterion talks to.
 //! - [`suite`]: turning samples into figures and ratios to fork.
 //! - [`report`], [`machine`]: the JSON report of a run.
+//! - [`floor`]: the independent floor (`floor/floor.c`) and the ratios to it.
 //! - [`stats`]: medians and their confidence intervals.
 //! - [`compare`], [`chart`]: tables and an SVG chart across reports.
 //!
@@ -14,6 +15,7 @@
 
 pub mod chart;
 pub mod compare;
+pub mod floor;
 pub mod helper;
 pub mod machine;
 pub mod ops;

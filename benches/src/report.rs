@@ -33,6 +33,30 @@ pub struct Report {
     pub fidelity: Vec<Fidelity>,
     /// What the run left behind (no-trace check); empty when nothing.
     pub leftovers: Vec<String>,
+    /// The independent floor (`floor/floor.c`), per figure id; empty in
+    /// reports made before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floor: Vec<FloorEntry>,
+}
+
+/// The independent floor of one figure id, over the run's floor passes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FloorEntry {
+    /// Figure id.
+    pub id: String,
+    /// Mean of the passes' medians, ns: the figure's `floor_ns`.
+    pub floor_ns: Option<f64>,
+    /// Median per operation of each pass, ns, in run order.
+    pub pass_medians_ns: Vec<f64>,
+    /// 10th percentile of each pass, ns.
+    pub p10_ns: Vec<f64>,
+    /// 90th percentile of each pass, ns.
+    pub p90_ns: Vec<f64>,
+    /// Timed operations over all passes.
+    pub iterations: u64,
+    /// Why a pass could not measure it, if one could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// The kernel under test (uname(2)).
@@ -182,6 +206,14 @@ pub struct Figure {
     pub iterations: u64,
     /// Where it comes from.
     pub source: Source,
+    /// The independent floor's median of the same operation, ns, where it
+    /// has one (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ns: Option<f64>,
+    /// `median / floor_ns`: above [`crate::floor::SUSPECT_RATIO`] the figure
+    /// measures the benches' overhead as much as the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_to_floor: Option<f64>,
 }
 
 /// An operation the run did not measure.
@@ -340,6 +372,8 @@ pub(crate) mod tests {
             samples: 10,
             iterations: 550,
             source: Source::Criterion,
+            floor_ns: None,
+            ratio_to_floor: None,
         };
         Report {
             format: FORMAT.into(),
@@ -360,6 +394,7 @@ pub(crate) mod tests {
             skipped: vec![Skipped { id: "setns/user".into(), reason: "cannot toggle".into() }],
             fidelity: vec![],
             leftovers: vec![],
+            floor: vec![],
         }
     }
 
@@ -367,6 +402,19 @@ pub(crate) mod tests {
     fn round_trips() {
         let r = sample("6.18.44", 76_000.0, 343_000.0);
         assert_eq!(parse(&r.to_json(), Path::new("a.json")).unwrap(), r);
+    }
+
+    #[test]
+    fn reports_without_floor_fields_still_read() {
+        let mut r = sample("6.18.44", 76_000.0, 343_000.0);
+        let old = r.to_json();
+        assert!(!old.contains("floor"), "optional fields are left out when empty");
+        r.figures[0].floor_ns = Some(70_000.0);
+        r.figures[0].ratio_to_floor = Some(76.0 / 70.0);
+        r.floor.push(FloorEntry { id: "baseline/fork".into(), floor_ns: Some(70_000.0), ..FloorEntry::default() });
+        assert_eq!(parse(&r.to_json(), Path::new("new.json")).unwrap(), r);
+        let back = parse(&old, Path::new("old.json")).unwrap();
+        assert!(back.floor.is_empty() && back.figures.iter().all(|f| f.floor_ns.is_none()));
     }
 
     #[test]

@@ -41,6 +41,8 @@ fn figure(id: String, what: String, unit: Unit, s: Summary, iterations: u64, sou
         samples: s.samples,
         iterations,
         source,
+        floor_ns: None,
+        ratio_to_floor: None,
     }
 }
 

@@ -1,0 +1,294 @@
+//! The independent floor (issue 14): `floor/floor.c`, the tightest loop for
+//! each operation in plain C, built by `build.rs` and embedded in the bench.
+//! This module runs it (from a memfd, else a temporary file), reads its
+//! output (one JSON line per figure id), puts its medians next to
+//! criterion's (`floor_ns`, `ratio_to_floor`) and prints the comparison.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::report::{FloorEntry, Report};
+use crate::suite::fmt_with_unit;
+
+/// A figure more than this many times its floor is suspect: the benches
+/// then measure their own overhead as much as the kernel (issue 14).
+pub const SUSPECT_RATIO: f64 = 1.10;
+
+/// Iterations per operation of a floor pass: full and quick mode.
+pub const ITERS: (u64, u64) = (2000, 300);
+
+/// Whether a ratio to the floor is beyond [`SUSPECT_RATIO`].
+pub fn suspect(ratio_to_floor: f64) -> bool {
+    ratio_to_floor > SUSPECT_RATIO
+}
+
+/// Why the floor gave nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    /// The build had no C compiler: the embedded executable is empty.
+    #[error("the floor was not built (no working C compiler when the bench was built)")]
+    NotBuilt,
+    /// It could not be written or started.
+    #[error("running the floor: {0}")]
+    Io(#[from] std::io::Error),
+    /// It ended badly.
+    #[error("the floor exited with {status}: {stderr}")]
+    Failed {
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// A line of its output is not what it prints.
+    #[error("floor output line {line}: {why}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// One operation of one floor pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// Measured: per-operation figures in ns.
+    Measured {
+        /// Figure id (`unshare_fresh/uts`).
+        id: String,
+        /// Samples.
+        n: u64,
+        /// Median.
+        median_ns: f64,
+        /// 10th percentile.
+        p10_ns: f64,
+        /// 90th percentile.
+        p90_ns: f64,
+    },
+    /// Not measured, with the reason.
+    Skipped {
+        /// Figure id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawLine {
+    id: Option<String>,
+    floor: Option<String>,
+    skipped: Option<String>,
+    n: Option<u64>,
+    median_ns: Option<f64>,
+    p10_ns: Option<f64>,
+    p90_ns: Option<f64>,
+}
+
+/// Parses the floor's standard output: a header line, then one line per
+/// operation. Blank lines are ignored; anything else is an error.
+pub fn parse(text: &str) -> Result<Vec<Line>, FloorError> {
+    let mut out = Vec::new();
+    for (i, text) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let err = |why: String| FloorError::Parse { line: i + 1, why };
+        let raw: RawLine = serde_json::from_str(text).map_err(|e| err(format!("{e}: {text:?}")))?;
+        if raw.floor.is_some() {
+            continue;
+        }
+        let id = raw.id.ok_or_else(|| err("no \"id\"".into()))?;
+        out.push(match (raw.skipped, raw.n, raw.median_ns, raw.p10_ns, raw.p90_ns) {
+            (Some(reason), ..) => Line::Skipped { id, reason },
+            (None, Some(n), Some(median_ns), Some(p10_ns), Some(p90_ns)) if median_ns.is_finite() && median_ns > 0.0 => {
+                Line::Measured { id, n, median_ns, p10_ns, p90_ns }
+            }
+            _ => return Err(err(format!("{id}: neither \"skipped\" nor a positive median with n, p10 and p90"))),
+        });
+    }
+    Ok(out)
+}
+
+/// The passes of one figure id combined: `floor_ns` is the mean of the
+/// passes' medians; a pass that skipped leaves its reason.
+pub fn combine(passes: &[Vec<Line>]) -> Vec<FloorEntry> {
+    let mut out: Vec<FloorEntry> = Vec::new();
+    for line in passes.iter().flatten() {
+        let id = match line {
+            Line::Measured { id, .. } | Line::Skipped { id, .. } => id,
+        };
+        let i = match out.iter().position(|e| e.id == *id) {
+            Some(i) => i,
+            None => {
+                out.push(FloorEntry { id: id.clone(), ..FloorEntry::default() });
+                out.len() - 1
+            }
+        };
+        let e = &mut out[i];
+        match line {
+            Line::Measured { n, median_ns, p10_ns, p90_ns, .. } => {
+                e.pass_medians_ns.push(*median_ns);
+                e.p10_ns.push(*p10_ns);
+                e.p90_ns.push(*p90_ns);
+                e.iterations += n;
+            }
+            Line::Skipped { reason, .. } => e.skipped = Some(reason.clone()),
+        }
+    }
+    for e in &mut out {
+        let m = &e.pass_medians_ns;
+        e.floor_ns = (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64);
+    }
+    out
+}
+
+/// Sets `floor_ns` and `ratio_to_floor` of every figure (criterion's, not
+/// their parts) that has a floor.
+pub fn apply(report: &mut Report) {
+    let floors: BTreeMap<&str, f64> = report.floor.iter().filter_map(|e| Some((e.id.as_str(), e.floor_ns?))).collect();
+    for f in report.figures.iter_mut().filter(|f| f.source == crate::report::Source::Criterion) {
+        if let Some(&floor) = floors.get(f.id.as_str()) {
+            f.floor_ns = Some(floor);
+            f.ratio_to_floor = Some(f.median / floor);
+        }
+    }
+}
+
+/// The table printed at the end of the run: figure | floor | nsverify | ratio.
+pub fn table(report: &Report) -> String {
+    let rows: Vec<_> = report.figures.iter().filter_map(|f| Some((f, f.floor_ns?, f.ratio_to_floor?))).collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let over = rows.iter().filter(|(_, _, r)| suspect(*r)).count();
+    let mut s = String::from("| figure | floor | nsverify | ratio |\n|---|---:|---:|---:|\n");
+    for (f, floor, ratio) in &rows {
+        let mark = if suspect(*ratio) { " **>1.10**" } else { "" };
+        s += &format!("| {} | {} | {} | {ratio:.2}{mark} |\n", f.id, fmt_with_unit(f.unit, *floor), fmt_with_unit(f.unit, f.median));
+    }
+    s += &format!("\n{over} of {} figures above {SUSPECT_RATIO:.2}× the floor.\n", rows.len());
+    for e in report.floor.iter().filter(|e| e.skipped.is_some()) {
+        s += &format!("Floor skipped {}: {}\n", e.id, e.skipped.as_deref().unwrap_or_default());
+    }
+    s
+}
+
+/// Runs the embedded floor `exe` with `args` and returns its output.
+pub fn run(exe: &[u8], args: &[String]) -> Result<String, FloorError> {
+    if exe.is_empty() {
+        return Err(FloorError::NotBuilt);
+    }
+    let output = match in_memfd(exe) {
+        Ok(file) => Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file))).args(args).output(),
+        // No memfd (or no /proc): a temporary file, removed afterwards.
+        Err(_) => {
+            let path = std::env::temp_dir().join(format!("nsverify-floor-{}", std::process::id()));
+            let result = write_executable(&path, exe).and_then(|()| Command::new(&path).args(args).output());
+            let _ = std::fs::remove_file(&path);
+            result
+        }
+    }?;
+    if !output.status.success() {
+        return Err(FloorError::Failed { status: output.status, stderr: String::from_utf8_lossy(&output.stderr).trim().into() });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `exe` in a memfd, returned as a read-only descriptor (an executable
+/// still open for writing cannot be executed: ETXTBSY).
+fn in_memfd(exe: &[u8]) -> std::io::Result<std::fs::File> {
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create("nsverify-floor", MFdFlags::MFD_CLOEXEC).map_err(std::io::Error::from)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(exe)?;
+    let read_only = std::fs::File::open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))?;
+    drop(file);
+    Ok(read_only)
+}
+
+fn write_executable(path: &Path, exe: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o700).open(path)?;
+    file.write_all(exe)
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    const PASS: &str = r#"{"floor":"nsverify-floor","version":1,"privilege":"root","iters":300}
+{"id":"baseline/fork","n":300,"batch":1,"median_ns":80000.0,"p10_ns":70000.0,"p90_ns":90000.0}
+
+{"id":"setns/pid","skipped":"open: No such file or directory"}
+"#;
+
+    #[test]
+    fn parses_measured_and_skipped_lines() {
+        let lines = parse(PASS).unwrap();
+        assert_eq!(
+            lines,
+            [
+                Line::Measured { id: "baseline/fork".into(), n: 300, median_ns: 80000.0, p10_ns: 70000.0, p90_ns: 90000.0 },
+                Line::Skipped { id: "setns/pid".into(), reason: "open: No such file or directory".into() },
+            ]
+        );
+    }
+
+    #[rstest]
+    #[case::not_json("garbage", 1, "expected value")]
+    #[case::truncated(r#"{"id":"clone/net","n":3"#, 1, "EOF")]
+    #[case::no_id(r#"{"n":3,"median_ns":1.0,"p10_ns":1.0,"p90_ns":1.0}"#, 1, "no \"id\"")]
+    #[case::no_median(r#"{"id":"clone/net","n":3}"#, 1, "clone/net: neither")]
+    #[case::zero_median(r#"{"id":"clone/net","n":3,"median_ns":0.0,"p10_ns":0.0,"p90_ns":0.0}"#, 1, "positive median")]
+    #[case::second_line("{\"floor\":\"x\"}\n[1]", 2, "invalid type")]
+    fn refuses_bad_lines(#[case] text: &str, #[case] line: usize, #[case] want: &str) {
+        let err = parse(text).unwrap_err();
+        assert!(matches!(err, FloorError::Parse { line: l, .. } if l == line), "{err:?}");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+
+    #[test]
+    fn passes_combine_into_the_mean_of_their_medians() {
+        let second = PASS.replace("80000.0", "90000.0");
+        let floors = combine(&[parse(PASS).unwrap(), parse(&second).unwrap()]);
+        assert_eq!(floors[0].id, "baseline/fork");
+        assert_eq!(floors[0].floor_ns, Some(85000.0));
+        assert_eq!(floors[0].pass_medians_ns, [80000.0, 90000.0]);
+        assert_eq!(floors[0].iterations, 600);
+        assert_eq!((floors[1].floor_ns, floors[1].skipped.as_deref()), (None, Some("open: No such file or directory")));
+    }
+
+    #[rstest]
+    #[case::at_floor(80_000.0, 1.0, false)]
+    #[case::at_the_limit(88_000.0, 1.1, false)]
+    #[case::above(96_000.0, 1.2, true)]
+    #[case::below(40_000.0, 0.5, false)]
+    fn ratio_and_suspect(#[case] median: f64, #[case] ratio: f64, #[case] is_suspect: bool) {
+        let mut r = crate::report::tests::sample("k", median, 320_000.0);
+        r.floor = combine(&[parse(PASS).unwrap()]);
+        apply(&mut r);
+        let got = r.figures[0].ratio_to_floor.unwrap();
+        assert!((got - ratio).abs() < 1e-9, "{got}");
+        assert_eq!(suspect(got), is_suspect);
+        assert_eq!(r.figures[1].floor_ns, None, "clone/net has no floor here");
+        let t = table(&r);
+        assert_eq!(t.contains("**>1.10**"), is_suspect, "{t}");
+        assert!(t.contains("Floor skipped setns/pid"), "{t}");
+    }
+
+    #[test]
+    fn an_unbuilt_floor_says_so() {
+        assert!(matches!(run(b"", &[]), Err(FloorError::NotBuilt)));
+    }
+
+    #[test]
+    fn runs_an_executable_from_memory() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        let out = run(&sh, &["-c".into(), "echo hi".into()]).unwrap();
+        assert_eq!(out, "hi\n");
+    }
+}
