@@ -1,7 +1,10 @@
 //! Reports from several kernels side by side: per operation, the median and
 //! ratio to fork on each kernel, and the change against the first report,
-//! flagged when it is beyond noise.
+//! flagged when it is beyond noise; and, where the reports have the
+//! independent floor, each figure's ratio to it, with a report whose
+//! figures exceed [`crate::floor::SUSPECT_RATIO`] flagged as suspect.
 
+use crate::floor::{suspect, SUSPECT_RATIO};
 use crate::report::{Figure, Report, Unit};
 use crate::suite::{fmt_ratio, fmt_with_unit};
 
@@ -58,6 +61,29 @@ pub struct Comparison {
     pub caveats: Vec<String>,
     /// The threshold used.
     pub noise: f64,
+    /// Whether any report has ratios to the floor (older ones have none).
+    pub has_floor: bool,
+    /// Reports with figures above [`SUSPECT_RATIO`] times their floor.
+    pub suspects: Vec<Suspect>,
+}
+
+/// A report whose figures are not all within [`SUSPECT_RATIO`] of the floor:
+/// what it shows is the benches' overhead as much as the kernel's cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suspect {
+    /// The report's column name.
+    pub label: String,
+    /// Figures with a floor.
+    pub with_floor: usize,
+    /// Those above the limit, with their ratio.
+    pub over: Vec<(String, f64)>,
+}
+
+/// The suspect figures of `r`, if any.
+pub fn suspect_of(r: &Report, label: &str) -> Option<Suspect> {
+    let ratios: Vec<(&str, f64)> = r.figures.iter().filter_map(|f| Some((f.id.as_str(), f.ratio_to_floor?))).collect();
+    let over: Vec<(String, f64)> = ratios.iter().filter(|(_, x)| suspect(*x)).map(|(id, x)| (id.to_string(), *x)).collect();
+    (!over.is_empty()).then(|| Suspect { label: label.into(), with_floor: ratios.len(), over })
 }
 
 fn change(first: (f64, f64, f64), this: (f64, f64, f64), noise: f64) -> Option<Change> {
@@ -148,7 +174,9 @@ pub fn compare(reports: &[Report], noise: f64) -> Comparison {
             }
         }
     }
-    Comparison { labels, rows, caveats, noise }
+    let has_floor = reports.iter().any(|r| r.figures.iter().any(|f| f.ratio_to_floor.is_some()));
+    let suspects = reports.iter().zip(&labels).filter_map(|(r, l)| suspect_of(r, l)).collect();
+    Comparison { labels, rows, caveats, noise, has_floor, suspects }
 }
 
 fn fmt_change(c: Option<Change>, markdown: bool) -> String {
@@ -165,10 +193,19 @@ fn fmt_change(c: Option<Change>, markdown: bool) -> String {
     }
 }
 
+fn fmt_floor(r: f64, markdown: bool) -> String {
+    match (suspect(r), markdown) {
+        (true, true) => format!("{r:.2} ⚠"),
+        (true, false) => format!("{r:.2}*"),
+        (false, _) => format!("{r:.2}"),
+    }
+}
+
 impl Comparison {
     fn cells(&self, row: &Row, markdown: bool) -> Vec<String> {
         let mut medians = Vec::new();
         let mut ratios = Vec::new();
+        let mut floors = Vec::new();
         for cell in &row.cells {
             match cell {
                 Cell::Value { figure, change, ratio_change } => {
@@ -179,20 +216,26 @@ impl Comparison {
                             .map(|r| format!("{}{}", fmt_ratio(r), fmt_change(*ratio_change, markdown)))
                             .unwrap_or_default(),
                     );
+                    floors.push(figure.ratio_to_floor.map(|r| fmt_floor(r, markdown)).unwrap_or_default());
                 }
                 Cell::Skipped(_) => {
                     medians.push("skipped".into());
                     ratios.push(String::new());
+                    floors.push(String::new());
                 }
                 Cell::Missing => {
                     medians.push("—".into());
                     ratios.push(String::new());
+                    floors.push(String::new());
                 }
             }
         }
         let mut out = vec![row.id.clone()];
         out.extend(medians);
         out.extend(ratios);
+        if self.has_floor {
+            out.extend(floors);
+        }
         out
     }
 
@@ -200,6 +243,9 @@ impl Comparison {
         let mut h = vec!["operation".to_string()];
         h.extend(self.labels.iter().map(|l| format!("median {l}")));
         h.extend(self.labels.iter().map(|l| format!("×fork {l}")));
+        if self.has_floor {
+            h.extend(self.labels.iter().map(|l| format!("×floor {l}")));
+        }
         h
     }
 
@@ -210,6 +256,21 @@ impl Comparison {
             self.labels.first().map(String::as_str).unwrap_or("the first report"),
             self.noise * 100.0
         );
+        if self.has_floor {
+            let mark = if markdown { "⚠" } else { "*" };
+            s += &format!("×floor: median / the independent floor's median in the same run; {mark} above {SUSPECT_RATIO:.2}.\n");
+        }
+        for x in &self.suspects {
+            let list: Vec<String> = x.over.iter().map(|(id, r)| format!("{id} {r:.2}")).collect();
+            s += &format!(
+                "{}: {}: {} of {} figures above {SUSPECT_RATIO:.2}× the floor: {}\n",
+                if markdown { "**SUSPECT**" } else { "SUSPECT" },
+                x.label,
+                x.over.len(),
+                x.with_floor,
+                list.join(", ")
+            );
+        }
         for c in &self.caveats {
             s += &format!("Caveat: {c}\n");
         }
@@ -281,6 +342,36 @@ mod tests {
         let text = c.text();
         assert!(text.contains("480 µs (+50%!)"), "{text}");
         assert!(c.markdown().contains("(**+50%**)"));
+    }
+
+    #[rstest::rstest]
+    #[case::within(&[1.0, 1.05], None)]
+    #[case::at_the_limit(&[1.10, 0.95], None)]
+    #[case::one_above(&[1.0, 1.34], Some(1))]
+    #[case::all_above(&[1.2, 1.5], Some(2))]
+    fn reports_above_the_floor_are_suspect(#[case] ratios: &[f64], #[case] over: Option<usize>) {
+        let old = sample("6.1", 80_000.0, 320_000.0);
+        let mut new = sample("6.18", 80_000.0, 320_000.0);
+        for (f, r) in new.figures.iter_mut().zip(ratios) {
+            f.floor_ns = Some(f.median / r);
+            f.ratio_to_floor = Some(*r);
+        }
+        let c = compare(&[old, new], DEFAULT_NOISE);
+        assert!(c.has_floor);
+        assert_eq!(c.suspects.first().map(|s| s.over.len()), over);
+        let (text, md) = (c.text(), c.markdown());
+        assert!(text.contains("×floor 6.18"), "{text}");
+        assert_eq!(text.contains("SUSPECT: 6.18: "), over.is_some(), "{text}");
+        assert_eq!(md.contains("**SUSPECT**: 6.18"), over.is_some(), "{md}");
+        assert_eq!(text.contains("1.34*"), ratios.contains(&1.34), "{text}");
+        assert!(!text.contains("SUSPECT: 6.1:"), "the old report has no floor: {text}");
+    }
+
+    #[test]
+    fn old_reports_have_no_floor_columns() {
+        let c = compare(&[sample("a", 80_000.0, 320_000.0), sample("b", 80_000.0, 320_000.0)], DEFAULT_NOISE);
+        assert!(!c.has_floor && c.suspects.is_empty());
+        assert!(!c.text().contains("floor"), "{}", c.text());
     }
 
     #[test]

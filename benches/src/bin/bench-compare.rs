@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Prints a table per operation (median and ratio to fork per report, the
-//! change against the first report, flagged when beyond noise) and writes
+//! change against the first report, flagged when beyond noise; where a
+//! report has the independent floor, the ratio to it, and the report flagged
+//! SUSPECT when figures exceed 1.10 times their floor) and writes
 //! it as Markdown and an SVG chart when asked. A file that is missing,
 //! truncated or not a report is named in the error, and nothing is written.
 
