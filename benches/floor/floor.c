@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -257,8 +258,16 @@ static pid_t holder(const struct kind *k, int *err)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return *err = errno, -1;
+	pid_t parent = getpid();
 	pid_t pid = raw_clone(k->legacy_clone ? k->flag : 0, 0);
 	if (pid == 0) {
+		/* A holder never outlives the floor: killed with it (no trace).
+		 * In a new pid namespace getppid() is 0, so the check that the
+		 * parent did not die before prctl applies elsewhere only. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(1);
+		if (!(k->flag & CLONE_NEWPID) && getppid() != parent)
+			_exit(1);
 		int e = !k->legacy_clone && unshare((int)k->flag) < 0 ? errno : 0;
 		if (write(p[1], &e, sizeof e) != sizeof e)
 			_exit(1);
