@@ -29,7 +29,8 @@ impl Cap {
     pub const SYS_ADMIN: Cap = Cap(21);
     /// CAP_SYS_RESOURCE.
     pub const SYS_RESOURCE: Cap = Cap(24);
-    /// CAP_SYS_TIME (libc lacks it).
+    /// CAP_SYS_TIME (libc lacks it): needed in the owning user namespace to
+    /// write timens_offsets (time_namespaces(7)).
     pub const SYS_TIME: Cap = Cap(25);
 
     /// The name capabilities(7) gives it.

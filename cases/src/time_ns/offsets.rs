@@ -331,7 +331,7 @@ fn eperm_without_cap(drop_cap: bool) -> CaseResult {
     call(&Spawn::unshare(Kind::Time.flag()), move || {
         OffsetsFile::open(Proc::Myself)?.write_all(&KNOWN.to_text()).setup("write the first offsets")?;
         if drop_cap {
-            harness::caps::drop_capability(clock::CAP_SYS_TIME).setup("drop CAP_SYS_TIME")?;
+            harness::caps::drop_capability(harness::probe::Cap::SYS_TIME).setup("drop CAP_SYS_TIME")?;
         }
         let mut file = OffsetsFile::open(Proc::Myself)?;
         expect_errno!(file.write(&Offsets::ZERO.to_text()), Errno::EPERM, "writing timens_offsets without CAP_SYS_TIME");

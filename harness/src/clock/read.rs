@@ -19,10 +19,6 @@ pub const NANOS_PER_SEC: Nanos = 1_000_000_000;
 /// KTIME_SEC_MAX").
 pub const KTIME_SEC_MAX: i64 = i64::MAX / NANOS_PER_SEC;
 
-/// `CAP_SYS_TIME` of `<linux/capability.h>` (libc lacks it): needed in the
-/// owning user namespace to write timens_offsets (time_namespaces(7)).
-pub const CAP_SYS_TIME: crate::probe::Cap = crate::probe::Cap::SYS_TIME;
-
 /// A clock of clock_gettime(2) that time_namespaces(7) names: the five it
 /// offsets and three it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
