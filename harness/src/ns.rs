@@ -22,6 +22,14 @@ pub fn unshare(flags: impl Into<NsFlags>) -> Result<(), SysError> {
     sys::unshare(flags.bits()).op(Op::Unshare(flags))
 }
 
+/// unshare(2) timed: its duration in ns, read from CLOCK_MONOTONIC right
+/// around the system call with nothing else between (the benches' fresh
+/// and repeated unshare).
+pub fn timed_unshare(flags: impl Into<NsFlags>) -> Result<u64, SysError> {
+    let flags = flags.into();
+    sys::timed_unshare(flags.bits()).op(Op::Unshare(flags))
+}
+
 /// setns(2): joins the namespace of `fd` (a `/proc/[pid]/ns` fd with
 /// `nstype` 0 or its CLONE_NEW* type), or with a pidfd the target's
 /// namespaces of every kind in `nstype` (5.8+).

@@ -30,7 +30,7 @@ mod running;
 pub use crate::sys::{CloneCall, Exit};
 pub use channel::Channel;
 use channel::{close_other_channels, forget_channel_fd, pipe, Msg};
-pub use exiting::ExitingChild;
+pub use exiting::{timed_in_child, ExitingChild, MAX_CHILD_TIMINGS};
 pub use running::Peer;
 
 /// How a peer gets its namespaces.
