@@ -9,7 +9,7 @@
 //!   `<target>/nsverify-bench/<uname -r>.json`, with a `.md` beside it).
 //! - `NSVERIFY_BENCH_CPU=n`: pin the helper to CPU n.
 //! - `NSVERIFY_BENCH_USERNS=1`: measure in a fresh user namespace even as root.
-//! - `NSVERIFY_BENCH_FLOOR_ITERS=n`: iterations per floor operation.
+//! - `NSVERIFY_BENCH_FLOOR_ITERS=n`: floor iterations before each criterion sample.
 
 #![forbid(unsafe_code)]
 
@@ -36,10 +36,6 @@ const FIDELITY: [&str; 5] = ["baseline/fork", "clone/net", "unshare_fresh/uts", 
 /// Batches of the minimal loop per fidelity check.
 const FIDELITY_BATCHES: u32 = 10;
 
-/// The independent floor (`floor/floor.c`), built by build.rs: embedded so
-/// that the bench executable stays self-contained (the VM matrix copies it alone).
-const FLOOR_EXE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nsverify-floor"));
-
 /// Skip reason of benchmarks left out by criterion's FILTER.
 const FILTERED: &str = "not run: excluded by the command-line filter";
 
@@ -59,12 +55,22 @@ fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
+/// The CPU the helper and the floor share unless NSVERIFY_BENCH_CPU says
+/// otherwise: the last one this process may run on. On one CPU both see the
+/// same processor (here the two virtual CPUs ran up to 1.6x apart for
+/// seconds at a time), and a child starts where its parent waits for it.
+fn last_allowed_cpu() -> Option<usize> {
+    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    (0..nix::sched::CpuSet::count()).rev().find(|&c| set.is_set(c).unwrap_or(false))
+}
+
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
         let quick = env_flag("NSVERIFY_BENCH_QUICK");
         let cpu = match std::env::var("NSVERIFY_BENCH_CPU") {
-            Ok(v) => Some(v.parse().with_context(|| format!("NSVERIFY_BENCH_CPU={v:?} is not a CPU number"))?),
-            Err(_) => None,
+            Ok(v) if v == "none" => None,
+            Ok(v) => Some(v.parse().with_context(|| format!("NSVERIFY_BENCH_CPU={v:?} is neither a CPU number nor \"none\""))?),
+            Err(_) => last_allowed_cpu(),
         };
         let (sample_size, warm_up, measurement, bursts, burst_count) = if quick {
             (10, Duration::from_millis(300), Duration::from_millis(900), 1, 300)
@@ -173,8 +179,10 @@ struct Suite {
     criterion_dir: PathBuf,
     /// Criterion's median sample size of the fork baseline.
     fork_batch: Option<u64>,
-    /// The floor's command line, and its passes so far.
-    floor_args: Vec<String>,
+    /// The floor server (`None` if it could not start: the reason was
+    /// printed), its iterations per request, and its answers so far.
+    floor: Option<Rc<RefCell<floor::Server>>>,
+    floor_iters: u64,
     floor_passes: Vec<Vec<floor::Line>>,
 }
 
@@ -217,10 +225,25 @@ impl Suite {
         let failure: Rc<RefCell<Option<String>>> = Rc::default();
         let (helper, op) = (self.helper.clone(), bench.op);
         let (s, f) = (samples.clone(), failure.clone());
+        // The floor of this figure, a few iterations right before each call
+        // criterion makes: both are measured in the same seconds (floor
+        // passes before and after each group saw the machine's speed move
+        // by up to 1.9x between them).
+        let floor = self.floor.clone().filter(|_| self.args.benchmarking);
+        let floor_lines: Rc<RefCell<Vec<floor::Line>>> = Rc::default();
+        let (fl, floor_iters, floor_id) = (floor_lines.clone(), self.floor_iters, id.clone());
         group.bench_function(bench.name.as_str(), move |b| {
             b.iter_custom(|iters| {
                 if f.borrow().is_some() {
                     return Duration::from_nanos(1);
+                }
+                if let Some(server) = &floor {
+                    match server.borrow_mut().ask(&floor_id, floor_iters) {
+                        Ok(line) => fl.borrow_mut().push(line),
+                        Err(e) => {
+                            fl.borrow_mut().push(floor::Line::Skipped { id: floor_id.clone(), reason: format!("the floor server: {e}") })
+                        }
+                    }
                 }
                 match helper.borrow_mut().measure(op, iters) {
                     Ok(measured) => {
@@ -235,6 +258,10 @@ impl Suite {
             })
         });
         let samples = samples.borrow().clone();
+        // Criterion's warm-up calls come first, then one call per sample:
+        // the floor answers that count are those of the samples.
+        let mut lines = floor_lines.take();
+        self.floor_passes.push(lines.split_off(lines.len().saturating_sub(self.settings.sample_size)));
         if samples.is_empty() {
             return self.skip(id, FILTERED.into());
         }
@@ -251,20 +278,6 @@ impl Suite {
             let per_batch = suite::median_iters(suite::analysed(&samples, self.settings.sample_size));
             let batches = self.minimal_loop(op, per_batch);
             self.record_fidelity(&id, per_batch, batches);
-        }
-    }
-
-    /// One pass of the floor over `group`'s operations, in the helper's
-    /// privilege mode and CPU, then a drain of what it left to tear down.
-    fn floor_pass(&mut self, group: &str) {
-        let mut args = self.floor_args.clone();
-        args.extend(["--group".to_string(), group.to_string()]);
-        match floor::run(FLOOR_EXE, &args).and_then(|out| floor::parse(&out)) {
-            Ok(lines) => self.floor_passes.push(lines),
-            Err(e) => eprintln!("nsverify-bench: floor of {group}: {e}"),
-        }
-        if group != "baseline" {
-            self.drain(&ops::ASYNC_TEARDOWN);
         }
     }
 
@@ -395,15 +408,27 @@ fn run() -> anyhow::Result<()> {
         Ok(v) => v.parse().with_context(|| format!("NSVERIFY_BENCH_FLOOR_ITERS={v:?} is not a number"))?,
         Err(_) => {
             if settings.quick {
-                floor::ITERS.1
+                floor::PER_SAMPLE.1
             } else {
-                floor::ITERS.0
+                floor::PER_SAMPLE.0
             }
         }
     };
-    let mut floor_args = vec!["--iters".to_string(), floor_iters.to_string()];
+    if floor_iters < 2 {
+        bail!("NSVERIFY_BENCH_FLOOR_ITERS={floor_iters}: at least 2");
+    }
+    // The floor server, in the helper's privilege mode and CPU.
+    let mut floor_args = Vec::new();
     floor_args.extend((privilege == report::Privilege::UserNamespace).then(|| "--userns".to_string()));
     floor_args.extend(settings.helper.cpu.iter().flat_map(|c| ["--cpu".to_string(), c.to_string()]));
+    let floor = match args.benchmarking.then(|| floor::Server::start(floor::EXE, &floor_args)) {
+        Some(Ok(server)) => Some(Rc::new(RefCell::new(server))),
+        Some(Err(e)) => {
+            eprintln!("nsverify-bench: no floor in this run: {e}");
+            None
+        }
+        None => None,
+    };
     let mut suite = Suite {
         helper: Rc::new(RefCell::new(helper)),
         figures: Vec::new(),
@@ -411,7 +436,8 @@ fn run() -> anyhow::Result<()> {
         fidelity: Vec::new(),
         criterion_dir: criterion_dir.clone(),
         fork_batch: None,
-        floor_args,
+        floor,
+        floor_iters,
         floor_passes: Vec::new(),
         settings,
         args,
@@ -420,27 +446,21 @@ fn run() -> anyhow::Result<()> {
         suite.skip(s.id, s.reason);
     }
     for name in GROUPS {
-        // The floor before and after each group: it sees the same machine.
-        let floor = suite.args.benchmarking && benches.iter().any(|b| b.group == name && suite.selected(&b.id()));
-        if floor {
-            suite.floor_pass(name);
-        }
         let mut group = criterion.benchmark_group(name);
         group.sample_size(suite.settings.sample_size);
         for bench in benches.iter().filter(|b| b.group == name) {
             suite.run_bench(&mut group, bench);
         }
         group.finish();
-        if floor {
-            suite.floor_pass(name);
-        }
     }
     if suite.args.benchmarking {
         suite.teardown();
         let fork_batch = suite.fork_batch;
         suite.fork_at_end(fork_batch);
     }
-    let Suite { settings, args, helper, mut figures, skipped, fidelity, floor_passes, .. } = suite;
+    let Suite { settings, args, helper, mut figures, skipped, fidelity, floor, floor_passes, .. } = suite;
+    // The floor server ends at end-of-file and is reaped.
+    drop(floor);
     let helper = Rc::try_unwrap(helper).map_err(|_| anyhow::anyhow!("helper still borrowed"))?.into_inner();
     helper.stop().context("stopping the measuring helper")?;
     let leftovers = Snapshot::take().differences(&before);

@@ -16,7 +16,17 @@
  * helper does when not root or with NSVERIFY_BENCH_USERNS=1), --cpu N (pin,
  * as NSVERIFY_BENCH_CPU pins the helper), --group G (repeatable: only the
  * operations of criterion group G: baseline, clone, unshare_fresh,
- * unshare_repeated, setns). Exit status 0 unless the setup itself failed.
+ * unshare_repeated, setns), --only ID (repeatable: only figure ID, such as
+ * unshare_fresh/uts; the bench runs each figure's floor right before and
+ * after criterion measures that figure). Exit status 0 unless the setup
+ * itself failed.
+ *
+ * --serve: a server for the bench, which asks for a few iterations of one
+ * figure right before each criterion sample, so that floor and nsverify
+ * are measured in the same seconds of the machine's life. Each request is a
+ * line "ID N" on standard input; the answer is one line as above, with the
+ * N raw timings added ("samples_ns":[...]), or a "skipped" line (also for an
+ * unknown ID). End-of-file ends the server.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,8 +54,11 @@
 #define SYS_clone3 435
 #endif
 
-/* The user namespace nesting a repeated unshare goes to before a fresh
- * child takes over (the helper's USER_NEST_CHUNK). */
+/* Calls a repeated unshare makes in one child before a fresh child takes
+ * over (the helper's REPEAT_CHUNK): a call costs more the more namespaces
+ * the child made before it. For user namespaces, the nesting a child goes
+ * to (the helper's USER_NEST_CHUNK; the kernel stops at 32 levels). */
+#define REPEAT_CHUNK 32
 #define USER_NEST_CHUNK 24
 /* setns and getppid are timed in batches, as one loop, like the helper. */
 #define SETNS_BATCH 100
@@ -75,6 +88,10 @@ static long iters = 2000;
 static double *samples;   /* MAP_SHARED: children write their timings here */
 static const char *groups[8];
 static int ngroups;
+static const char *only[8];
+static int nonly;
+static int serving;  /* --serve: answers carry the raw samples */
+static int answered; /* lines printed for the current request */
 
 static inline uint64_t now_ns(void)
 {
@@ -83,12 +100,18 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int wanted(const char *group)
+/* Whether figure group/name is asked for: by --group, by --only, or by
+ * neither (then every figure is). */
+static int wanted(const char *group, const char *name)
 {
-	if (ngroups == 0)
+	if (ngroups == 0 && nonly == 0)
 		return 1;
 	for (int i = 0; i < ngroups; i++)
 		if (strcmp(groups[i], group) == 0)
+			return 1;
+	size_t g = strlen(group);
+	for (int i = 0; i < nonly; i++)
+		if (strncmp(only[i], group, g) == 0 && only[i][g] == '/' && strcmp(only[i] + g + 1, name) == 0)
 			return 1;
 	return 0;
 }
@@ -103,15 +126,21 @@ static void report(const char *group, const char *name, long n, long batch)
 {
 	qsort(samples, n, sizeof(double), cmp);
 	double median = n % 2 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
-	printf("{\"id\":\"%s/%s\",\"n\":%ld,\"batch\":%ld,\"median_ns\":%.1f,\"p10_ns\":%.1f,\"p90_ns\":%.1f}\n", group, name, n, batch,
+	printf("{\"id\":\"%s/%s\",\"n\":%ld,\"batch\":%ld,\"median_ns\":%.1f,\"p10_ns\":%.1f,\"p90_ns\":%.1f", group, name, n, batch,
 	       median, samples[n / 10], samples[(n * 9) / 10]);
+	if (serving)
+		for (long i = 0; i < n; i++)
+			printf("%s%.1f", i ? "," : ",\"samples_ns\":[", samples[i]);
+	printf("%s}\n", serving ? "]" : "");
 	fflush(stdout);
+	answered++;
 }
 
 static void skipped(const char *group, const char *name, const char *what, int err)
 {
 	printf("{\"id\":\"%s/%s\",\"skipped\":\"%s: %s\"}\n", group, name, what, strerror(err));
 	fflush(stdout);
+	answered++;
 }
 
 /* Raw clone(2) with `flags` | SIGCHLD: returns 0 in the child. No atfork
@@ -207,14 +236,14 @@ static void unshare_fresh(const struct kind *k)
 	report("unshare_fresh", k->name, iters, 1);
 }
 
-/* unshare_repeated/<kind>: in one child, unshare again and again, each
- * call timed alone; a user namespace gets its maps written (untimed) and a
- * new child takes over every USER_NEST_CHUNK levels. */
+/* unshare_repeated/<kind>: in a child (warmed up by unshare(0)), unshare
+ * again and again, each call timed alone; a user namespace gets its maps
+ * written (untimed). A new child takes over every REPEAT_CHUNK calls
+ * (USER_NEST_CHUNK for user). */
 static void unshare_repeated(const struct kind *k)
 {
-	long warm = k->flag == CLONE_NEWUSER ? 0 : iters / 20 + 2;
-	long chunk = k->flag == CLONE_NEWUSER ? USER_NEST_CHUNK : warm + iters;
-	for (long start = -warm; start < iters; start += chunk) {
+	long chunk = k->flag == CLONE_NEWUSER ? USER_NEST_CHUNK : REPEAT_CHUNK;
+	for (long start = 0; start < iters; start += chunk) {
 		long end = start + chunk < iters ? start + chunk : iters;
 		pid_t pid = raw_clone(0, 0);
 		if (pid == 0) {
@@ -230,8 +259,7 @@ static void unshare_repeated(const struct kind *k)
 					samples[0] = -(double)errno;
 					_exit(1);
 				}
-				if (i >= 0)
-					samples[i] = (double)(t1 - t0);
+				samples[i] = (double)(t1 - t0);
 				if (k->flag == CLONE_NEWUSER && map_root(uid, gid) < 0) {
 					samples[0] = -(double)errno;
 					_exit(2);
@@ -353,6 +381,60 @@ static void null_syscall(void)
 	report("baseline", "null_syscall", iters, NULL_BATCH);
 }
 
+/* Every figure asked for by --group and --only, `iters` times each. */
+static void run_wanted(void)
+{
+	if (wanted("baseline", "null_syscall"))
+		null_syscall();
+	if (wanted("baseline", "fork"))
+		clone_op("baseline", "fork", 0, 0);
+	unsigned long container = 0;
+	for (size_t i = 0; i < NKINDS; i++) {
+		if (wanted("clone", KINDS[i].name))
+			clone_op("clone", KINDS[i].name, KINDS[i].flag, !KINDS[i].legacy_clone);
+		if (KINDS[i].legacy_clone)
+			container |= KINDS[i].flag;
+	}
+	if (wanted("clone", "container"))
+		clone_op("clone", "container", container, 0);
+	for (size_t i = 0; i < NKINDS; i++)
+		if (wanted("unshare_fresh", KINDS[i].name))
+			unshare_fresh(&KINDS[i]);
+	for (size_t i = 0; i < NKINDS; i++)
+		if (KINDS[i].flag != CLONE_NEWPID && wanted("unshare_repeated", KINDS[i].name))
+			unshare_repeated(&KINDS[i]);
+	for (size_t i = 0; i < NKINDS; i++)
+		if (KINDS[i].flag != CLONE_NEWUSER && wanted("setns", KINDS[i].name))
+			setns_toggle(&KINDS[i]);
+}
+
+/* The largest N a --serve request may ask for. */
+#define SERVE_MAX 100000
+
+/* --serve: "ID N" per line on stdin, one answer line each. */
+static int serve(void)
+{
+	char line[256], id[128];
+	long n;
+	while (fgets(line, sizeof line, stdin)) {
+		answered = 0;
+		if (sscanf(line, "%127s %ld", id, &n) != 2 || n < 2 || n > SERVE_MAX) {
+			printf("{\"id\":\"?\",\"skipped\":\"bad request (expected ID N, 2 <= N <= %d)\"}\n", SERVE_MAX);
+			fflush(stdout);
+			continue;
+		}
+		iters = n;
+		only[0] = id;
+		nonly = 1;
+		run_wanted();
+		if (!answered) {
+			printf("{\"id\":\"%s\",\"skipped\":\"no such figure\"}\n", id);
+			fflush(stdout);
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int userns = 0, cpu = -1;
@@ -363,10 +445,14 @@ int main(int argc, char **argv)
 			cpu = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc && ngroups < 8)
 			groups[ngroups++] = argv[++i];
+		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && nonly < 8)
+			only[nonly++] = argv[++i];
 		else if (strcmp(argv[i], "--userns") == 0)
 			userns = 1;
+		else if (strcmp(argv[i], "--serve") == 0)
+			serving = 1;
 		else {
-			fprintf(stderr, "usage: nsverify-floor [--iters N] [--userns] [--cpu N] [--group G]...\n");
+			fprintf(stderr, "usage: nsverify-floor [--iters N] [--userns] [--cpu N] [--group G]... [--only ID]... [--serve]\n");
 			return 2;
 		}
 	}
@@ -374,7 +460,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nsverify-floor: --iters must be at least 2\n");
 		return 2;
 	}
-	samples = mmap(NULL, sizeof(double) * (size_t)iters, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	samples = mmap(NULL, sizeof(double) * (size_t)(serving ? SERVE_MAX : iters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (samples == MAP_FAILED) {
 		perror("nsverify-floor: mmap");
 		return 1;
@@ -399,26 +485,8 @@ int main(int argc, char **argv)
 	printf("{\"floor\":\"nsverify-floor\",\"version\":1,\"privilege\":\"%s\",\"iters\":%ld}\n",
 	       userns ? "user_namespace" : "root", iters);
 	fflush(stdout);
-	if (wanted("baseline")) {
-		null_syscall();
-		clone_op("baseline", "fork", 0, 0);
-	}
-	if (wanted("clone")) {
-		unsigned long container = 0;
-		for (size_t i = 0; i < NKINDS; i++) {
-			clone_op("clone", KINDS[i].name, KINDS[i].flag, !KINDS[i].legacy_clone);
-			if (KINDS[i].legacy_clone)
-				container |= KINDS[i].flag;
-		}
-		clone_op("clone", "container", container, 0);
-	}
-	for (size_t i = 0; i < NKINDS && wanted("unshare_fresh"); i++)
-		unshare_fresh(&KINDS[i]);
-	for (size_t i = 0; i < NKINDS && wanted("unshare_repeated"); i++)
-		if (KINDS[i].flag != CLONE_NEWPID)
-			unshare_repeated(&KINDS[i]);
-	for (size_t i = 0; i < NKINDS && wanted("setns"); i++)
-		if (KINDS[i].flag != CLONE_NEWUSER)
-			setns_toggle(&KINDS[i]);
+	if (serving)
+		return serve();
+	run_wanted();
 	return 0;
 }

@@ -1,25 +1,41 @@
 //! The independent floor (issue 14): `floor/floor.c`, the tightest loop for
 //! each operation in plain C, built by `build.rs` and embedded in the bench.
-//! This module runs it (from a memfd, else a temporary file), reads its
-//! output (one JSON line per figure id), puts its medians next to
-//! criterion's (`floor_ns`, `ratio_to_floor`) and prints the comparison.
+//! This module runs it (from a memfd, else a temporary file): once over a
+//! list of figures ([`run`]), or as a server ([`Server`]) that the bench asks
+//! for a few iterations of a figure right before each criterion sample. It
+//! reads the output (one JSON line per figure id), puts the floor next to
+//! criterion's figure (`floor_ns`, `ratio_to_floor`) and prints the comparison.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde::Deserialize;
 
 use crate::report::{FloorEntry, Report};
 use crate::suite::fmt_with_unit;
 
+/// The floor executable, built by build.rs from `floor/floor.c` (empty
+/// without a C compiler): embedded so that the bench executable stays
+/// self-contained (the VM matrix copies it alone).
+pub const EXE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nsverify-floor"));
+
+/// How build.rs linked [`EXE`] (static, or dynamic with which libraries).
+pub const LINK: &str = env!("NSVERIFY_FLOOR_LINK");
+
 /// A figure more than this many times its floor is suspect: the benches
 /// then measure their own overhead as much as the kernel (issue 14).
 pub const SUSPECT_RATIO: f64 = 1.10;
 
-/// Iterations per operation of a floor pass: full and quick mode.
+/// Iterations per operation of a floor pass ([`run`]): full and quick mode.
 pub const ITERS: (u64, u64) = (2000, 300);
+
+/// Iterations of a [`Server`] request, one request before each call
+/// criterion makes, of which those before its samples count: full and quick
+/// mode, so 50 × 40 = 2000 and 10 × 30 = 300 timings per figure, as a pass
+/// of [`ITERS`].
+pub const PER_SAMPLE: (u64, u64) = (40, 30);
 
 /// Whether a ratio to the floor is beyond [`SUSPECT_RATIO`].
 pub fn suspect(ratio_to_floor: f64) -> bool {
@@ -68,6 +84,8 @@ pub enum Line {
         p10_ns: f64,
         /// 90th percentile.
         p90_ns: f64,
+        /// Every timing (per operation, ns), from a [`Server`]; empty from [`run`].
+        samples_ns: Vec<f64>,
     },
     /// Not measured, with the reason.
     Skipped {
@@ -76,6 +94,15 @@ pub enum Line {
         /// Why.
         reason: String,
     },
+}
+
+impl Line {
+    /// The figure id.
+    pub fn id(&self) -> &str {
+        match self {
+            Line::Measured { id, .. } | Line::Skipped { id, .. } => id,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -87,6 +114,8 @@ struct RawLine {
     median_ns: Option<f64>,
     p10_ns: Option<f64>,
     p90_ns: Option<f64>,
+    #[serde(default)]
+    samples_ns: Vec<f64>,
 }
 
 /// Parses the floor's standard output: a header line, then one line per
@@ -103,7 +132,11 @@ pub fn parse(text: &str) -> Result<Vec<Line>, FloorError> {
         out.push(match (raw.skipped, raw.n, raw.median_ns, raw.p10_ns, raw.p90_ns) {
             (Some(reason), ..) => Line::Skipped { id, reason },
             (None, Some(n), Some(median_ns), Some(p10_ns), Some(p90_ns)) if median_ns.is_finite() && median_ns > 0.0 => {
-                Line::Measured { id, n, median_ns, p10_ns, p90_ns }
+                let samples_ns = raw.samples_ns;
+                if !samples_ns.is_empty() && samples_ns.len() as u64 != n {
+                    return Err(err(format!("{id}: {} samples for n = {n}", samples_ns.len())));
+                }
+                Line::Measured { id, n, median_ns, p10_ns, p90_ns, samples_ns }
             }
             _ => return Err(err(format!("{id}: neither \"skipped\" nor a positive median with n, p10 and p90"))),
         });
@@ -111,10 +144,13 @@ pub fn parse(text: &str) -> Result<Vec<Line>, FloorError> {
     Ok(out)
 }
 
-/// The passes of one figure id combined: `floor_ns` is the mean of the
-/// passes' medians; a pass that skipped leaves its reason.
+/// The passes (or server answers) of each figure id combined: `floor_ns` is
+/// the median of every timing where the answers carry them (a [`Server`]),
+/// else the mean of the passes' medians; a pass that skipped leaves its
+/// reason.
 pub fn combine(passes: &[Vec<Line>]) -> Vec<FloorEntry> {
     let mut out: Vec<FloorEntry> = Vec::new();
+    let mut pooled: Vec<Vec<f64>> = Vec::new();
     for line in passes.iter().flatten() {
         let id = match line {
             Line::Measured { id, .. } | Line::Skipped { id, .. } => id,
@@ -123,12 +159,14 @@ pub fn combine(passes: &[Vec<Line>]) -> Vec<FloorEntry> {
             Some(i) => i,
             None => {
                 out.push(FloorEntry { id: id.clone(), ..FloorEntry::default() });
+                pooled.push(Vec::new());
                 out.len() - 1
             }
         };
         let e = &mut out[i];
         match line {
-            Line::Measured { n, median_ns, p10_ns, p90_ns, .. } => {
+            Line::Measured { n, median_ns, p10_ns, p90_ns, samples_ns, .. } => {
+                pooled[i].extend(samples_ns);
                 e.pass_medians_ns.push(*median_ns);
                 e.p10_ns.push(*p10_ns);
                 e.p90_ns.push(*p90_ns);
@@ -137,9 +175,9 @@ pub fn combine(passes: &[Vec<Line>]) -> Vec<FloorEntry> {
             Line::Skipped { reason, .. } => e.skipped = Some(reason.clone()),
         }
     }
-    for e in &mut out {
+    for (e, samples) in out.iter_mut().zip(pooled) {
         let m = &e.pass_medians_ns;
-        e.floor_ns = (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64);
+        e.floor_ns = crate::stats::median(&samples).or_else(|| (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64));
     }
     out
 }
@@ -168,7 +206,7 @@ pub fn table(report: &Report) -> String {
         let mark = if suspect(*ratio) { " **>1.10**" } else { "" };
         s += &format!("| {} | {} | {} | {ratio:.2}{mark} |\n", f.id, fmt_with_unit(f.unit, *floor), fmt_with_unit(f.unit, f.median));
     }
-    s += &format!("\n{over} of {} figures above {SUSPECT_RATIO:.2}× the floor.\n", rows.len());
+    s += &format!("\n{over} of {} figures above {SUSPECT_RATIO:.2}× the floor (linked {LINK}).\n", rows.len());
     for e in report.floor.iter().filter(|e| e.skipped.is_some()) {
         s += &format!("Floor skipped {}: {}\n", e.id, e.skipped.as_deref().unwrap_or_default());
     }
@@ -194,6 +232,81 @@ pub fn run(exe: &[u8], args: &[String]) -> Result<String, FloorError> {
         return Err(FloorError::Failed { status: output.status, stderr: String::from_utf8_lossy(&output.stderr).trim().into() });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The floor as a server (`--serve`): asked for `n` timings of one figure at
+/// a time, so that the bench can interleave it with criterion's samples.
+/// Dropping it closes its input, which ends it, and reaps it.
+pub struct Server {
+    child: Child,
+    input: Option<ChildStdin>,
+    output: BufReader<ChildStdout>,
+}
+
+impl Server {
+    /// Starts the embedded floor `exe` with `args` and `--serve`.
+    pub fn start(exe: &[u8], args: &[String]) -> Result<Server, FloorError> {
+        if exe.is_empty() {
+            return Err(FloorError::NotBuilt);
+        }
+        let file = in_memfd(exe)?;
+        let mut child = Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))
+            .args(args)
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        drop(file);
+        let (input, output) = (child.stdin.take(), child.stdout.take().map(BufReader::new));
+        let output = output.ok_or_else(|| FloorError::Parse { line: 0, why: "no standard output".into() })?;
+        let mut server = Server { child, input, output };
+        // The header line.
+        server.answer()?;
+        Ok(server)
+    }
+
+    fn answer(&mut self) -> Result<String, FloorError> {
+        let mut line = String::new();
+        if self.output.read_line(&mut line)? == 0 {
+            let status = self.child.wait()?;
+            return Err(FloorError::Failed { status, stderr: "the floor server ended".into() });
+        }
+        Ok(line)
+    }
+
+    /// `n` timings of figure `id`: a measured line, or a skipped one (also
+    /// for an id the floor does not know).
+    pub fn ask(&mut self, id: &str, n: u64) -> Result<Line, FloorError> {
+        if id.contains(char::is_whitespace) || n < 2 {
+            return Err(FloorError::Parse { line: 0, why: format!("bad request {id:?} {n}") });
+        }
+        let input = self.input.as_mut().ok_or_else(|| FloorError::Parse { line: 0, why: "the server's input is closed".into() })?;
+        writeln!(input, "{id} {n}")?;
+        input.flush()?;
+        let text = self.answer()?;
+        match parse(&text)?.as_slice() {
+            [line] if line.id() == id => Ok(line.clone()),
+            _ => Err(FloorError::Parse { line: 1, why: format!("answer to {id:?} is {text:?}") }),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.input.take());
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            // End-of-file ends it; a stuck one is killed.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// `exe` in a memfd, returned as a read-only descriptor (an executable
@@ -232,7 +345,14 @@ mod tests {
         assert_eq!(
             lines,
             [
-                Line::Measured { id: "baseline/fork".into(), n: 300, median_ns: 80000.0, p10_ns: 70000.0, p90_ns: 90000.0 },
+                Line::Measured {
+                    id: "baseline/fork".into(),
+                    n: 300,
+                    median_ns: 80000.0,
+                    p10_ns: 70000.0,
+                    p90_ns: 90000.0,
+                    samples_ns: vec![]
+                },
                 Line::Skipped { id: "setns/pid".into(), reason: "open: No such file or directory".into() },
             ]
         );
@@ -278,6 +398,35 @@ mod tests {
         let t = table(&r);
         assert_eq!(t.contains("**>1.10**"), is_suspect, "{t}");
         assert!(t.contains("Floor skipped setns/pid"), "{t}");
+    }
+
+    #[test]
+    fn served_timings_pool_into_their_median() {
+        let a = r#"{"id":"setns/uts","n":3,"batch":100,"median_ns":2.0,"p10_ns":1.0,"p90_ns":3.0,"samples_ns":[1.0,2.0,3.0]}"#;
+        let b = r#"{"id":"setns/uts","n":2,"batch":100,"median_ns":9.5,"p10_ns":9.0,"p90_ns":10.0,"samples_ns":[9.0,10.0]}"#;
+        let floors = combine(&[parse(a).unwrap(), parse(b).unwrap()]);
+        // The pooled median (of 1, 2, 3, 9, 10), not the mean of the medians (5.75).
+        assert_eq!(floors[0].floor_ns, Some(3.0));
+        assert_eq!(floors[0].iterations, 5);
+        let short = a.replace("[1.0,2.0,3.0]", "[1.0]");
+        assert!(parse(&short).unwrap_err().to_string().contains("1 samples for n = 3"));
+    }
+
+    #[test]
+    fn the_server_answers_each_request_and_refuses_bad_ones() {
+        if EXE.is_empty() {
+            return eprintln!("skipped: the floor was not built here");
+        }
+        let mut server = Server::start(EXE, &[]).unwrap();
+        match server.ask("baseline/null_syscall", 3).unwrap() {
+            Line::Measured { id, n, samples_ns, .. } => assert_eq!((id.as_str(), n, samples_ns.len()), ("baseline/null_syscall", 3, 3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.ask("nope/x", 3).unwrap(), Line::Skipped { id: "nope/x".into(), reason: "no such figure".into() });
+        assert!(server.ask("two words", 3).is_err());
+        assert!(server.ask("baseline/fork", 1).is_err());
+        // Still in step after the refusals.
+        assert!(matches!(server.ask("baseline/fork", 2).unwrap(), Line::Measured { n: 2, .. }));
     }
 
     #[test]

@@ -198,7 +198,7 @@ mod tests {
     use crate::ops::Operation;
 
     fn m(measured_ns: u64, create: Option<u64>) -> Measured {
-        Measured { measured_ns, wall_ns: measured_ns, create_ns: create, reap_ns: create.map(|c| measured_ns - c) }
+        Measured { measured_ns, wall_ns: measured_ns, create_ns: create, reap_ns: create.map(|c| measured_ns - c), summed_ns: None }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use harness::case::{CaseError, Outcome};
+use harness::error::SysError;
 use harness::flags::NsFlags;
 use harness::observe::LimitObserver;
 use harness::peer::{self, CloneCall, ExitingChild, Peer, Spawn};
@@ -15,9 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::Operation;
 
-/// Deepest user namespace nesting a repeated-unshare child goes to before a
-/// fresh child takes over: the kernel stops at 32 levels (ENOSPC), and the
-/// helper may itself be one level down.
+/// Calls a repeated-unshare child makes before a fresh child takes over,
+/// for every kind (the floor's REPEAT_CHUNK): what a call costs grows with
+/// the namespaces the child made before it (mnt: 50 µs a call over 16
+/// calls, 60 µs over 300, here), so a figure must not depend on how many
+/// iterations criterion puts in a sample, which depends on the machine.
+const REPEAT_CHUNK: u64 = 32;
+
+/// The same for user namespaces: the kernel stops at 32 levels (ENOSPC),
+/// and the helper may itself be one level down (the floor's USER_NEST_CHUNK).
 const USER_NEST_CHUNK: u64 = 24;
 
 /// Longest wait for a teardown backlog between benchmarks.
@@ -26,8 +33,17 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Time a request took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measured {
-    /// The timed part, summed over the iterations, ns: what criterion gets.
+    /// What criterion gets, ns. For the loops timed as a whole (the null
+    /// syscall, setns) the loop's time; for the operations timed call by
+    /// call (clone, unshare) the median call × the iterations, so that a
+    /// call which an interrupt or another namespace's deferred teardown
+    /// lands in counts as one call, not as its length: the statistic the
+    /// floor reports (benches/README.md, "The floor").
     pub measured_ns: u64,
+    /// For the operations timed call by call: the calls' summed time, ns
+    /// (their mean is this over the iterations).
+    #[serde(default)]
+    pub summed_ns: Option<u64>,
     /// Wall time of the whole request, ns (includes untimed set-up).
     pub wall_ns: u64,
     /// For clones: the part until clone returned, summed, ns.
@@ -62,6 +78,22 @@ fn nanos(d: Duration) -> u64 {
     d.as_nanos() as u64
 }
 
+/// The median of `calls` (ns; the lower middle one for an even count).
+fn median_call(calls: &mut [u64]) -> u64 {
+    if calls.is_empty() {
+        return 0;
+    }
+    let mid = (calls.len() - 1) / 2;
+    *calls.select_nth_unstable(mid).1
+}
+
+/// What criterion gets for `calls` timed one by one (see [`Measured`]).
+fn per_call(mut calls: Vec<u64>) -> Measured {
+    let summed = calls.iter().sum();
+    let n = calls.len() as u64;
+    Measured { measured_ns: median_call(&mut calls) * n, summed_ns: Some(summed), ..Measured::default() }
+}
+
 /// Runs `op` `iters` times and times it (what a `Measure` request asks).
 pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> {
     let wall = Instant::now();
@@ -78,21 +110,21 @@ pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> 
         // CLONE_NEWTIME (the unshare path is `unshare_fresh/time`).
         Operation::Clone { flags, clone3 } => clone_loop(flags, if clone3 { CloneCall::Clone3 } else { CloneCall::Clone }, iters)?,
         Operation::UnshareFresh { kind } => {
-            let mut sum = 0;
+            let mut calls = Vec::with_capacity(iters as usize);
             for _ in 0..iters {
-                sum += peer::in_child(move || unshare_times(kind, 1))?;
+                calls.extend(peer::timed_in_child(move || unshare_times(kind, 1))?);
             }
-            Measured { measured_ns: sum, ..Measured::default() }
+            per_call(calls)
         }
         Operation::UnshareRepeated { kind } => {
-            let chunk = if kind == Kind::User { USER_NEST_CHUNK } else { iters.max(1) };
-            let (mut left, mut sum) = (iters, 0);
+            let chunk = if kind == Kind::User { USER_NEST_CHUNK } else { REPEAT_CHUNK };
+            let (mut left, mut calls) = (iters, Vec::with_capacity(iters as usize));
             while left > 0 {
                 let n = left.min(chunk);
-                sum += peer::in_child(move || unshare_times(kind, n))?;
+                calls.extend(peer::timed_in_child(move || unshare_times(kind, n))?);
                 left -= n;
             }
-            Measured { measured_ns: sum, ..Measured::default() }
+            per_call(calls)
         }
         Operation::SetnsToggle { kind } => Measured { measured_ns: setns_toggle(kind, iters)?, ..Measured::default() },
     };
@@ -100,38 +132,39 @@ pub(super) fn measure(op: Operation, iters: u64) -> Result<Measured, CaseError> 
     Ok(m)
 }
 
-/// clone + _exit + waitid, `iters` times, split at clone's return.
+/// clone + _exit + waitid, `iters` times, each call timed, split at
+/// clone's return (the parts are summed).
 fn clone_loop(flags: NsFlags, call: CloneCall, iters: u64) -> Result<Measured, CaseError> {
     let (mut create, mut reap) = (Duration::ZERO, Duration::ZERO);
+    let mut calls = Vec::with_capacity(iters as usize);
     for _ in 0..iters {
-        let t0 = Instant::now();
-        let child = ExitingChild::clone(flags, call)?;
-        let t1 = Instant::now();
-        child.reap()?;
-        create += t1 - t0;
-        reap += t1.elapsed();
+        let child = ExitingChild::run(flags, call)?;
+        create += child.created;
+        reap += child.total - child.created;
+        calls.push(nanos(child.total));
     }
-    Ok(Measured { measured_ns: nanos(create + reap), wall_ns: 0, create_ns: Some(nanos(create)), reap_ns: Some(nanos(reap)) })
+    Ok(Measured { create_ns: Some(nanos(create)), reap_ns: Some(nanos(reap)), ..per_call(calls) })
 }
 
-/// In a fresh child: `n` × unshare(kind), returning the summed syscall time.
-/// Between two user namespaces the maps are written, untimed.
-fn unshare_times(kind: Kind, n: u64) -> Result<u64, CaseError> {
+/// In a fresh child: `n` × unshare(kind), each call timed (ns). Between two
+/// user namespaces the maps are written, untimed.
+fn unshare_times(kind: Kind, n: u64) -> Result<Vec<u64>, SysError> {
     // Warm-up: the first syscall of a fresh child pays first-touch page
-    // faults (2-18 µs for unshare(0) here, 0.13 µs afterwards).
-    ns::unshare(NsFlags::EMPTY)?;
-    std::hint::black_box(Instant::now());
-    let mut total = Duration::ZERO;
+    // faults (2-18 µs for unshare(0) here, 0.13 µs afterwards). It runs the
+    // very code the timed calls run, `ns::timed_unshare` for NsFlags: each
+    // code page a child executes first costs it a fault, and warming up
+    // another instance of a generic wrapper (`ns::unshare` for Kind) left
+    // one fault in every timed call, 0.3-0.9 µs on a 3 µs unshare.
+    ns::timed_unshare(NsFlags::EMPTY)?;
+    let mut calls = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
-        let t = Instant::now();
-        ns::unshare(kind)?;
-        total += t.elapsed();
+        calls.push(ns::timed_unshare(kind.flag())?);
         if kind == Kind::User {
             userns::map_self_as_root(uid, gid)?;
         }
     }
-    Ok(nanos(total))
+    Ok(calls)
 }
 
 /// A peer holding a new namespace of `kind` until dropped, at
