@@ -79,10 +79,44 @@ impl Channel {
         self.recv::<()>()
     }
 
+    /// Replaces this peer with `command` (execve), its standard input and
+    /// output wired to this channel; returns only if the exec failed. The
+    /// program answers with [`serve_stdio`]. The peer's PDEATHSIG survives
+    /// the exec.
+    pub(super) fn exec(&self, mut command: std::process::Command) -> CaseError {
+        use std::os::unix::process::CommandExt;
+        let dup = |f: &File| f.try_clone().op(Op::Plumbing("dup of a channel fd"));
+        let input = dup(self.from_parent.lock().unwrap_or_else(|e| e.into_inner()).get_ref());
+        let output = dup(&self.to_parent.lock().unwrap_or_else(|e| e.into_inner()));
+        match (input, output) {
+            (Ok(input), Ok(output)) => {
+                let err = command.stdin(input).stdout(output).exec();
+                CaseError::broken(format!("execve of {:?}: {err}", command.get_program()))
+            }
+            (Err(e), _) | (_, Err(e)) => e.into(),
+        }
+    }
+
     pub(super) fn write_msg(&self, msg: &Msg) -> CaseResult {
         let mut line = serde_json::to_string(msg).map_err(|e| CaseError::broken(format!("encoding: {e}")))?;
         line.push('\n');
         self.to_parent.lock().unwrap_or_else(|e| e.into_inner()).write_all(line.as_bytes()).op(Op::Channel("writing to parent"))?;
         Ok(())
     }
+}
+
+/// The program side of [`super::Spawn::spawn_exec`]: runs `body` with the
+/// channel on standard input and output (so `body` must not print to
+/// standard output), then reports its result to the parent as a peer body
+/// does. A panic in `body` is reported as a failure.
+pub fn serve_stdio(body: impl FnOnce(&Channel) -> CaseResult) -> CaseResult {
+    let own = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().op(Op::Plumbing("dup of standard input or output"));
+    let channel = Channel {
+        to_parent: Mutex::new(File::from(own(std::os::fd::AsFd::as_fd(&std::io::stdout()))?)),
+        from_parent: Mutex::new(BufReader::new(File::from(own(std::os::fd::AsFd::as_fd(&std::io::stdin()))?))),
+    };
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&channel))).unwrap_or_else(|_| Err(crate::isolate::panic_failure()));
+    let reported = channel.write_msg(&Msg::Done(result.clone()));
+    result.and(reported)
 }

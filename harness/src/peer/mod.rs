@@ -28,8 +28,8 @@ mod exiting;
 mod running;
 
 pub use crate::sys::{CloneCall, Exit};
-pub use channel::Channel;
 use channel::{close_other_channels, forget_channel_fd, pipe, Msg};
+pub use channel::{serve_stdio, Channel};
 pub use exiting::{timed_in_child, ExitingChild, MAX_CHILD_TIMINGS};
 pub use running::Peer;
 
@@ -268,6 +268,15 @@ impl Spawn {
 }
 
 impl Spawn {
+    /// Starts a peer that becomes `command` (execve after the peer's set-up):
+    /// a fresh process image, not a copy of the caller's, that talks to the
+    /// returned [`Peer`] over its standard input and output with
+    /// [`serve_stdio`]. The benches start their measuring helper so, that
+    /// its address space is as small as the floor's.
+    pub fn spawn_exec(&self, command: std::process::Command) -> Result<Peer, SysError> {
+        self.spawn(move |ch| Err(ch.exec(command)))
+    }
+
     /// Starts a peer that only holds what it was made with (namespaces,
     /// ids) until let go ([`Peer::go`], then [`Peer::join`]) or dropped;
     /// returns once it is ready.
