@@ -378,6 +378,10 @@ fn default_report_path(criterion_dir: &Path, release: &str) -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    // Started again as the measuring helper: serve it, nothing else.
+    if let Some(code) = helper::serve_if_asked() {
+        return code;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -394,7 +398,7 @@ fn run() -> anyhow::Result<()> {
     let load_at_start = benches::machine::load_average();
     let args = parse_args();
     let before = Snapshot::take();
-    // Fork the helper first, while this process is small and single-threaded.
+    // Start the helper first, while this process is single-threaded.
     let helper = Helper::start(settings.helper).context("starting the measuring helper")?;
     let privilege = helper.privilege();
     let criterion_dir = criterion_dir();

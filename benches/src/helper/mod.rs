@@ -1,5 +1,6 @@
-//! The measuring helper: a single-threaded process forked before criterion
-//! starts, which runs and times each operation when asked over a pipe.
+//! The measuring helper: a single-threaded process started before criterion
+//! (the bench executable run again, [`serve_if_asked`]), which runs and times
+//! each operation when asked over a pipe.
 //!
 //! Criterion's process grows threads and memory as it runs: unshare(2) of a
 //! user namespace then fails with EINVAL, and fork costs drift with the
@@ -18,4 +19,4 @@ mod measure;
 mod protocol;
 
 pub use measure::{Burst, Drained, Measured};
-pub use protocol::{Helper, HelperError, Options};
+pub use protocol::{serve_if_asked, Helper, HelperError, Options};

@@ -70,9 +70,17 @@ pub struct Helper {
 }
 
 impl Helper {
-    /// Forks the helper. Call this before anything starts a thread.
+    /// Starts the helper: a harness peer that executes this program again
+    /// ([`serve_if_asked`] answers in its `main`), so that it measures from
+    /// a fresh process image, as small as the floor's, not from a forked
+    /// copy of the bench (whose every mapping a clone then copies once more).
+    /// Call this before anything starts a thread.
     pub fn start(options: Options) -> Result<Helper, HelperError> {
-        let mut peer = Spawn::fork().spawn(move |ch| serve(ch, options)).map_err(CaseError::from)?;
+        let options_json =
+            serde_json::to_string(&options).map_err(|e| HelperError::Operation(format!("encoding the helper's options: {e}")))?;
+        let mut command = std::process::Command::new("/proc/self/exe");
+        command.env(HELPER_ENV, options_json);
+        let mut peer = Spawn::fork().spawn_exec(command).map_err(CaseError::from)?;
         let hello: Hello = peer.recv()?;
         Ok(Helper { peer, privilege: hello.privilege })
     }
@@ -128,6 +136,26 @@ impl Helper {
         self.peer.close_channel();
         Ok(self.peer.join()?)
     }
+}
+
+/// The environment variable that makes the bench executable the helper.
+const HELPER_ENV: &str = "NSVERIFY_BENCH_HELPER";
+
+/// In the bench's `main`, first: if this process was started as the helper
+/// ([`Helper::start`]), serve and return the exit status; else `None`.
+pub fn serve_if_asked() -> Option<std::process::ExitCode> {
+    let json = std::env::var(HELPER_ENV).ok()?;
+    let result = harness::peer::serve_stdio(|ch| {
+        let options: Options = serde_json::from_str(&json).map_err(|e| CaseError::broken(format!("{HELPER_ENV}: {e}")))?;
+        serve(ch, options)
+    });
+    Some(match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nsverify-bench helper: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    })
 }
 
 /// The helper's body.
