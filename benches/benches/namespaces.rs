@@ -24,6 +24,7 @@ use benches::floor;
 use benches::helper::{self, Helper};
 use benches::ops::{self, Bench, Operation, FORK_ID, GROUPS};
 use benches::report::{self, Report, Run, Skipped};
+use benches::settings::{criterion_dir, criterion_estimate, parse_args, Args, Settings};
 use benches::suite::{self, Sample};
 use criterion::Criterion;
 use harness::probe::KernelVersion;
@@ -38,127 +39,6 @@ const FIDELITY_BATCHES: u32 = 10;
 
 /// Skip reason of benchmarks left out by criterion's FILTER.
 const FILTERED: &str = "not run: excluded by the command-line filter";
-
-/// Settings read from the environment.
-struct Settings {
-    quick: bool,
-    sample_size: usize,
-    warm_up: Duration,
-    measurement: Duration,
-    bursts: u32,
-    burst_count: u64,
-    report: Option<PathBuf>,
-    helper: helper::Options,
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// The CPU the helper and the floor share unless NSVERIFY_BENCH_CPU says
-/// otherwise: the last one this process may run on. On one CPU both see the
-/// same processor (here the two virtual CPUs ran up to 1.6x apart for
-/// seconds at a time), and a child starts where its parent waits for it.
-fn last_allowed_cpu() -> Option<usize> {
-    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
-    (0..nix::sched::CpuSet::count()).rev().find(|&c| set.is_set(c).unwrap_or(false))
-}
-
-impl Settings {
-    fn from_env() -> anyhow::Result<Settings> {
-        let quick = env_flag("NSVERIFY_BENCH_QUICK");
-        let cpu = match std::env::var("NSVERIFY_BENCH_CPU") {
-            Ok(v) if v == "none" => None,
-            Ok(v) => Some(v.parse().with_context(|| format!("NSVERIFY_BENCH_CPU={v:?} is neither a CPU number nor \"none\""))?),
-            Err(_) => last_allowed_cpu(),
-        };
-        let (sample_size, warm_up, measurement, bursts, burst_count) = if quick {
-            (10, Duration::from_millis(300), Duration::from_millis(900), 1, 300)
-        } else {
-            (50, Duration::from_secs(2), Duration::from_secs(5), 3, 1000)
-        };
-        Ok(Settings {
-            quick,
-            sample_size,
-            warm_up,
-            measurement,
-            bursts,
-            burst_count,
-            report: std::env::var_os("NSVERIFY_BENCH_REPORT").map(PathBuf::from),
-            helper: helper::Options { user_namespace: env_flag("NSVERIFY_BENCH_USERNS"), cpu },
-        })
-    }
-}
-
-/// Criterion's output directory, found as criterion finds it, so that our
-/// report lands beside it and its estimates can be read back.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    let from_cargo = std::env::var_os("CARGO").and_then(|cargo| {
-        let out = std::process::Command::new(cargo).args(["metadata", "--format-version", "1", "--no-deps"]).output().ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some(PathBuf::from(v.get("target_directory")?.as_str()?))
-    });
-    from_cargo.unwrap_or_else(|| PathBuf::from("target")).join("criterion")
-}
-
-/// Criterion's own median (`new/estimates.json`), ns, where present.
-fn criterion_estimate(dir: &Path, id: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("median")?.get("point_estimate")?.as_f64()
-}
-
-/// Criterion's mode from the command line: `cargo bench` passes `--bench`;
-/// `cargo test --benches` passes nothing and criterion then runs each
-/// benchmark once as a test. Also the FILTER argument, if any.
-struct Args {
-    benchmarking: bool,
-    /// `--list`: criterion only prints the ids; nothing is run.
-    listing: bool,
-    filter: Option<String>,
-}
-
-fn parse_args() -> Args {
-    const WITH_VALUE: [&str; 17] = [
-        "-s",
-        "--save-baseline",
-        "-b",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--plotting-backend",
-        "--output-format",
-        "--profile-time",
-        "--format",
-    ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let has = |f: &str| args.iter().any(|a| a == f);
-    let mut filter = None;
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if WITH_VALUE.contains(&a.as_str()) || a == "-c" || a == "--color" {
-            i += 1;
-        } else if !a.starts_with('-') && filter.is_none() {
-            filter = Some(a.clone());
-        }
-        i += 1;
-    }
-    Args { benchmarking: has("--bench") && !has("--test") && !has("--list") && !has("--profile-time"), listing: has("--list"), filter }
-}
 
 /// Iterations for the probe run that checks an operation works here.
 fn probe_iters(op: Operation) -> u64 {
@@ -184,6 +64,8 @@ struct Suite {
     floor: Option<Rc<RefCell<floor::Server>>>,
     floor_iters: u64,
     floor_passes: Vec<Vec<floor::Line>>,
+    /// Per figure id, its samples' ratios to the floor answers before them.
+    sample_ratios: Vec<(String, Vec<f64>)>,
 }
 
 impl Suite {
@@ -259,9 +141,16 @@ impl Suite {
         });
         let samples = samples.borrow().clone();
         // Criterion's warm-up calls come first, then one call per sample:
-        // the floor answers that count are those of the samples.
+        // the floor answers that count are those of the samples, each
+        // paired with the sample that followed it.
         let mut lines = floor_lines.take();
-        self.floor_passes.push(lines.split_off(lines.len().saturating_sub(self.settings.sample_size)));
+        let lines = lines.split_off(lines.len().saturating_sub(self.settings.sample_size));
+        let per_iteration: Vec<f64> = suite::analysed(&samples, self.settings.sample_size)
+            .iter()
+            .map(|s| s.measured.measured_ns as f64 / s.iters.max(1) as f64)
+            .collect();
+        self.sample_ratios.push((id.clone(), floor::sample_ratios(&per_iteration, &lines)));
+        self.floor_passes.push(lines);
         if samples.is_empty() {
             return self.skip(id, FILTERED.into());
         }
@@ -442,6 +331,7 @@ fn run() -> anyhow::Result<()> {
         fork_batch: None,
         floor,
         floor_iters,
+        sample_ratios: Vec::new(),
         floor_passes: Vec::new(),
         settings,
         args,
@@ -462,7 +352,7 @@ fn run() -> anyhow::Result<()> {
         let fork_batch = suite.fork_batch;
         suite.fork_at_end(fork_batch);
     }
-    let Suite { settings, args, helper, mut figures, skipped, fidelity, floor, floor_passes, .. } = suite;
+    let Suite { settings, args, helper, mut figures, skipped, fidelity, floor, floor_passes, sample_ratios, .. } = suite;
     // The floor server ends at end-of-file and is reaped.
     drop(floor);
     let helper = Rc::try_unwrap(helper).map_err(|_| anyhow::anyhow!("helper still borrowed"))?.into_inner();
@@ -504,6 +394,11 @@ fn run() -> anyhow::Result<()> {
         leftovers,
         floor: floor::combine(&floor_passes),
     };
+    for entry in &mut report.floor {
+        if let Some((_, ratios)) = sample_ratios.iter().find(|(id, _)| *id == entry.id) {
+            entry.sample_ratios = ratios.clone();
+        }
+    }
     floor::apply(&mut report);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -182,15 +182,37 @@ pub fn combine(passes: &[Vec<Line>]) -> Vec<FloorEntry> {
     out
 }
 
+/// The paired ratios of one figure: each criterion sample's time per
+/// iteration (`per_iteration`, in call order) over the median of the floor
+/// answer taken right before it (`answers`, the same calls). Skipped
+/// answers pair with nothing. Both lists end with the same call; the
+/// longer one's extra head is ignored.
+pub fn sample_ratios(per_iteration: &[f64], answers: &[Line]) -> Vec<f64> {
+    let n = per_iteration.len().min(answers.len());
+    let (values, answers) = (&per_iteration[per_iteration.len() - n..], &answers[answers.len() - n..]);
+    values
+        .iter()
+        .zip(answers)
+        .filter_map(|(v, a)| match a {
+            Line::Measured { median_ns, .. } if *median_ns > 0.0 && v.is_finite() => Some(v / median_ns),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Sets `floor_ns` and `ratio_to_floor` of every figure (criterion's, not
-/// their parts) that has a floor.
+/// their parts) that has a floor. The ratio is the median of the figure's
+/// paired sample ratios where it has them: each sample against the floor
+/// measured within a second of it, so that the machine's speed changing
+/// during a figure (here by up to 1.9× within seconds) cancels out. Without
+/// them it is `median / floor_ns`.
 pub fn apply(report: &mut Report) {
-    let floors: BTreeMap<&str, f64> = report.floor.iter().filter_map(|e| Some((e.id.as_str(), e.floor_ns?))).collect();
+    let floors: BTreeMap<&str, &FloorEntry> = report.floor.iter().map(|e| (e.id.as_str(), e)).collect();
     for f in report.figures.iter_mut().filter(|f| f.source == crate::report::Source::Criterion) {
-        if let Some(&floor) = floors.get(f.id.as_str()) {
-            f.floor_ns = Some(floor);
-            f.ratio_to_floor = Some(f.median / floor);
-        }
+        let Some(entry) = floors.get(f.id.as_str()) else { continue };
+        let Some(floor) = entry.floor_ns else { continue };
+        f.floor_ns = Some(floor);
+        f.ratio_to_floor = Some(crate::stats::median(&entry.sample_ratios).unwrap_or(f.median / floor));
     }
 }
 
@@ -427,6 +449,29 @@ mod tests {
         assert!(server.ask("baseline/fork", 1).is_err());
         // Still in step after the refusals.
         assert!(matches!(server.ask("baseline/fork", 2).unwrap(), Line::Measured { n: 2, .. }));
+    }
+
+    #[test]
+    fn samples_pair_with_the_answers_before_them() {
+        let answer = |m: f64| Line::Measured { id: "x/y".into(), n: 3, median_ns: m, p10_ns: m, p90_ns: m, samples_ns: vec![] };
+        let skipped = Line::Skipped { id: "x/y".into(), reason: "r".into() };
+        // The machine slows 2x half-way, then recovers: the pairs still say
+        // 1.0; a skipped answer pairs with nothing.
+        let answers = [answer(9.0), answer(10.0), skipped, answer(20.0), answer(10.0)];
+        let per_iteration = [9.0, 10.0, 10.0, 20.0, 11.0];
+        assert_eq!(sample_ratios(&per_iteration, &answers), [1.0, 1.0, 1.0, 1.1]);
+        assert_eq!(sample_ratios(&per_iteration[3..], &answers), [1.0, 1.1], "the longer list's head is ignored");
+        assert!(sample_ratios(&[], &answers).is_empty());
+    }
+
+    #[test]
+    fn paired_ratios_decide_the_figure_s_ratio() {
+        let mut r = crate::report::tests::sample("k", 96_000.0, 320_000.0);
+        r.floor = combine(&[parse(PASS).unwrap()]);
+        r.floor[0].sample_ratios = vec![1.02, 0.98, 1.0];
+        apply(&mut r);
+        assert_eq!(r.figures[0].ratio_to_floor, Some(1.0), "not 96000 / 80000 = 1.2");
+        assert_eq!(r.figures[0].floor_ns, Some(80_000.0));
     }
 
     #[test]

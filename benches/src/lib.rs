@@ -20,5 +20,6 @@ pub mod helper;
 pub mod machine;
 pub mod ops;
 pub mod report;
+pub mod settings;
 pub mod stats;
 pub mod suite;

@@ -54,6 +54,11 @@ pub struct FloorEntry {
     pub p90_ns: Vec<f64>,
     /// Timed operations over all passes.
     pub iterations: u64,
+    /// Per criterion sample, its time per iteration over the median of the
+    /// floor answer taken right before it (in run order); `ratio_to_floor`
+    /// is their median when present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_ratios: Vec<f64>,
     /// Why a pass could not measure it, if one could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
