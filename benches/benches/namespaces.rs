@@ -113,7 +113,7 @@ impl Suite {
         // by up to 1.9x between them).
         let floor = self.floor.clone().filter(|_| self.args.benchmarking);
         let floor_lines: Rc<RefCell<Vec<floor::Line>>> = Rc::default();
-        let (fl, floor_iters, floor_id) = (floor_lines.clone(), self.floor_iters, id.clone());
+        let (fl, floor_iters, floor_id) = (floor_lines.clone(), floor::request_iters(&id, self.floor_iters), id.clone());
         group.bench_function(bench.name.as_str(), move |b| {
             b.iter_custom(|iters| {
                 if f.borrow().is_some() {

@@ -37,6 +37,26 @@ pub const ITERS: (u64, u64) = (2000, 300);
 /// of [`ITERS`].
 pub const PER_SAMPLE: (u64, u64) = (40, 30);
 
+/// Children a repeated-unshare floor request spans at least: a call's cost
+/// differs from child to child (the floor's `unshare_repeated/mnt` medians
+/// fell at about 38 or 60 µs per child, on this machine), so a request of
+/// one child paired with a criterion sample of many was a coin toss.
+const REPEATED_CHILDREN: u64 = 4;
+
+/// Iterations of a [`Server`] request for figure `id`, `base` by default:
+/// repeated unshares span at least [`REPEATED_CHILDREN`] children of 32
+/// calls (24 for user), as the helper's samples do. Not net and ipc: their
+/// namespaces are freed by kernel workers after the request, and a larger
+/// request's backlog slowed the criterion sample after it (`unshare_repeated/net`
+/// at 0.77 of the floor once in four runs with 128 calls a request).
+pub fn request_iters(id: &str, base: u64) -> u64 {
+    match id.strip_prefix("unshare_repeated/") {
+        Some("net" | "ipc") | None => base,
+        Some("user") => base.max(REPEATED_CHILDREN * 24),
+        Some(_) => base.max(REPEATED_CHILDREN * 32),
+    }
+}
+
 /// Whether a ratio to the floor is beyond [`SUSPECT_RATIO`].
 pub fn suspect(ratio_to_floor: f64) -> bool {
     ratio_to_floor > SUSPECT_RATIO
@@ -472,6 +492,16 @@ mod tests {
         apply(&mut r);
         assert_eq!(r.figures[0].ratio_to_floor, Some(1.0), "not 96000 / 80000 = 1.2");
         assert_eq!(r.figures[0].floor_ns, Some(80_000.0));
+    }
+
+    #[rstest]
+    #[case::fresh("unshare_fresh/mnt", 30, 30)]
+    #[case::repeated("unshare_repeated/mnt", 30, 128)]
+    #[case::repeated_user("unshare_repeated/user", 30, 96)]
+    #[case::more_asked("unshare_repeated/mnt", 200, 200)]
+    #[case::freed_by_workers("unshare_repeated/net", 30, 30)]
+    fn repeated_requests_span_several_children(#[case] id: &str, #[case] base: u64, #[case] want: u64) {
+        assert_eq!(request_iters(id, base), want);
     }
 
     #[test]
