@@ -5,9 +5,17 @@
 #   ci/vm-matrix.sh                 # every kernel in ci/kernels.toml
 #   ci/vm-matrix.sh 5.10 sid        # a subset
 #   ci/vm-matrix.sh sid -- --exact create.clone.uts
+#   ci/vm-matrix.sh --kernel-tree ~/linux            # your own built tree (ci/kernel.config)
+#   ci/vm-matrix.sh 6.12 --kernel-image bzImage --kernel-config .config
+#   NSVERIFY_DEBIAN_MIRROR=http://proxy:3142/deb.debian.org/debian ci/vm-matrix.sh
 # Exit codes (the driver's): 0 green, 1 a case failed, 2 usage, 3 infrastructure.
 set -euo pipefail
+# The driver runs where it was called from, so that relative paths
+# (--kernel-tree, --out ...) mean what they say; cargo finds the workspace
+# by its manifest.
+caller_dir=$PWD
 cd "$(dirname "$0")/.."
+repo_dir=$PWD
 
 # Debian/Ubuntu packages providing each command the driver runs.
 declare -A PROVIDER=(
@@ -54,7 +62,12 @@ install_host_tools() {
 
 run_driver() {
   # cargo run, not target/debug/...: honours CARGO_TARGET_DIR.
-  exec cargo run -q -p nsverify-ci -- "$@"
+  # A relative CARGO_TARGET_DIR kept meaning the repository's, as before.
+  if [[ -n ${CARGO_TARGET_DIR:-} && $CARGO_TARGET_DIR != /* ]]; then
+    export CARGO_TARGET_DIR="$repo_dir/$CARGO_TARGET_DIR"
+  fi
+  cd "$caller_dir"
+  exec cargo run -q --manifest-path "$repo_dir/Cargo.toml" -p nsverify-ci -- "$@"
 }
 
 install_host_tools

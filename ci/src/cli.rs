@@ -5,8 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
+use crate::bzimage;
+use crate::matrix::{self, KernelEntry, Matrix};
 use crate::outcome::EXIT_CODES;
 use crate::payload::repo_root;
 use crate::vm::{self, Accel, VmConfig};
@@ -20,6 +22,15 @@ pub(crate) struct Cli {
     /// Kernel cache (downloaded kernels, private apt state).
     #[arg(long, global = true, env = "NSVERIFY_VM_CACHE", default_value_os_t = repo_root().join("target/nsverify-vm/cache"))]
     pub(crate) cache_dir: PathBuf,
+    /// The Debian archive to fetch kernels and the kernel source from, instead
+    /// of the data file's [apt].uri: a mirror, or a caching proxy's URL for
+    /// one (http://proxy:3142/deb.debian.org/debian). Also sets the security
+    /// archive to URI-security unless --debian-security-mirror is given.
+    #[arg(long, global = true, env = "NSVERIFY_DEBIAN_MIRROR", value_name = "URI", value_parser = archive_uri)]
+    pub(crate) debian_mirror: Option<String>,
+    /// The archive of the `*-security` suites, instead of [apt].security_uri.
+    #[arg(long, global = true, env = "NSVERIFY_DEBIAN_SECURITY_MIRROR", value_name = "URI", value_parser = archive_uri)]
+    pub(crate) debian_security_mirror: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Cmd,
 }
@@ -46,6 +57,9 @@ pub(crate) enum Cmd {
     /// green, then boot every mutant of ci/mutants/mutants.toml and report
     /// which the suite kills (ci/mutants/README.md).
     Mutants(MutantArgs),
+    /// Write DEVIATIONS.md from the known deviations and the matrix results
+    /// (ci/results/deviations.json, refreshed from result directories if given).
+    Deviations(crate::deviations::DeviationsArgs),
     /// Build the table from per-kernel result directories (e.g. CI artifacts).
     Table {
         /// Directory holding one `<kernel>/` result directory per kernel.
@@ -172,9 +186,28 @@ pub(crate) struct MutantArgs {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("own_kernel").args(["kernel_image", "kernel_tree"])))]
 pub(crate) struct RunArgs {
-    /// Kernels by name (default: all in the matrix).
+    /// Kernels by name (default: all in the matrix, or none when
+    /// --kernel-image or --kernel-tree is given).
     pub(crate) kernels: Vec<String>,
+    /// Also run a kernel image of your own (a bzImage, e.g.
+    /// arch/x86/boot/bzImage of a tree you built), next to the named
+    /// kernels; no data file is edited.
+    #[arg(long, value_name = "PATH", value_parser = kernel_image)]
+    pub(crate) kernel_image: Option<PathBuf>,
+    /// The .config of --kernel-image: recorded, given to the guest (which
+    /// kinds are built in), and CONFIG_PVH=y allows the faster TCG boot.
+    #[arg(long, value_name = "PATH", value_parser = existing_file, requires = "kernel_image")]
+    pub(crate) kernel_config: Option<PathBuf>,
+    /// Also run the kernel of a built tree (or of its O= build directory):
+    /// its arch/x86/boot/bzImage and .config. See ci/kernel.config for a
+    /// configuration that runs every case.
+    #[arg(long, value_name = "DIR", value_parser = built_tree)]
+    pub(crate) kernel_tree: Option<PathBuf>,
+    /// The name of that kernel's column and of its result directory.
+    #[arg(long, value_name = "NAME", default_value = "own", value_parser = kernel_name, requires = "own_kernel")]
+    pub(crate) kernel_name: String,
     /// VMs at once (default: the number of CPUs).
     #[arg(long, short)]
     pub(crate) jobs: Option<usize>,
@@ -225,6 +258,106 @@ pub(crate) struct RunArgs {
     pub(crate) case_args: Vec<String>,
 }
 
+/// Where a built kernel tree keeps its bzImage: the matrix boots x86_64 only.
+pub(crate) const TREE_IMAGE: &str = "arch/x86/boot/bzImage";
+
+/// A path as given, made absolute against the current directory (the
+/// driver keeps it in the kernel cache's record).
+fn absolute(arg: &str) -> Result<PathBuf, String> {
+    std::path::absolute(arg).map_err(|e| format!("{arg}: {e}"))
+}
+
+/// Clap parser: a file that exists, made absolute.
+fn existing_file(arg: &str) -> Result<PathBuf, String> {
+    let path = absolute(arg)?;
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(format!("{} is not a file", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Clap parser: an x86 bzImage (the format the matrix boots and reads the
+/// release from), made absolute.
+fn kernel_image(arg: &str) -> Result<PathBuf, String> {
+    let path = existing_file(arg)?;
+    check_bzimage(&path)?;
+    Ok(path)
+}
+
+fn check_bzimage(path: &std::path::Path) -> Result<(), String> {
+    let image = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    bzimage::header(&image).map(|_| ()).map_err(|e| format!("{}: {e:#} (give arch/x86/boot/bzImage, not vmlinux)", path.display()))
+}
+
+/// Clap parser: a directory with a built x86 kernel and its .config.
+fn built_tree(arg: &str) -> Result<PathBuf, String> {
+    let dir = absolute(arg)?;
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    if !dir.join(".config").is_file() {
+        return Err(format!("{} has no .config: configure it first (ci/README.md, \"Your own kernel\")", dir.display()));
+    }
+    if !dir.join(TREE_IMAGE).is_file() {
+        let built: Vec<String> = std::fs::read_dir(dir.join("arch"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("boot").is_dir())
+            .map(|e| format!("arch/{}/boot", e.file_name().to_string_lossy()))
+            .collect();
+        let seen =
+            if built.is_empty() { String::new() } else { format!(" (found {}; the matrix boots x86_64 kernels only)", built.join(", ")) };
+        return Err(format!("{} has no {TREE_IMAGE}: build it first with `make -j$(nproc)`{seen}", dir.display()));
+    }
+    check_bzimage(&dir.join(TREE_IMAGE))?;
+    Ok(dir)
+}
+
+/// Clap parser: a kernel name as the data file allows it.
+fn kernel_name(arg: &str) -> Result<String, String> {
+    matrix::check_name(arg).map(|()| arg.to_string()).map_err(|e| e.to_string())
+}
+
+/// Clap parser: an apt archive URI (scheme, no spaces).
+fn archive_uri(arg: &str) -> Result<String, String> {
+    let scheme = arg.split_once(':').map(|(s, _)| s).unwrap_or("");
+    let scheme_ok = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    if !scheme_ok || arg.chars().any(char::is_whitespace) || arg.len() <= scheme.len() + 1 {
+        return Err(format!("{arg:?} is not an archive URI like http://deb.debian.org/debian"));
+    }
+    Ok(arg.to_string())
+}
+
+impl Cli {
+    /// The data file with the archive flags applied.
+    pub(crate) fn matrix(&self) -> anyhow::Result<Matrix> {
+        let mut matrix = Matrix::load(&self.kernels_file)?;
+        matrix.apt = matrix.apt.with_mirrors(self.debian_mirror.as_deref(), self.debian_security_mirror.as_deref());
+        Ok(matrix)
+    }
+}
+
+impl RunArgs {
+    /// The kernel of --kernel-image or --kernel-tree, as a self-built entry;
+    /// an error (for clap to print, exit code 2) when its name is a
+    /// kernel of the matrix too.
+    pub(crate) fn own_kernel(&self, matrix: &Matrix) -> Result<Option<KernelEntry>, clap::Error> {
+        let (image, config) = match (&self.kernel_image, &self.kernel_tree) {
+            (Some(image), _) => (image.clone(), self.kernel_config.clone()),
+            (None, Some(tree)) => (tree.join(TREE_IMAGE), Some(tree.join(".config"))),
+            (None, None) => return Ok(None),
+        };
+        if matrix.kernels.iter().any(|k| k.name == self.kernel_name) {
+            use clap::CommandFactory;
+            let msg = format!("--kernel-name {0:?}: a kernel of the matrix is called {0:?}; choose another name", self.kernel_name);
+            return Err(Cli::command().error(clap::error::ErrorKind::ValueValidation, msg));
+        }
+        Ok(Some(KernelEntry::local(&self.kernel_name, image, config)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +374,79 @@ mod tests {
         let Cmd::Run(args) = cli.command else { panic!() };
         assert_eq!(args.kernels, ["5.10", "sid"]);
         assert_eq!(args.case_args, ["--exact", "create.clone.uts"]);
+    }
+
+    fn run_args(argv: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["nsverify-vm", "run"].iter().chain(argv))?;
+        let Cmd::Run(args) = cli.command else { panic!() };
+        Ok(args)
+    }
+
+    fn error_of(argv: &[&str]) -> String {
+        run_args(argv).err().expect("refused").to_string()
+    }
+
+    #[test]
+    fn a_kernel_of_your_own_from_one_flag() {
+        let matrix = Matrix::load(&repo_root().join("ci/kernels.toml")).unwrap();
+        let tree = std::env::temp_dir().join(format!("nsverify-cli-tree-{}", std::process::id()));
+        std::fs::create_dir_all(tree.join("arch/x86/boot")).unwrap();
+        std::fs::write(tree.join(".config"), "CONFIG_PVH=y\n").unwrap();
+        let t = tree.to_str().unwrap();
+        assert!(error_of(&["--kernel-tree", t]).contains("has no arch/x86/boot/bzImage: build it first"));
+        std::fs::write(tree.join(TREE_IMAGE), "").unwrap();
+        assert!(error_of(&["--kernel-tree", t]).contains("not a bzImage"));
+        let mut image = vec![0u8; 0x300];
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        std::fs::write(tree.join(TREE_IMAGE), image).unwrap();
+
+        let args = run_args(&["6.12", "--kernel-tree", t]).unwrap();
+        assert_eq!(args.kernels, ["6.12"]);
+        let own = args.own_kernel(&matrix).unwrap().unwrap();
+        assert_eq!(
+            (own.name.as_str(), own.path.clone(), own.config.clone()),
+            ("own", Some(tree.join(TREE_IMAGE)), Some(tree.join(".config")))
+        );
+
+        let image = tree.join(TREE_IMAGE);
+        let i = image.to_str().unwrap();
+        let args = run_args(&["--kernel-image", i, "--kernel-name", "mine"]).unwrap();
+        let own = args.own_kernel(&matrix).unwrap().unwrap();
+        assert_eq!((own.name.as_str(), own.path.clone(), own.config.clone()), ("mine", Some(image.clone()), None));
+        assert!(run_args(&["5.10"]).unwrap().own_kernel(&matrix).unwrap().is_none());
+
+        for (argv, needle) in [
+            (vec!["--kernel-image", i, "--kernel-tree", t], "cannot be used with"),
+            (vec!["--kernel-config", i], "--kernel-image <PATH>"),
+            (vec!["--kernel-name", "x"], "--kernel-image <PATH>"),
+            (vec!["--kernel-image", "/nonexistent/bzImage"], "/nonexistent/bzImage: No such file"),
+            (vec!["--kernel-image", t], "is not a file"),
+            (vec!["--kernel-image", tree.join(".config").to_str().unwrap()], "not a bzImage"),
+            (vec!["--kernel-image", i, "--kernel-name", "My kernel"], "lowercase"),
+            (vec!["--debian-mirror", "deb.debian.org/debian"], "not an archive URI"),
+        ] {
+            let err = error_of(&argv);
+            assert!(err.contains(needle), "{argv:?}: {err}");
+        }
+        let clash = run_args(&["--kernel-image", i, "--kernel-name", "sid"]).unwrap().own_kernel(&matrix).unwrap_err();
+        assert_eq!(clash.exit_code(), 2);
+        assert!(clash.to_string().contains("a kernel of the matrix is called \"sid\""), "{clash}");
+        std::fs::remove_dir_all(&tree).unwrap();
+    }
+
+    #[test]
+    fn the_debian_archive_from_a_flag_or_the_environment() {
+        use clap::CommandFactory;
+        let cli = Cli::try_parse_from(["nsverify-vm", "--debian-mirror", "http://m/debian", "list"]).unwrap();
+        let matrix = cli.matrix().unwrap();
+        assert_eq!((matrix.apt.uri.as_str(), matrix.apt.security_uri.as_str()), ("http://m/debian", "http://m/debian-security"));
+        let cli = Cli::try_parse_from(["nsverify-vm", "list", "--debian-security-mirror", "http://s/ds"]).unwrap();
+        assert_eq!(cli.matrix().unwrap().apt.security_uri, "http://s/ds");
+        let command = Cli::command();
+        let env = |id: &str| command.get_arguments().find(|a| a.get_id() == id).and_then(|a| a.get_env()).map(|e| e.to_os_string());
+        assert_eq!(env("debian_mirror").unwrap(), "NSVERIFY_DEBIAN_MIRROR");
+        assert_eq!(env("debian_security_mirror").unwrap(), "NSVERIFY_DEBIAN_SECURITY_MIRROR");
     }
 
     #[test]

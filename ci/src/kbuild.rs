@@ -26,6 +26,22 @@ use crate::apt::Apt;
 /// repository root.
 pub const BASE_SPEC: &str = "ci/mutants/base.toml";
 
+/// The config fragment that makes a tree testable by the matrix: `make
+/// tinyconfig`, `scripts/kconfig/merge_config.sh -m .config` of it, `make
+/// olddefconfig`. The first fragment of every variant of [`BASE_SPEC`], so
+/// the base kernel and a kernel of your own (`run --kernel-tree`) are
+/// configured alike; relative to the repository root.
+pub const KERNEL_FRAGMENT: &str = "ci/kernel.config";
+
+/// The lines of [`KERNEL_FRAGMENT`] that the kernel config at `config` does
+/// not hold (see [`unmet_options`]).
+pub fn fragment_gaps(root: &Path, config: &Path) -> Result<Vec<String>> {
+    let fragment_path = root.join(KERNEL_FRAGMENT);
+    let fragment = std::fs::read_to_string(&fragment_path).with_context(|| format!("reading {}", fragment_path.display()))?;
+    let config = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    Ok(unmet_options(&fragment, &config))
+}
+
 /// Where sources are unpacked and built: `NSVERIFY_KBUILD_DIR`, else
 /// `kbuild/` beside the kernel cache (`target/nsverify-vm/kbuild`).
 pub fn dir_for(cache: &Path) -> PathBuf {
@@ -77,6 +93,14 @@ impl BaseSpec {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let spec: BaseSpec = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
         ensure!(!spec.variant.is_empty(), "{}: no [[variant]]", path.display());
+        for v in &spec.variant {
+            ensure!(
+                v.fragments.first().is_some_and(|f| f == Path::new(KERNEL_FRAGMENT)),
+                "{}: variant {:?} must start from {KERNEL_FRAGMENT} (the one home of what a testable kernel needs)",
+                path.display(),
+                v.name
+            );
+        }
         Ok(spec)
     }
 
@@ -310,6 +334,33 @@ mod tests {
         let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"x\"\n# CONFIG_C is not set\n# CONFIG_D is not set\n";
         let config = "CONFIG_A=y\nCONFIG_B=\"y\"\nCONFIG_C=y\n";
         assert_eq!(unmet_options(fragment, config), ["CONFIG_B=\"x\"", "# CONFIG_C is not set"]);
+    }
+
+    #[test]
+    fn the_base_kernel_is_configured_from_the_shared_fragment() {
+        let root = crate::payload::repo_root();
+        let spec = BaseSpec::load(&root.join(BASE_SPEC)).unwrap();
+        assert_eq!(spec.variant("base").unwrap().fragments, [PathBuf::from(KERNEL_FRAGMENT)]);
+        let fragment = std::fs::read_to_string(root.join(KERNEL_FRAGMENT)).unwrap();
+        // What a guest needs to power off rather than halt, and to tell the
+        // suite its kinds; what the README's commands merge.
+        for line in ["CONFIG_ACPI=y", "CONFIG_PCI=y", "CONFIG_SUSPEND=y", "CONFIG_IKCONFIG_PROC=y", "CONFIG_PVH=y"] {
+            assert!(fragment.lines().any(|l| l.trim() == line), "{KERNEL_FRAGMENT} lacks {line}");
+        }
+        let readme = std::fs::read_to_string(root.join("ci/README.md")).unwrap();
+        assert!(readme.contains("make tinyconfig"), "ci/README.md shows the commands");
+        assert!(
+            readme.contains(&format!("merge_config.sh -m .config $NSVERIFY/{KERNEL_FRAGMENT}")),
+            "ci/README.md merges {KERNEL_FRAGMENT}"
+        );
+        // A config holding every line has no gaps; one without ACPI names it.
+        let dir = std::env::temp_dir().join(format!("nsverify-gaps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("full"), &fragment).unwrap();
+        assert!(fragment_gaps(&root, &dir.join("full")).unwrap().is_empty());
+        std::fs::write(dir.join("no-acpi"), fragment.replace("CONFIG_ACPI=y", "# CONFIG_ACPI is not set")).unwrap();
+        assert_eq!(fragment_gaps(&root, &dir.join("no-acpi")).unwrap(), ["CONFIG_ACPI=y"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod apt;
 mod bzimage;
 mod cli;
+mod deviations;
 mod fetch;
 mod initramfs;
 mod kbuild;
@@ -29,7 +30,6 @@ use anyhow::Result;
 use clap::Parser;
 
 use cli::{Cli, Cmd};
-use matrix::Matrix;
 use outcome::{apt_for, finish_table, missing, report_unknown, unknown_results, EXIT_INFRASTRUCTURE, EXIT_PASSED};
 use payload::repo_root;
 use table::Loaded;
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
-    let matrix = Matrix::load(&cli.kernels_file)?;
+    let matrix = cli.matrix()?;
     match cli.command {
         Cmd::List { json } => {
             if json {
@@ -81,6 +81,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 }
             }
             Ok(code)
+        }
+        Cmd::Deviations(args) => {
+            let order: Vec<String> = matrix.kernels.iter().map(|k| k.name.clone()).collect();
+            deviations::command(&order, &args)
         }
         Cmd::Run(args) => run::command(&matrix, &cli.cache_dir, args),
         Cmd::Mutants(args) => mutants::command::run_mutants(&matrix, &cli.cache_dir, args),

@@ -17,6 +17,34 @@ pub struct AptSource {
     pub keyring: PathBuf,
 }
 
+impl AptSource {
+    /// This source with the archive replaced by `mirror` (a Debian mirror, or
+    /// a caching proxy's URL for one) and the security archive by `security`;
+    /// with a mirror but no security archive given, the security archive is
+    /// the mirror's URI with `-security` appended, the layout of
+    /// deb.debian.org and of proxies that prefix it (`--debian-mirror`,
+    /// `NSVERIFY_DEBIAN_MIRROR`; ci/README.md).
+    pub fn with_mirrors(mut self, mirror: Option<&str>, security: Option<&str>) -> AptSource {
+        if let Some(m) = mirror {
+            self.uri = m.trim_end_matches('/').to_string();
+            self.security_uri = format!("{}-security", self.uri);
+        }
+        if let Some(s) = security {
+            self.security_uri = s.trim_end_matches('/').to_string();
+        }
+        self
+    }
+}
+
+/// Checks a kernel's name: the key on the command line, in reports and in
+/// directory names, so non-empty lowercase ascii, digits, `.`, `_`, `-`.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
+        bail!("kernel name {name:?} must be non-empty lowercase ascii, digits, '.', '_' or '-'");
+    }
+    Ok(())
+}
+
 /// One kernel of the matrix: a Debian package in a suite, or a self-built
 /// bzImage.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -84,6 +112,12 @@ impl KernelEntry {
         KernelEntry { name: name.into(), suite: None, package: None, path: None, config: None, build: None }
     }
 
+    /// A self-built kernel given on the command line (`run --kernel-image`,
+    /// `--kernel-tree`) rather than in the data file.
+    pub fn local(name: &str, bzimage: PathBuf, config: Option<PathBuf>) -> KernelEntry {
+        KernelEntry { path: Some(bzimage), config, ..KernelEntry::unknown(name) }
+    }
+
     /// Where this kernel comes from; paths are resolved against `root`.
     pub fn origin(&self, root: &Path) -> Origin {
         if let Some(variant) = &self.build {
@@ -123,9 +157,7 @@ impl Matrix {
         let matrix: Matrix = toml::from_str(text)?;
         let mut seen = std::collections::HashSet::new();
         for k in &matrix.kernels {
-            if k.name.is_empty() || !k.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
-                bail!("kernel name {:?} must be non-empty lowercase ascii, digits, '.', '_' or '-'", k.name);
-            }
+            check_name(&k.name)?;
             if !seen.insert(k.name.as_str()) {
                 bail!("kernel {:?} is listed twice", k.name);
             }
@@ -199,5 +231,29 @@ mod tests {
         assert_eq!(chosen.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a", "c"]);
         assert_eq!(unknown, ["nope"]);
         assert_eq!(m.kernels[1].origin(Path::new("/r")), Origin::Local { bzimage: "/r/bz".into(), config: None });
+    }
+
+    #[test]
+    fn a_kernel_from_the_command_line_is_a_self_built_entry() {
+        let k = KernelEntry::local("own", "/t/arch/x86/boot/bzImage".into(), Some("/t/.config".into()));
+        let want = Origin::Local { bzimage: "/t/arch/x86/boot/bzImage".into(), config: Some("/t/.config".into()) };
+        assert_eq!(k.origin(Path::new("/r")), want, "absolute paths stay as given");
+        assert_eq!(k.describe(Path::new("/r")), "self-built /t/arch/x86/boot/bzImage");
+        assert!(check_name("own").is_ok() && check_name("My kernel").is_err() && check_name("").is_err());
+    }
+
+    #[test]
+    fn a_mirror_replaces_both_archives_unless_the_security_one_is_given() {
+        let shipped = Matrix::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels.toml")).unwrap().apt;
+        let same = shipped.clone().with_mirrors(None, None);
+        assert_eq!((same.uri.as_str(), same.security_uri.as_str()), (shipped.uri.as_str(), shipped.security_uri.as_str()));
+        let m = shipped.clone().with_mirrors(Some("http://proxy:3142/deb.debian.org/debian/"), None);
+        assert_eq!(m.uri, "http://proxy:3142/deb.debian.org/debian");
+        assert_eq!(m.security_uri, "http://proxy:3142/deb.debian.org/debian-security");
+        let m = shipped.clone().with_mirrors(Some("http://m/debian"), Some("http://s/debian-security"));
+        assert_eq!((m.uri.as_str(), m.security_uri.as_str()), ("http://m/debian", "http://s/debian-security"));
+        let m = shipped.clone().with_mirrors(None, Some("http://s/sec"));
+        assert_eq!((m.uri.as_str(), m.security_uri.as_str()), (shipped.uri.as_str(), "http://s/sec"));
+        assert_eq!(m.keyring, shipped.keyring);
     }
 }

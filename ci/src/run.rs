@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use crate::apt::Apt;
 use crate::cli::RunArgs;
 use crate::fetch;
+use crate::kbuild;
 use crate::matrix::{KernelEntry, Matrix};
 use crate::outcome::{apt_for, finish_table, report_unknown, unknown_results, EXIT_INFRASTRUCTURE};
 use crate::payload::{self, repo_root, Payload};
@@ -154,6 +155,31 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
     Ok(())
 }
 
+/// Says which lines of ci/kernel.config a kernel of your own does not hold:
+/// it still runs, but may skip cases (a namespace kind left out) or halt
+/// instead of powering off (no ACPI).
+fn note_fragment_gaps(own: &KernelEntry) {
+    let Some(config) = &own.config else {
+        println!(
+            "nsverify-vm: {}: no .config given (--kernel-config): the guest reads the kinds built in from /proc/config.gz, if it has one",
+            own.name
+        );
+        return;
+    };
+    match kbuild::fragment_gaps(&repo_root(), config) {
+        Ok(gaps) if gaps.is_empty() => {}
+        Ok(gaps) => println!(
+            "nsverify-vm: {}: note: {} does not hold {} line(s) of {}: {}",
+            own.name,
+            config.display(),
+            gaps.len(),
+            kbuild::KERNEL_FRAGMENT,
+            gaps.join(", ")
+        ),
+        Err(e) => println!("nsverify-vm: {}: note: could not compare its config with {}: {e:#}", own.name, kbuild::KERNEL_FRAGMENT),
+    }
+}
+
 /// Loads the runs' reports and decides the kernel's status: infrastructure
 /// if anything is missing (a report, an exit code, an exit code other than
 /// 0 or 101), cases-failed if a run exited 101 or a record fails the run.
@@ -205,8 +231,14 @@ pub fn judge(loaded: &mut Loaded, dir: &Path, bench: bool, fuzz: bool) {
 /// kernel, prints and writes the table; returns the exit code.
 pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     let started = Instant::now();
-    let (entries, unknown) = matrix.select(&args.kernels);
+    let own = args.own_kernel(matrix).unwrap_or_else(|e| e.exit());
+    // A kernel of your own runs alone unless kernels are named next to it.
+    let (mut entries, unknown) = if own.is_some() && args.kernels.is_empty() { (vec![], vec![]) } else { matrix.select(&args.kernels) };
     report_unknown(&unknown, matrix);
+    if let Some(own) = own {
+        note_fragment_gaps(&own);
+        entries.push(own);
+    }
     if entries.is_empty() {
         eprintln!("nsverify-vm: no kernel to run");
         return Ok(EXIT_INFRASTRUCTURE);
@@ -222,6 +254,9 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         entries.len(),
         args.guest.memory
     );
+    if entries.iter().any(|e| e.suite.is_some() || e.build.is_some()) {
+        println!("nsverify-vm: Debian archive {} (security: {})", matrix.apt.uri, matrix.apt.security_uri);
+    }
     let payload = Payload {
         case_bin: match &args.case_bin {
             Some(p) => p.clone(),
