@@ -39,6 +39,16 @@ def main(path):
             problems.append(f"{rec['id']}: {outcome}: {rec['reason']}")
         if outcome == "skip" and not rec["reason"].strip():
             problems.append(f"{rec['id']}: skipped without a reason")
+    # A report merged from several processes (cargo nextest) names its run
+    # in every record; records of two runs mean a merge went wrong.
+    runs = set()
+    for line in lines:
+        try:
+            runs.add(json.loads(line).get("run"))
+        except ValueError:
+            pass
+    if len(runs) > 1:
+        problems.append(f"records of more than one run (or with and without a run id): {sorted(map(str, runs))}")
     print(f"{path}: {len(lines)} records: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in ("pass", "xpass", "fail", "known deviation", "skip", "broken")))
     for p in problems:
         print("  " + p)

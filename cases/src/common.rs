@@ -81,10 +81,11 @@ pub fn scratch_tmpfs(source: &str) -> CaseResult {
     harness::mntns::scratch_tmpfs(source).setup("mount tmpfs on /tmp")
 }
 
-/// A name unique to this run of a case (its pid), for objects that must not
-/// collide with anything else on the system.
+/// A name unique to this run of a case, for objects that must not collide
+/// with anything else on the system: [`harness::isolate::scratch_name`],
+/// which names the runner whose no-trace check judges the object.
 pub fn unique(what: &str) -> String {
-    format!("nsverify-{what}-{}", std::process::id())
+    harness::isolate::scratch_name(what)
 }
 
 /// How long a scratch cgroup's removal may stay EBUSY before the case gives

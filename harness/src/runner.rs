@@ -29,6 +29,7 @@ fn record(case: &Case, outcome: Outcome, reason: String, location: Option<String
         xpass: None,
         notes: Vec::new(),
         output,
+        run: None,
     }
 }
 
@@ -116,6 +117,26 @@ fn default_test_threads() -> Option<usize> {
     Some(2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Environment variable that cargo nextest sets in the processes it starts:
+/// `process-per-test` when every test runs in a process of its own.
+pub const NEXTEST_EXECUTION_MODE_ENV: &str = "NEXTEST_EXECUTION_MODE";
+
+/// Libtest-mimic kind (a `[known-deviation] ` prefix of the test name) of
+/// a case with a known deviation expected on this kernel, under
+/// [`process_per_case`]: nextest shows the name, and
+/// `.config/nextest.toml` shows such cases' output at the end of a run.
+pub const KNOWN_DEVIATION_KIND: &str = "known-deviation";
+
+/// Whether this process is one of several that run the suite, one case
+/// each (`cargo nextest run`). Then a case whose declared requirements this
+/// host does not meet is listed as ignored (nextest counts it as skipped,
+/// where a runtime skip would show as a pass), a case with a known
+/// deviation expected here is listed with [`KNOWN_DEVIATION_KIND`], and the
+/// reports merge ([`report::merge_requested`]).
+pub fn process_per_case() -> bool {
+    std::env::var(NEXTEST_EXECUTION_MODE_ENV).is_ok_and(|m| m == "process-per-test")
+}
+
 /// The `main` of a case binary named `suite`: starts the fork server that
 /// case children come from, runs the trials selected by the command line
 /// with libtest-mimic, writes the requested reports and checks that the run
@@ -133,6 +154,9 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         eprintln!("nsverify: {e}");
         return ExitCode::from(2);
     }
+    let per_case = process_per_case();
+    let run_id = per_case.then(|| std::env::var(report::NEXTEST_RUN_ID_ENV).unwrap_or_else(|_| "nextest".into()));
+    let order: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
     let (mut args, filters) = parse_args(std::env::args());
     args.test_threads = args.test_threads.or_else(default_test_threads);
     let host = Arc::new(Host::running().clone());
@@ -147,6 +171,13 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         }
     }
 
+    // Skips decided from declared requirements: listed as ignored under
+    // nextest, and in its merged report whichever process writes first.
+    let listed: Vec<Record> = cases
+        .iter()
+        .filter(|_| per_case)
+        .filter_map(|c| Some(record(c, Outcome::Skip, host.unmet(&c.requires)?, None, 0.0, String::new(), &host.release)))
+        .collect();
     let records: Arc<Mutex<Vec<(usize, Record)>>> = Arc::default();
     let matches = |id: &str| filters.is_empty() || filters.iter().any(|f| if args.exact { id == f } else { id.contains(f.as_str()) });
     let cases: Vec<Arc<Case>> = cases.into_iter().filter(|c| matches(&c.id)).map(Arc::new).collect();
@@ -155,14 +186,17 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         .enumerate()
         .map(|(index, case)| {
             let id = case.id.clone();
+            let listed_skip = listed.iter().any(|r| r.id == id);
+            let deviation_here = per_case && !listed_skip && case.known_deviation.is_some_and(|d| d.applies.here());
             let (case, host, records) = (Arc::clone(case), Arc::clone(&host), Arc::clone(&records));
-            Trial::ignorable_test(id, move || {
+            let trial = Trial::ignorable_test(id, move || {
                 let r = run_case(&case, &host);
                 let result = match r.outcome {
                     Outcome::Pass => Ok(Completion::Completed),
                     Outcome::Skip => Ok(Completion::ignored_with(&r.reason)),
                     Outcome::Fail if r.known_deviation.is_some() => {
-                        Ok(Completion::ignored_with(format!("KNOWN DEVIATION, fails as expected: {}", r.reason)))
+                        let why = if per_case { format!(" [{}]", r.known_deviation.as_deref().unwrap_or_default()) } else { String::new() };
+                        Ok(Completion::ignored_with(format!("KNOWN DEVIATION, fails as expected: {}{why}", r.reason)))
                     }
                     Outcome::Fail | Outcome::Broken => {
                         let at = r.location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
@@ -179,6 +213,12 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
                 records.lock().unwrap_or_else(|e| e.into_inner()).push((index, r));
                 result
             })
+            .with_ignored_flag(listed_skip);
+            if deviation_here {
+                trial.with_kind(KNOWN_DEVIATION_KIND)
+            } else {
+                trial
+            }
         })
         .collect();
 
@@ -214,13 +254,25 @@ pub fn main(suite: &str, make_cases: impl FnOnce() -> Vec<Case>) -> ExitCode {
         xpass: None,
         notes: Vec::new(),
         output: String::new(),
+        run: None,
     };
     records.push(no_trace);
     let findings = health.map(crate::health::Health::findings).unwrap_or_default();
     records.push(kernel_health(&findings, &host.release));
     print_summary(&records, &host, started.elapsed().as_secs_f64());
     let mut failed = conclusion.has_failed() || !differences.is_empty() || findings.failed();
-    match report::write_requested(&records, &host.release, suite) {
+    let written = match &run_id {
+        None => report::write_requested(&records, &host.release, suite),
+        Some(run) => {
+            let mut listed = listed;
+            for r in records.iter_mut().chain(&mut listed) {
+                r.run = Some(run.clone());
+            }
+            let share = report::Share { run, ran: &records, listed: &listed, order: &order };
+            report::merge_requested(share, &host.release, suite)
+        }
+    };
+    match written {
         Ok(paths) => {
             for p in paths {
                 println!("nsverify: wrote {}", p.display());
@@ -268,6 +320,7 @@ fn kernel_health(f: &crate::health::Findings, kernel: &str) -> Record {
         xpass: None,
         notes,
         output: String::new(),
+        run: None,
     }
 }
 

@@ -1,11 +1,18 @@
 //! The no-trace check: what a run could leave behind, taken before and after
 //! and compared. A run must leave no namespaces, mounts, processes or
 //! changed `/proc/sys/user` values.
+//!
+//! Each runner judges its own traces. Processes are its own by descent or
+//! by process group; what lives in state shared with other runners (the
+//! cgroup directory, the mount table, the hostname) is told apart by name:
+//! cases name what they create with [`scratch_name`](crate::isolate::scratch_name),
+//! and a difference that names another runner's objects only is left to
+//! that runner's check. Anything unnamed counts as ours.
 
 use std::collections::BTreeSet;
 use std::fs;
 
-use crate::isolate::CASE_GROUPS;
+use crate::isolate::{self, CASE_GROUPS};
 use crate::nsid::NsLink;
 
 /// State of the system that a run must not change.
@@ -122,8 +129,23 @@ impl Snapshot {
         Snapshot { namespaces, mounts, processes, limits: crate::limits::snapshot_all(), cgroups, uts }
     }
 
-    /// What differs from `before`, one line per difference.
+    /// What differs from `before`, one line per difference, but those that
+    /// belong to another runner ([`Snapshot::differences_of`] for this
+    /// process's runner, [`isolate::runner_pid`]).
     pub fn differences(&self, before: &Snapshot) -> Vec<String> {
+        self.differences_of(before, isolate::runner_pid())
+    }
+
+    /// What differs from `before` that the runner with pid `runner` must
+    /// answer for: every difference but those naming only objects that
+    /// another runner's cases created ([`another_runners`]).
+    pub fn differences_of(&self, before: &Snapshot, runner: u32) -> Vec<String> {
+        let mut all = self.all_differences(before);
+        all.retain(|line| !another_runners(line, runner));
+        all
+    }
+
+    fn all_differences(&self, before: &Snapshot) -> Vec<String> {
         let mut out = Vec::new();
         let mut diff = |what: &str, a: &BTreeSet<String>, b: &BTreeSet<String>| {
             out.extend(b.difference(a).map(|x| format!("{what} appeared: {x}")));
@@ -145,5 +167,61 @@ impl Snapshot {
             out.push("/proc/sys/user entries changed".into());
         }
         out
+    }
+}
+
+/// Whether `line` names objects of another runner's cases
+/// ([`isolate::scratch_name`]s with another runner's pid) and none of
+/// `runner`'s.
+pub fn another_runners(line: &str, runner: u32) -> bool {
+    let runners: Vec<u32> = line
+        .split(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '(' | ')' | ',' | ':' | ';'))
+        .filter_map(isolate::runner_of)
+        .collect();
+    !runners.is_empty() && !runners.contains(&runner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(cgroups: &[&str], mounts: &[&str]) -> Snapshot {
+        Snapshot {
+            namespaces: BTreeSet::new(),
+            mounts: mounts.iter().map(|m| m.to_string()).collect(),
+            processes: BTreeSet::new(),
+            limits: Vec::new(),
+            cgroups: cgroups.iter().map(|c| format!("/sys/fs/cgroup/{c}")).collect(),
+            uts: ("host".into(), "(none)".into()),
+        }
+    }
+
+    /// Runner 100 leaks a cgroup and a mount; runner 200's appear and go
+    /// while 100 runs; an unnamed cgroup appears: 100 answers for its own
+    /// and the unnamed ones, not for 200's, and 200 the other way round.
+    #[test]
+    fn a_runner_answers_for_its_own_traces_and_unnamed_ones() {
+        let before = snapshot(&["keep", "nsverify-cg-r200c7"], &["/ proc proc"]);
+        let after = snapshot(
+            &["keep", "nsverify-cg-r100c5", "nsverify-cgns-a-r200c8", "stray"],
+            &["/ proc proc", "/tmp tmpfs nsverify-scratch-r100c5", "/mnt tmpfs nsverify-scratch-r200c8"],
+        );
+        let ours = after.differences_of(&before, 100);
+        assert_eq!(
+            ours,
+            [
+                "mount appeared: /tmp tmpfs nsverify-scratch-r100c5",
+                "cgroup appeared: /sys/fs/cgroup/nsverify-cg-r100c5",
+                "cgroup appeared: /sys/fs/cgroup/stray",
+            ]
+        );
+        let theirs = after.differences_of(&before, 200);
+        assert!(theirs.iter().any(|d| d.contains("nsverify-cgns-a-r200c8")), "{theirs:?}");
+        assert!(theirs.iter().any(|d| d == "cgroup disappeared: /sys/fs/cgroup/nsverify-cg-r200c7"), "{theirs:?}");
+        assert!(!theirs.iter().any(|d| d.contains("r100c5")), "{theirs:?}");
+        assert!(theirs.iter().any(|d| d.ends_with("/stray")), "{theirs:?}");
+        let hostname = Snapshot { uts: ("nsverify-user-r200c9".into(), "(none)".into()), ..before.clone() };
+        assert!(hostname.differences_of(&before, 100).is_empty());
+        assert_eq!(hostname.differences_of(&before, 200).len(), 1);
     }
 }

@@ -287,8 +287,10 @@ impl Zygote {
 
 /// Starts the fork server for `cases`. Must be called from `main` before
 /// any thread exists; the zygote and the case children it forks are then
-/// single-threaded.
+/// single-threaded. The calling process becomes the runner that
+/// [`scratch_name`](super::scratch_name)s name.
 pub fn start_zygote(cases: &[Case]) -> Result<(), Errno> {
+    super::RUNNER_PID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
     // SAFETY: called from `main` before any thread exists (documented
     // above), so the zygote child may allocate.

@@ -81,6 +81,7 @@ fn truncate(s: &mut String, max: usize) {
 /// to `verdict`.
 fn case_child(cases: &[Case], id: &str, verdict: OwnedFd, output: OwnedFd, zygote_sock: RawFd) -> ! {
     let _ = nix::unistd::close(zygote_sock);
+    super::CASE_PID.store(std::process::id(), Ordering::Relaxed);
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let _ = sys::die_with_parent();
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty());
