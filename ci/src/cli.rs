@@ -57,6 +57,9 @@ pub(crate) enum Cmd {
     /// green, then boot every mutant of ci/mutants/mutants.toml and report
     /// which the suite kills (ci/mutants/README.md).
     Mutants(MutantArgs),
+    /// Write DEVIATIONS.md from the known deviations and the matrix results
+    /// (ci/results/deviations.json, refreshed from result directories if given).
+    Deviations(crate::deviations::DeviationsArgs),
     /// Build the table from per-kernel result directories (e.g. CI artifacts).
     Table {
         /// Directory holding one `<kernel>/` result directory per kernel.

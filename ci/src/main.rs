@@ -10,6 +10,7 @@
 mod apt;
 mod bzimage;
 mod cli;
+mod deviations;
 mod fetch;
 mod initramfs;
 mod kbuild;
@@ -80,6 +81,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 }
             }
             Ok(code)
+        }
+        Cmd::Deviations(args) => {
+            let order: Vec<String> = matrix.kernels.iter().map(|k| k.name.clone()).collect();
+            deviations::command(&order, &args)
         }
         Cmd::Run(args) => run::command(&matrix, &cli.cache_dir, args),
         Cmd::Mutants(args) => mutants::command::run_mutants(&matrix, &cli.cache_dir, args),

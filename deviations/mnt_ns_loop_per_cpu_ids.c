@@ -1,0 +1,155 @@
+/*
+ * mnt_ns_loop_per_cpu_ids: namespaces(7): "Bind mounting (see mount(2))
+ * one of the files in this directory to somewhere else in the filesystem
+ * keeps the corresponding namespace of the process specified by pid alive";
+ * CLAIMS F2. The kernel refuses only binds that could make a loop: a mount
+ * namespace not newer than the caller's (mnt_ns_loop()).
+ *
+ * Binds the /proc/[pid]/ns/mnt file of a newer mount namespace (a child's)
+ * 400 times; each must succeed. Before each try the caller enters a fresh
+ * mount namespace on one CPU and the child makes its own on another (CPUs
+ * 0 then 1 for the first half, the other way round for the second): where
+ * one CPU's batch of ids is older than the other's, one of the halves
+ * makes children whose ids are lower than their parent's. On 6.18 mnt_ns_loop() compares ns ids drawn
+ * from per-CPU batched cookies, not ordered by creation across CPUs, and
+ * refuses some with EINVAL (with more than one CPU; random, about 1 in 40
+ * on 2 CPUs).
+ *
+ * Build and run: cc -o repro mnt_ns_loop_per_cpu_ids.c && ./repro
+ * Exit: 0 CONFORMS, 1 DEVIATES, 2 cannot run here, 3 broken setup.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints the verdict line and exits with its code. */
+static void say(int code, const char *word, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s: ", word);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(code);
+}
+
+static __attribute__((unused)) int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Become uid 0 with every capability in a new user namespace. */
+static __attribute__((unused)) int enter_user_ns(void)
+{
+	char map[64];
+	unsigned uid = geteuid(), gid = getegid();
+	if (unshare(CLONE_NEWUSER))
+		return -1;
+	snprintf(map, sizeof map, "0 %u 1", uid);
+	if (write_file("/proc/self/uid_map", map))
+		return -1;
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof map, "0 %u 1", gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+/* Whether the caller is in the initial user namespace (its identity map). */
+static __attribute__((unused)) int in_initial_user_ns(void)
+{
+	unsigned long a = 1, b = 1, c = 0;
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	int n = f ? fscanf(f, "%lu %lu %lu", &a, &b, &c) : 0;
+	if (f)
+		fclose(f);
+	return n == 3 && a == 0 && b == 0 && c == 4294967295UL;
+}
+
+static __attribute__((unused)) double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+#define TRIES 400
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof set, &set);
+}
+
+int main(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (unshare(CLONE_NEWNS) && (errno != EPERM || enter_user_ns() || unshare(CLONE_NEWNS)))
+		say(2, "CANNOT RUN", "unshare(CLONE_NEWNS): %s (needs root or unprivileged user namespaces)", strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) || mount("tmpfs", "/tmp", "tmpfs", 0, NULL))
+		say(3, "BROKEN", "a private tmpfs on /tmp: %s", strerror(errno));
+	if (write_file("/tmp/bind", "") && (errno != ENOENT || close(open("/tmp/bind", O_CREAT | O_WRONLY, 0600))))
+		say(3, "BROKEN", "creating /tmp/bind: %s", strerror(errno));
+	int refused = 0;
+	for (int i = 0; i < TRIES; i++) {
+		int ready[2], done[2];
+		char c = 0, path[64];
+		int here = cpus > 1 && i >= TRIES / 2, there = cpus > 1 ? !here : 0;
+		/* A newer mount namespace of our own, drawn on CPU `here`. */
+		pin(here);
+		if (unshare(CLONE_NEWNS))
+			say(3, "BROKEN", "unshare(CLONE_NEWNS): %s", strerror(errno));
+		if (pipe(ready) || pipe(done))
+			say(3, "BROKEN", "pipe: %s", strerror(errno));
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(done[1]);
+			pin(there);
+			c = unshare(CLONE_NEWNS) ? 'n' : 'y';
+			if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+				_exit(3);
+			_exit(0);
+		}
+		close(done[0]);
+		close(ready[1]);
+		if (read(ready[0], &c, 1) != 1 || c != 'y')
+			say(3, "BROKEN", "unshare(CLONE_NEWNS) in a child failed");
+		/* The child's mount namespace is newer than ours. */
+		snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+		if (mount(path, "/tmp/bind", NULL, MS_BIND, NULL) == 0)
+			umount2("/tmp/bind", MNT_DETACH);
+		else if (errno == EINVAL)
+			refused++;
+		else
+			say(3, "BROKEN", "bind-mounting %s: %s", path, strerror(errno));
+		close(done[1]);
+		close(ready[0]);
+		waitpid(pid, NULL, 0);
+	}
+	if (refused)
+		say(1, "DEVIATES", "%d of %d binds of a newer mount namespace's file refused with EINVAL (%ld CPUs)", refused, TRIES, cpus);
+	say(0, "CONFORMS", "all %d binds of a newer mount namespace's file succeeded (%ld CPUs)", TRIES, cpus);
+}

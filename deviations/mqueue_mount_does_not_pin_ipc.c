@@ -1,0 +1,171 @@
+/*
+ * mqueue_mount_does_not_pin_ipc: namespaces(7), "The namespace lifetime":
+ * a namespace stays alive while "It is an IPC namespace, and a
+ * corresponding mount of an mqueue filesystem (see mq_overview(7)) refers
+ * to this namespace." (CLAIMS F6)
+ *
+ * In our own user namespace with max_ipc_namespaces set to 1, a subject
+ * process makes new ipc and mount namespaces and mounts mqueue; we hold its
+ * mount namespace by an fd and let it exit. While the ipc namespace is
+ * alive, one more cannot be created (ENOSPC). The kernel releases it at
+ * once: the mqueue superblock holds no reference (put_ipc_ns() clears it,
+ * mq_clear_sbinfo()).
+ *
+ * Build and run: cc -o repro mqueue_mount_does_not_pin_ipc.c && ./repro
+ * Exit: 0 CONFORMS, 1 DEVIATES, 2 cannot run here, 3 broken setup.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints the verdict line and exits with its code. */
+static void say(int code, const char *word, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s: ", word);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(code);
+}
+
+static __attribute__((unused)) int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Become uid 0 with every capability in a new user namespace. */
+static __attribute__((unused)) int enter_user_ns(void)
+{
+	char map[64];
+	unsigned uid = geteuid(), gid = getegid();
+	if (unshare(CLONE_NEWUSER))
+		return -1;
+	snprintf(map, sizeof map, "0 %u 1", uid);
+	if (write_file("/proc/self/uid_map", map))
+		return -1;
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof map, "0 %u 1", gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+/* Whether the caller is in the initial user namespace (its identity map). */
+static __attribute__((unused)) int in_initial_user_ns(void)
+{
+	unsigned long a = 1, b = 1, c = 0;
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	int n = f ? fscanf(f, "%lu %lu %lu", &a, &b, &c) : 0;
+	if (f)
+		fclose(f);
+	return n == 3 && a == 0 && b == 0 && c == 4294967295UL;
+}
+
+static __attribute__((unused)) double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Seconds the subject must stay counted after its last process exits. */
+#define WINDOW 5.0
+
+/* Whether one more ipc namespace can be created now: 1 yes, 0 ENOSPC (the
+ * limit of 1 is taken), -1 another error. */
+static int one_more(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWIPC) == 0 ? 0 : errno == ENOSPC ? 1 : 2);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+	return code == 0 ? 1 : code == 1 ? 0 : -1;
+}
+
+/* Polls one_more() until it gives 1 or `seconds` pass: whether it did. */
+static int released_within(double seconds)
+{
+	double end = now() + seconds;
+	do {
+		int r = one_more();
+		if (r < 0)
+			say(3, "BROKEN", "unshare(CLONE_NEWIPC): neither success nor ENOSPC");
+		if (r == 1)
+			return 1;
+		usleep(2000);
+	} while (now() < end);
+	return 0;
+}
+
+int main(void)
+{
+	/* Our own user namespace: its max_ipc_namespaces is ours to set. */
+	if (enter_user_ns())
+		say(2, "CANNOT RUN", "a new user namespace: %s (unprivileged user namespaces forbidden?)", strerror(errno));
+	if (write_file("/proc/sys/user/max_ipc_namespaces", "1"))
+		say(2, "CANNOT RUN", "setting max_ipc_namespaces to 1 in our user namespace: %s (Linux 4.9+)", strerror(errno));
+	int ready[2], done[2];
+	char c = 0, path[64];
+	if (pipe(ready) || pipe(done))
+		say(3, "BROKEN", "pipe: %s", strerror(errno));
+	fflush(stdout);
+	/* The subject: new ipc and mount namespaces, an mqueue mount in the
+	 * latter referring to the former. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(done[1]);
+		c = 'y';
+		if (unshare(CLONE_NEWIPC | CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", "/tmp", "tmpfs", 0, NULL) || mkdir("/tmp/mq", 0700) ||
+		    mount("mqueue", "/tmp/mq", "mqueue", 0, NULL))
+			c = 'n';
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(done[0]);
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1 || c != 'y')
+		say(3, "BROKEN", "the subject could not make its namespaces and mount mqueue");
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	int mnt = open(path, O_RDONLY);
+	if (mnt < 0)
+		say(3, "BROKEN", "opening %s: %s", path, strerror(errno));
+	if (one_more() != 0)
+		say(3, "BROKEN", "with the subject alive, one more ipc namespace was not refused with ENOSPC");
+	/* The subject's last process exits; its mount namespace, with the
+	 * mqueue mount, stays held by our fd. */
+	close(done[1]);
+	waitpid(pid, NULL, 0);
+	if (released_within(WINDOW))
+		say(1, "DEVIATES", "the ipc namespace was released with its last process although an mqueue mount "
+				   "referring to it remains (its mount namespace held by an fd)");
+	close(mnt);
+	if (!released_within(4 * WINDOW))
+		say(3, "BROKEN", "the ipc namespace was not released even after its mount namespace was closed");
+	say(0, "CONFORMS", "the mqueue mount kept its ipc namespace alive for %.0f s; it was released with the mount", WINDOW);
+}

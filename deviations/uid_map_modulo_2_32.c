@@ -1,0 +1,131 @@
+/*
+ * uid_map_modulo_2_32 (undocumented behaviour): user_namespaces(7): each
+ * line of uid_map "takes the form of three numbers delimited by white
+ * space", user IDs being 32-bit.
+ *
+ * Writes "4294967296 <euid> 1" (first id 2^32) to the uid_map of a new
+ * user namespace. The kernel reads each number with simple_strtoul() and
+ * stores it in a u32, so it is taken modulo 2^32: the line is accepted as
+ * "0 <euid> 1". The man page says nothing of it.
+ *
+ * Build and run (any uid): cc -o repro uid_map_modulo_2_32.c && ./repro
+ * Exit: 0 CONFORMS (EINVAL), 1 DEVIATES (taken modulo 2^32), 2 cannot run here, 3 broken setup.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints the verdict line and exits with its code. */
+static void say(int code, const char *word, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s: ", word);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(code);
+}
+
+static __attribute__((unused)) int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Become uid 0 with every capability in a new user namespace. */
+static __attribute__((unused)) int enter_user_ns(void)
+{
+	char map[64];
+	unsigned uid = geteuid(), gid = getegid();
+	if (unshare(CLONE_NEWUSER))
+		return -1;
+	snprintf(map, sizeof map, "0 %u 1", uid);
+	if (write_file("/proc/self/uid_map", map))
+		return -1;
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof map, "0 %u 1", gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+/* Whether the caller is in the initial user namespace (its identity map). */
+static __attribute__((unused)) int in_initial_user_ns(void)
+{
+	unsigned long a = 1, b = 1, c = 0;
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	int n = f ? fscanf(f, "%lu %lu %lu", &a, &b, &c) : 0;
+	if (f)
+		fclose(f);
+	return n == 3 && a == 0 && b == 0 && c == 4294967295UL;
+}
+
+static __attribute__((unused)) double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(void)
+{
+	int go[2], done[2];
+	if (pipe(go) || pipe(done))
+		say(3, "BROKEN", "pipe: %s", strerror(errno));
+	pid_t child = fork();
+	if (child == 0) {
+		close(done[1]);
+		char c = unshare(CLONE_NEWUSER) ? 'n' : 'y';
+		if (write(go[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	char c = 0;
+	if (read(go[0], &c, 1) != 1 || c != 'y') {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		say(2, "CANNOT RUN", "unshare(CLONE_NEWUSER) failed (unprivileged user namespaces forbidden?)");
+	}
+	/* Our effective uid, mapped to uid 4294967296 inside: 0 modulo 2^32. */
+	char path[64], text[64], back[128] = "";
+	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+	snprintf(text, sizeof text, "4294967296 %u 1\n", (unsigned)geteuid());
+	int r = write_file(path, text), err = errno;
+	FILE *f = fopen(path, "r");
+	if (f && !fgets(back, sizeof back, f))
+		back[0] = 0;
+	if (f)
+		fclose(f);
+	close(done[1]);
+	waitpid(child, NULL, 0);
+	if (r && err == EINVAL)
+		say(0, "CONFORMS", "uid_map line \"4294967296 %u 1\" refused with EINVAL (not a 32-bit id)", (unsigned)geteuid());
+	if (r)
+		say(3, "BROKEN", "writing uid_map: %s", strerror(err));
+	back[strcspn(back, "\n")] = 0;
+	unsigned long first = 1, lower = 0, count = 0;
+	if (sscanf(back, "%lu %lu %lu", &first, &lower, &count) == 3 && first == 0)
+		say(1, "DEVIATES", "uid_map line \"4294967296 %u 1\" accepted and read back as \"%lu %lu %lu\" (taken modulo 2^32)",
+		    (unsigned)geteuid(), first, lower, count);
+	say(3, "BROKEN", "uid_map accepted, read back as \"%s\"", back);
+}

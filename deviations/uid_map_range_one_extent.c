@@ -1,0 +1,165 @@
+/*
+ * uid_map_range_one_extent (undocumented behaviour): user_namespaces(7):
+ * a writer with CAP_SETUID in the parent user namespace "can make mappings
+ * to arbitrary user IDs (group IDs) in the parent user namespace"; the ids
+ * must be mapped there.
+ *
+ * In a user namespace whose uid_map is "0 0 1\n1 424242 1" (ids 0 and 1
+ * mapped, in two extents), a child map "0 0 2" names ids 0 and 1 of it,
+ * both mapped. The kernel (new_idmap_permitted(), map_id_range_down())
+ * needs the whole range inside one extent of the parent map and refuses it
+ * with EPERM, while "0 0 1\n1 1 1" (the same ids, one line each) is
+ * accepted. The man page does not say so.
+ *
+ * Build and run (as root): cc -o repro uid_map_range_one_extent.c && ./repro
+ * Exit: 0 CONFORMS (accepted), 1 DEVIATES (EPERM), 2 cannot run here, 3 broken setup.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints the verdict line and exits with its code. */
+static void say(int code, const char *word, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s: ", word);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(code);
+}
+
+static __attribute__((unused)) int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Become uid 0 with every capability in a new user namespace. */
+static __attribute__((unused)) int enter_user_ns(void)
+{
+	char map[64];
+	unsigned uid = geteuid(), gid = getegid();
+	if (unshare(CLONE_NEWUSER))
+		return -1;
+	snprintf(map, sizeof map, "0 %u 1", uid);
+	if (write_file("/proc/self/uid_map", map))
+		return -1;
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof map, "0 %u 1", gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+/* Whether the caller is in the initial user namespace (its identity map). */
+static __attribute__((unused)) int in_initial_user_ns(void)
+{
+	unsigned long a = 1, b = 1, c = 0;
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	int n = f ? fscanf(f, "%lu %lu %lu", &a, &b, &c) : 0;
+	if (f)
+		fclose(f);
+	return n == 3 && a == 0 && b == 0 && c == 4294967295UL;
+}
+
+static __attribute__((unused)) double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Writes `text` to the uid_map of a new child user namespace (a forked
+ * child unshares it); 0 or the errno. */
+static int map_child(const char *text)
+{
+	int ready[2], done[2];
+	char c = 0, path[64];
+	if (pipe(ready) || pipe(done))
+		return EBADF;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(done[1]);
+		c = unshare(CLONE_NEWUSER) ? 'n' : 'y';
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(done[0]);
+	close(ready[1]);
+	int r = ECHILD;
+	if (read(ready[0], &c, 1) == 1 && c == 'y') {
+		snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+		r = write_file(path, text) ? errno : 0;
+	}
+	close(done[1]);
+	close(ready[0]);
+	waitpid(pid, NULL, 0);
+	return r;
+}
+
+int main(void)
+{
+	if (geteuid() != 0 || !in_initial_user_ns())
+		say(2, "CANNOT RUN", "needs root in the initial user namespace (a map of two extents needs CAP_SETUID there)");
+	int up[2], down[2], results[2];
+	if (pipe(up) || pipe(down) || pipe(results))
+		say(3, "BROKEN", "pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid_t middle = fork();
+	if (middle == 0) {
+		/* The middle user namespace, whose ids 0 and 1 map to 0 and
+		 * 424242 outside: two extents. */
+		char c = unshare(CLONE_NEWUSER) ? 'n' : 'y';
+		if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1 || c != 'm')
+			_exit(3);
+		/* Ids 0 and 1 of the middle namespace, in one line of the
+		 * child's map; then the control: the same ids, one line each. */
+		int r[2] = { map_child("0 0 2\n"), map_child("0 0 1\n1 1 1\n") };
+		_exit(write(results[1], r, sizeof r) == sizeof r ? 0 : 3);
+	}
+	close(results[1]);
+	char c = 0, path[64];
+	if (read(up[0], &c, 1) != 1 || c != 'y')
+		say(3, "BROKEN", "unshare(CLONE_NEWUSER) in the middle process failed");
+	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)middle);
+	if (write_file(path, "0 0 1\n1 424242 1\n"))
+		say(3, "BROKEN", "writing the middle uid_map \"0 0 1\\n1 424242 1\": %s", strerror(errno));
+	snprintf(path, sizeof path, "/proc/%d/gid_map", (int)middle);
+	if (write_file(path, "0 0 1\n"))
+		say(3, "BROKEN", "writing the middle gid_map: %s", strerror(errno));
+	c = 'm';
+	int r[2] = { -1, -1 };
+	if (write(down[1], &c, 1) != 1 || read(results[0], r, sizeof r) != sizeof r)
+		say(3, "BROKEN", "the middle process did not report");
+	waitpid(middle, NULL, 0);
+	if (r[1] != 0)
+		say(3, "BROKEN", "control: \"0 0 1\\n1 1 1\" refused: %s", strerror(r[1]));
+	if (r[0] == 0)
+		say(0, "CONFORMS", "\"0 0 2\" over a parent map \"0 0 1\\n1 424242 1\" accepted: both ids are mapped in the parent");
+	if (r[0] == EPERM)
+		say(1, "DEVIATES", "\"0 0 2\" over a parent map \"0 0 1\\n1 424242 1\" refused with EPERM, though ids 0 and 1 are "
+				   "both mapped in the parent (\"0 0 1\\n1 1 1\" is accepted): a range must fit one extent");
+	say(3, "BROKEN", "\"0 0 2\" refused with %s", strerror(r[0]));
+}
