@@ -74,6 +74,11 @@ impl Apt {
     }
 
     fn run(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<String> {
+        Ok(self.output(tool, args, cwd)?.0)
+    }
+
+    /// Runs an apt tool; its stdout and stderr (warnings) on success.
+    fn output(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<(String, String)> {
         let out = Command::new(tool)
             .args(self.options())
             .args(args)
@@ -82,7 +87,7 @@ impl Apt {
             .with_context(|| format!("running {tool} (is apt installed?)"))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(out.status.success(), "{tool} {} failed ({}): {}", args.join(" "), out.status, stderr.trim());
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok((String::from_utf8_lossy(&out.stdout).into_owned(), stderr.into_owned()))
     }
 
     /// Writes the sources and runs `apt-get update`, once per process.
@@ -106,8 +111,10 @@ impl Apt {
             }
         }
         std::fs::write(self.dir.join("sources.list.d/nsverify.sources"), sources)?;
-        *updated = Some(match self.run("apt-get", &["-q", "update"], &self.dir) {
-            Ok(_) => String::new(),
+        // apt-get update succeeds with unreachable sources; its warnings
+        // (W: Failed to fetch ...) explain a package found nowhere later.
+        *updated = Some(match self.output("apt-get", &["-q", "update"], &self.dir) {
+            Ok((_, warnings)) => warnings.lines().filter(|l| l.starts_with("W: Failed")).collect::<Vec<_>>().join("\n"),
             Err(e) => format!("{e:#}"),
         });
         Ok(())
@@ -123,7 +130,9 @@ impl Apt {
         while let Some(spec) = todo.pop() {
             let not_found = || {
                 let complaints = updated.as_deref().unwrap_or_default();
-                let about_suite: Vec<&str> = complaints.lines().filter(|l| l.contains(&format!(" {suite} "))).collect();
+                // apt names a suite as "URI suite InRelease" or ".../dists/suite/...".
+                let about_suite: Vec<&str> =
+                    complaints.lines().filter(|l| l.contains(&format!(" {suite} ")) || l.contains(&format!("/{suite}/"))).collect();
                 if about_suite.is_empty() {
                     format!("{spec} is not in the archive")
                 } else {
