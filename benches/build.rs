@@ -1,6 +1,9 @@
-//! Builds the independent floor (`floor/floor.c`, issue 14) with the system
-//! C compiler (`$CC`, else `cc`), -O2, into `$OUT_DIR/nsverify-floor`, which
-//! the bench embeds with `include_bytes!`.
+//! Builds the independent floor (`floor/floor.c`, issue 14) with the target's
+//! C compiler, -O2, into `$OUT_DIR/nsverify-floor`, which the bench embeds
+//! with `include_bytes!`. The compiler is `$CC_<target>`, else `$TARGET_CC`,
+//! else, for a native build only, `$CC` or `cc`: a cross build without a
+//! compiler named for its target gets no floor rather than a floor for the
+//! wrong machine.
 //!
 //! The floor is linked the way the bench itself is, so that both measure
 //! from processes of the same shape: fork copies every mapping of the
@@ -25,11 +28,21 @@ fn main() {
     println!("cargo:rerun-if-changed=floor/floor.c");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CC");
+    println!("cargo:rerun-if-env-changed=TARGET_CC");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("nsverify-floor");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let static_bench = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    let (target, host) = (std::env::var("TARGET").unwrap_or_default(), std::env::var("HOST").unwrap_or_default());
+    let target_cc = format!("CC_{}", target.replace('-', "_"));
+    println!("cargo:rerun-if-env-changed={target_cc}");
+    let cc = match std::env::var(&target_cc).or_else(|_| std::env::var("TARGET_CC")) {
+        Ok(cc) => cc,
+        Err(_) if target == host => std::env::var("CC").unwrap_or_else(|_| "cc".into()),
+        Err(_) => return not_built(&out, &format!("a cross build for {target} names no C compiler ({target_cc} or TARGET_CC)")),
+    };
+    // musl executables are static whether or not cargo lists crt-static.
+    let static_bench = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl")
+        || std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
     let links: &[(&str, &[&str])] = if static_bench {
-        &[("static, as the bench", &["-static"]), ("dynamic, libc only (no static C library)", &[])]
+        &[("static, as the bench", &["-static"])]
     } else {
         &[
             ("dynamic, bound now, libc libm libgcc_s, as the bench", &["-Wl,-z,relro,-z,now", "-Wl,--no-as-needed", "-lm", "-lgcc_s"]),
@@ -48,7 +61,12 @@ fn main() {
             Err(e) => errors.push(format!("{cc}: {e}")),
         }
     }
-    println!("cargo:warning=the floor (benches/floor/floor.c) was not built: {}", errors.join("; ").replace('\n', " "));
+    not_built(&out, &errors.join("; ").replace('\n', " "));
+}
+
+/// Leaves an empty floor (the bench then reports it as not built) and says why.
+fn not_built(out: &std::path::Path, why: &str) {
+    println!("cargo:warning=the floor (benches/floor/floor.c) was not built: {why}");
     println!("cargo:rustc-env=NSVERIFY_FLOOR_LINK=not built");
-    std::fs::write(&out, b"").expect("writing an empty floor");
+    std::fs::write(out, b"").expect("writing an empty floor");
 }
