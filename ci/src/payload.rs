@@ -250,7 +250,10 @@ mod tests {
             timeout_scale: 4.0,
             guest_env: vec!["RUST_BACKTRACE=1".into()],
         };
-        assert_eq!(p.env_file().unwrap(), "export NSVERIFY_TIMEOUT_SCALE='4'\nexport NSVERIFY_CHANNEL=/dev/ttyS1\nexport RUST_BACKTRACE='1'\n");
+        assert_eq!(
+            p.env_file().unwrap(),
+            "export NSVERIFY_TIMEOUT_SCALE='4'\nexport NSVERIFY_CHANNEL=/dev/ttyS1\nexport RUST_BACKTRACE='1'\n"
+        );
         p.arch = Arch::Arm64;
         assert!(p.env_file().unwrap().contains("NSVERIFY_CHANNEL=/dev/ttyS0\n"));
         p.guest_env = vec!["no equals".into()];

@@ -297,11 +297,8 @@ fn run_arch(
         vm_config.timeout.as_secs()
     );
     let apt = apt_for(matrix, group, cache, arch);
-    let tools = if arch == Arch::host() {
-        None
-    } else {
-        Some((payload::foreign_busybox(&apt, cache, arch)?, payload::build_setpriv(arch)?))
-    };
+    let tools =
+        if arch == Arch::host() { None } else { Some((payload::foreign_busybox(&apt, cache, arch)?, payload::build_setpriv(arch)?)) };
     let payload = Payload {
         arch,
         tools,
