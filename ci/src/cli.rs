@@ -233,7 +233,8 @@ pub(crate) struct RunArgs {
     /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
     #[arg(long)]
     pub(crate) cpus: Option<u32>,
-    /// The case binary (default: built with `cargo test -p nsverify-cases --test cases --no-run`).
+    /// The case binary for amd64 kernels (default: built with `cargo test -p
+    /// nsverify-cases --test cases --no-run`; arm64 kernels always build theirs).
     #[arg(long, conflicts_with = "release")]
     pub(crate) case_bin: Option<PathBuf>,
     /// Build the case binary with `--release` (about half the guest time under TCG).
