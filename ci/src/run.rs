@@ -248,8 +248,6 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         return Ok(EXIT_INFRASTRUCTURE);
     }
     let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, entries.len());
-    let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
     if entries.iter().any(|e| e.suite.is_some() || e.build.is_some()) {
         println!("nsverify-vm: Debian archive {} (security: {})", matrix.apt.uri, matrix.apt.security_uri);
     }
@@ -262,7 +260,10 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         if group.is_empty() {
             continue;
         }
-        let (loaded, accel) = run_arch(matrix, cache, &args, arch, &group, jobs.min(group.len()), cpus, started)?;
+        // The architectures run one after the other: each has the host to itself.
+        let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, group.len());
+        let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
+        let (loaded, accel) = run_arch(matrix, cache, &args, arch, &group, jobs, cpus, started)?;
         by_name.extend(loaded);
         accels.push(format!("{arch}: {accel}"));
     }
