@@ -20,6 +20,7 @@ repo_dir=$PWD
 # Debian/Ubuntu packages providing each command the driver runs.
 declare -A PROVIDER=(
   [qemu-system-x86_64]=qemu-system-x86
+  [qemu-system-aarch64]=qemu-system-arm   # arm64 kernels (ci/kernels.toml arch = "arm64")
   [busybox]=busybox-static
   [setpriv]=util-linux
   [apt-get]=apt
@@ -70,7 +71,18 @@ run_driver() {
   exec cargo run -q --manifest-path "$repo_dir/Cargo.toml" -p nsverify-ci -- "$@"
 }
 
+# arm64 guests: static musl binaries, linked by the toolchain's rust-lld,
+# stripped by its llvm-objcopy.
+install_rust_targets() {
+  command -v rustup >/dev/null || return 0
+  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl ||
+    rustup target add aarch64-unknown-linux-musl
+  rustup component list --installed 2>/dev/null | grep -q '^llvm-tools' ||
+    rustup component add llvm-tools
+}
+
 install_host_tools
+install_rust_targets
 # ci/mutants.sh sources this file for install_host_tools and run_driver.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   run_driver run "$@"

@@ -3,8 +3,8 @@
 #
 # Runs the case binary as root, then as uid/gid 65534, then the optional
 # fuzz binary (as root), then the optional bench binary (benches/README.md, "Standalone"), and powers off.
-# Console (ttyS0): kernel messages and the runs' output, for humans.
-# Results channel (ttyS1, raw): only this script writes there, in lines the
+# Console (ttyS0; arm64 ttyAMA0): kernel messages and the runs' output, for humans.
+# Results channel (ttyS1; arm64 ttyS0; raw): only this script writes there, in lines the
 # host parses (ci/src/vm.rs):
 #   @@NSVERIFY phase <name> [detail]     progress, host-side phase machine
 #   @@NSVERIFY exit <run> <code>         exit code of a run
@@ -25,10 +25,12 @@ setup() {
 	# boundaries, which the U4 case (cgroupns.procs.open_time_namespace)
 	# needs; without it the kernel checks no cgroup namespace on a write.
 	mkdir -p /sys/fs/cgroup && mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
-	stty -F /dev/ttyS1 raw -echo
-	exec 3>/dev/ttyS1
-	# Written by the driver: NSVERIFY_TIMEOUT_SCALE and friends.
+	# Written by the driver: NSVERIFY_TIMEOUT_SCALE, NSVERIFY_CHANNEL (the
+	# results channel's device: ttyS1 on x86_64, ttyS0 on arm64) and friends.
 	. /nsverify/env
+	: "${NSVERIFY_CHANNEL:=/dev/ttyS1}"
+	stty -F "$NSVERIFY_CHANNEL" raw -echo
+	exec 3>"$NSVERIFY_CHANNEL"
 	# The kernel's config, when the driver recorded one: the suite reads
 	# which namespace kinds are built in from it.
 	if [ -f /nsverify/kernel.config ]; then export NSVERIFY_KERNEL_CONFIG=/nsverify/kernel.config; fi

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::matrix::AptSource;
 
 /// One Debian package that went into a cached kernel.
@@ -30,6 +31,7 @@ pub struct Package {
 /// lists and archives directories, so its commands run one at a time.
 pub struct Apt {
     dir: PathBuf,
+    arch: Arch,
     source: AptSource,
     suites: Vec<String>,
     /// None until `apt-get update` ran; then what it complained about (one
@@ -38,9 +40,14 @@ pub struct Apt {
 }
 
 impl Apt {
-    /// A private apt under `cache/apt` that knows `suites`.
+    /// A private amd64 apt under `cache/apt` that knows `suites`.
     pub fn new(cache: &Path, source: AptSource, suites: Vec<String>) -> Apt {
-        Apt { dir: cache.join("apt"), source, suites, lock: Mutex::new(None) }
+        Apt::for_arch(cache, Arch::Amd64, source, suites)
+    }
+
+    /// A private apt for `arch` packages only, under `cache/<Arch::apt_dir>`.
+    pub fn for_arch(cache: &Path, arch: Arch, source: AptSource, suites: Vec<String>) -> Apt {
+        Apt { dir: cache.join(arch.apt_dir()), arch, source, suites, lock: Mutex::new(None) }
     }
 
     /// Options for every apt command (`-o`, applied after the host's
@@ -59,7 +66,8 @@ impl Apt {
             ("Dir::Cache", format!("{d}/cache")),
             ("Dir::Cache::pkgcache", "pkgcache.bin".into()),
             ("Dir::Cache::srcpkgcache", "srcpkgcache.bin".into()),
-            ("APT::Architectures", "amd64".into()),
+            ("APT::Architecture", self.arch.debian().into()),
+            ("APT::Architectures", self.arch.debian().into()),
             ("APT::Sandbox::User", "root".into()),
             ("Acquire::Languages", "none".into()),
             ("Acquire::IndexTargets::deb::DEP-11::DefaultEnabled", "false".into()),

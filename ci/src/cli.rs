@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+use crate::arch::Arch;
 use crate::bzimage;
 use crate::matrix::{self, KernelEntry, Matrix};
 use crate::outcome::EXIT_CODES;
@@ -121,9 +122,22 @@ impl GuestArgs {
 
     /// The accelerator (and why), the VM settings and the deadline scale.
     pub(crate) fn vm(&self, cpus: u32, timeout: u64) -> (VmConfig, String, f64) {
-        let (accel, why) = vm::choose_accel(self.accel);
+        self.vm_for(Arch::Amd64, cpus, timeout)
+    }
+
+    /// [`GuestArgs::vm`] for guests of `arch`: a foreign architecture runs
+    /// under TCG whatever /dev/kvm offers, and its `timeout` grows by
+    /// [`Arch::timeout_factor`].
+    pub(crate) fn vm_for(&self, arch: Arch, cpus: u32, timeout: u64) -> (VmConfig, String, f64) {
+        let (accel, why) = if arch.is_host() {
+            vm::choose_accel(self.accel)
+        } else {
+            (Accel::Tcg, format!("{arch} guests on a {} host: TCG", Arch::host()))
+        };
+        let timeout = (timeout as f64 * arch.timeout_factor()).round() as u64;
         let scale = self.timeout_scale.unwrap_or(self.slowdown * if accel == Accel::Tcg { 4.0 } else { 1.0 });
         let cfg = VmConfig {
+            arch,
             accel,
             memory_mb: self.memory,
             cpus,
@@ -219,7 +233,8 @@ pub(crate) struct RunArgs {
     /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
     #[arg(long)]
     pub(crate) cpus: Option<u32>,
-    /// The case binary (default: built with `cargo test -p nsverify-cases --test cases --no-run`).
+    /// The case binary for amd64 kernels (default: built with `cargo test -p
+    /// nsverify-cases --test cases --no-run`; arm64 kernels always build theirs).
     #[arg(long, conflicts_with = "release")]
     pub(crate) case_bin: Option<PathBuf>,
     /// Build the case binary with `--release` (about half the guest time under TCG).

@@ -3,7 +3,7 @@
 //! sources and package state are never read or touched and nothing is
 //! installed.
 //!
-//! Cache layout (`<cache>/kernels/<name>/`): `bzImage`, `vmlinux` (when the
+//! Cache layout (`<cache>/kernels/<name>/`): `bzImage` (arm64: `Image`), `vmlinux` (when the
 //! payload could be decompressed), `config`, `kernel.json` (what was fetched:
 //! packages, versions, sha256). A complete entry whose origin matches the data
 //! file is used as is: a second run downloads nothing.
@@ -16,6 +16,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::apt::{Apt, Package};
+use crate::arch::{self, Arch};
 use crate::bzimage;
 use crate::kbuild;
 use crate::matrix::{KernelEntry, Origin};
@@ -53,9 +54,10 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// The compressed image.
+    /// The image QEMU's `-kernel` takes: the bzImage on amd64, the
+    /// uncompressed Image on arm64.
     pub fn bzimage(&self) -> PathBuf {
-        self.dir.join("bzImage")
+        self.dir.join(self.entry.arch.image_file())
     }
     /// The uncompressed ELF, when present.
     pub fn vmlinux(&self) -> Option<PathBuf> {
@@ -68,7 +70,7 @@ impl Kernel {
 }
 
 /// Extracts the kernel image and config from `deb` into `dir`, if it has them.
-fn extract_from_deb(deb: &Path, dir: &Path) -> Result<()> {
+fn extract_from_deb(deb: &Path, dir: &Path, image_file: &str) -> Result<()> {
     let tmp = dir.join("x");
     std::fs::create_dir_all(&tmp)?;
     // tar exits 2 when a pattern matches nothing; what was found is checked below.
@@ -95,7 +97,7 @@ fn extract_from_deb(deb: &Path, dir: &Path) -> Result<()> {
                 (Some(p.join(image)).filter(|x| x.exists()), Some(p.join(config)).filter(|x| x.exists()))
             };
             if let Some(img) = img {
-                std::fs::rename(img, dir.join("bzImage"))?;
+                std::fs::rename(img, dir.join(image_file))?;
             }
             if let Some(cfg) = cfg {
                 std::fs::rename(cfg, dir.join("config"))?;
@@ -112,6 +114,9 @@ fn config_has(config: &Path, line: &str) -> bool {
 
 /// Fills in the image-derived fields and writes `kernel.json` in `dir`.
 fn finish(dir: &Path, mut k: Kernel) -> Result<Kernel> {
+    if k.entry.arch == Arch::Arm64 {
+        return finish_arm64(dir, k);
+    }
     let image = std::fs::read(dir.join("bzImage")).context("reading bzImage")?;
     let header = bzimage::header(&image).context("reading the bzImage header")?;
     k.release = bzimage::release(&image)?;
@@ -137,6 +142,17 @@ fn finish(dir: &Path, mut k: Kernel) -> Result<Kernel> {
     Ok(k)
 }
 
+/// [`finish`] for an arm64 Image: booted as is (no PVH, no vmlinux); the
+/// release comes from the banner in the uncompressed image.
+fn finish_arm64(dir: &Path, mut k: Kernel) -> Result<Kernel> {
+    let image = std::fs::read(dir.join(Arch::Arm64.image_file())).context("reading the arm64 Image")?;
+    k.release = arch::banner_release(&image).context("no \"Linux version\" banner in the arm64 Image")?;
+    k.version_string = format!("Linux version {}", k.release);
+    k.has_config = dir.join("config").exists();
+    std::fs::write(dir.join("kernel.json"), serde_json::to_string_pretty(&k)? + "\n")?;
+    Ok(k)
+}
+
 fn stamp(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).with_context(|| format!("self-built kernel {}", path.display()))?;
     let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -147,7 +163,7 @@ fn stamp(path: &Path) -> Result<String> {
 /// data file.
 fn cached(dir: &Path, entry: &KernelEntry, origin: &Origin) -> Option<Kernel> {
     let mut k: Kernel = serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).ok()?).ok()?;
-    if &k.entry != entry || !dir.join("bzImage").exists() || (k.has_vmlinux && !dir.join("vmlinux").exists()) {
+    if &k.entry != entry || !dir.join(entry.arch.image_file()).exists() || (k.has_vmlinux && !dir.join("vmlinux").exists()) {
         return None;
     }
     if let Origin::Local { bzimage, .. } = origin {
@@ -205,10 +221,10 @@ pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, 
         Origin::Debian { suite, package } => {
             let debs = apt.download(&suite, &package, &partial.join("debs"))?;
             for (_, deb) in &debs {
-                extract_from_deb(deb, &partial)?;
+                extract_from_deb(deb, &partial, entry.arch.image_file())?;
             }
             std::fs::remove_dir_all(partial.join("debs"))?;
-            if !partial.join("bzImage").exists() {
+            if !partial.join(entry.arch.image_file()).exists() {
                 let names: Vec<&str> = debs.iter().map(|(p, _)| p.name.as_str()).collect();
                 bail!("no vmlinuz in {} (looked in /boot and /usr/lib/modules/*/)", names.join(", "));
             }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -145,14 +145,28 @@ pub fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>> {
 /// Copies `exe` to `dir` without its DWARF sections (symbols stay, so
 /// backtraces keep function names): a debug build shrinks about tenfold, and
 /// under TCG every megabyte of initramfs costs boot time. Falls back to the
-/// original when objcopy is missing.
+/// original when objcopy is missing. The host's binutils objcopy reads only
+/// its own architecture; for a foreign one (arm64 guests) the Rust
+/// toolchain's llvm-objcopy (rustup component llvm-tools) does the job.
 pub fn without_debug_info(exe: &Path, dir: &Path) -> Result<PathBuf> {
     let name = exe.file_name().context("executable path has no file name")?;
     let out = dir.join(name);
-    match Command::new("objcopy").arg("--strip-debug").arg(exe).arg(&out).status() {
-        Ok(s) if s.success() => Ok(out),
+    let strip = |tool: &Path| Command::new(tool).arg("--strip-debug").arg(exe).arg(&out).stderr(Stdio::null()).status();
+    if matches!(strip(Path::new("objcopy")), Ok(s) if s.success()) {
+        return Ok(out);
+    }
+    match llvm_objcopy().map(|t| strip(&t)) {
+        Some(Ok(s)) if s.success() => Ok(out),
         _ => Ok(exe.to_path_buf()),
     }
+}
+
+/// The Rust toolchain's llvm-objcopy, when the llvm-tools component is installed.
+fn llvm_objcopy() -> Option<PathBuf> {
+    let out = Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let host = if cfg!(target_arch = "aarch64") { "aarch64-unknown-linux-gnu" } else { "x86_64-unknown-linux-gnu" };
+    Some(sysroot.join("lib/rustlib").join(host).join("bin/llvm-objcopy")).filter(|p| p.is_file())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod apt;
+mod arch;
 mod bzimage;
 mod cli;
 mod deviations;
@@ -62,10 +63,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Fetch { kernels, refresh } => {
             let (entries, unknown) = matrix.select(&kernels);
             report_unknown(&unknown, &matrix);
-            let apt = apt_for(&matrix, &entries, &cli.cache_dir);
+            let apts = arch::Arch::ALL.map(|a| (a, apt_for(&matrix, &entries, &cli.cache_dir, a)));
             let mut code = if unknown.is_empty() { EXIT_PASSED } else { EXIT_INFRASTRUCTURE };
             for e in &entries {
-                match fetch::ensure_kernel(e, &cli.cache_dir, &repo_root(), &apt, refresh) {
+                match fetch::ensure_kernel(
+                    e,
+                    &cli.cache_dir,
+                    &repo_root(),
+                    &apts.iter().find(|(a, _)| *a == e.arch).expect("every arch").1,
+                    refresh,
+                ) {
                     Ok((k, s)) => println!(
                         "{}: {} {} ({}) in {s:.1}s -> {}",
                         k.name,

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
+
 /// Where Debian kernels come from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +57,10 @@ pub struct KernelEntry {
     /// Debian suite (Debian kernels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
-    /// Debian package, `linux-image-amd64` by default (Debian kernels).
+    /// The kernel's architecture, `amd64` unless given (crate::arch).
+    #[serde(default, skip_serializing_if = "is_amd64")]
+    pub arch: Arch,
+    /// Debian package, `linux-image-<arch>` by default (Debian kernels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
     /// A self-built bzImage, relative to the repository root.
@@ -68,6 +73,10 @@ pub struct KernelEntry {
     /// Debian's kernel source ("base", "debug").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
+}
+
+fn is_amd64(arch: &Arch) -> bool {
+    *arch == Arch::Amd64
 }
 
 /// Where a kernel comes from, decided from its entry.
@@ -109,7 +118,7 @@ impl KernelEntry {
 
     /// An entry for a name that is not in the matrix (reported, never run).
     pub fn unknown(name: &str) -> KernelEntry {
-        KernelEntry { name: name.into(), suite: None, package: None, path: None, config: None, build: None }
+        KernelEntry { name: name.into(), arch: Arch::Amd64, suite: None, package: None, path: None, config: None, build: None }
     }
 
     /// A self-built kernel given on the command line (`run --kernel-image`,
@@ -125,7 +134,7 @@ impl KernelEntry {
         }
         match (&self.suite, &self.path) {
             (Some(suite), _) => {
-                Origin::Debian { suite: suite.clone(), package: self.package.clone().unwrap_or_else(|| "linux-image-amd64".into()) }
+                Origin::Debian { suite: suite.clone(), package: self.package.clone().unwrap_or_else(|| self.arch.default_kernel_package()) }
             }
             (None, Some(path)) => Origin::Local { bzimage: root.join(path), config: self.config.as_ref().map(|c| root.join(c)) },
             (None, None) => unreachable!("checked by Matrix::parse"),
@@ -164,6 +173,9 @@ impl Matrix {
             let origins = [k.suite.is_some(), k.path.is_some(), k.build.is_some()].iter().filter(|x| **x).count();
             if origins > 1 {
                 bail!("kernel {:?}: give one of suite (Debian), path (self-built) or build (from source), not both", k.name);
+            }
+            if k.arch != Arch::Amd64 && k.suite.is_none() {
+                bail!("kernel {:?}: arch {} applies to Debian kernels (suite) only", k.name, k.arch);
             }
             if k.build.is_some() && (k.package.is_some() || k.config.is_some()) {
                 bail!("kernel {:?}: package and config do not apply to build", k.name);
@@ -215,6 +227,8 @@ mod tests {
             ("[[kernel]]\nname = \"A b\"\nsuite = \"sid\"\n", "lowercase"),
             ("[[kernel]]\nname = \"a\"\nsuite = \"sid\"\n[[kernel]]\nname = \"a\"\nsuite = \"sid\"\n", "twice"),
             ("[[kernel]]\nname = \"a\"\nsuite = \"sid\"\nflavour = \"x\"\n", "unknown field"),
+            ("[[kernel]]\nname = \"a\"\nsuite = \"sid\"\narch = \"mips\"\n", "unknown variant"),
+            ("[[kernel]]\nname = \"a\"\npath = \"x\"\narch = \"arm64\"\n", "Debian kernels (suite) only"),
         ] {
             let err = format!("{:#}", Matrix::parse(&format!("{HEAD}{body}")).unwrap_err());
             assert!(err.contains(needle), "{err}");
@@ -231,6 +245,14 @@ mod tests {
         assert_eq!(chosen.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a", "c"]);
         assert_eq!(unknown, ["nope"]);
         assert_eq!(m.kernels[1].origin(Path::new("/r")), Origin::Local { bzimage: "/r/bz".into(), config: None });
+        assert_eq!(m.kernels[0].origin(Path::new("/r")), Origin::Debian { suite: "x".into(), package: "linux-image-amd64".into() });
+    }
+
+    #[test]
+    fn an_arm64_entry_defaults_to_its_meta_package() {
+        let m = Matrix::parse(&format!("{HEAD}[[kernel]]\nname = \"a\"\nsuite = \"trixie\"\narch = \"arm64\"\n")).unwrap();
+        assert_eq!(m.kernels[0].arch, Arch::Arm64);
+        assert_eq!(m.kernels[0].origin(Path::new("/r")), Origin::Debian { suite: "trixie".into(), package: "linux-image-arm64".into() });
     }
 
     #[test]

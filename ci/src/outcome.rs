@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::apt::Apt;
+use crate::arch::Arch;
 use crate::kbuild;
 use crate::matrix::{KernelEntry, Matrix};
 use crate::payload::repo_root;
@@ -35,7 +36,8 @@ pub(crate) fn report_unknown(unknown: &[String], matrix: &Matrix) {
 
 /// The private apt for `entries`: their suites, and the pinned kernel
 /// source's when one of them is built from source.
-pub(crate) fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path) -> Apt {
+pub(crate) fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path, arch: Arch) -> Apt {
+    let entries: Vec<&KernelEntry> = entries.iter().filter(|e| e.arch == arch).collect();
     let mut suites: Vec<String> = entries.iter().filter_map(|e| e.suite.clone()).collect();
     if entries.iter().any(|e| e.build.is_some()) {
         // The pinned kernel source's suite; an unreadable spec is reported when the build starts.
@@ -43,9 +45,13 @@ pub(crate) fn apt_for(matrix: &Matrix, entries: &[KernelEntry], cache: &Path) ->
             suites.push(spec.source.suite);
         }
     }
+    if !entries.is_empty() && !arch.is_host() {
+        // The guests' busybox comes from the archive too (payload::foreign_busybox).
+        suites.push(crate::payload::BUSYBOX_SUITE.to_string());
+    }
     suites.sort();
     suites.dedup();
-    Apt::new(cache, matrix.apt.clone(), suites)
+    Apt::for_arch(cache, arch, matrix.apt.clone(), suites)
 }
 
 /// Results for names that are not in the matrix, so the table shows them.

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
+use crate::apt::Apt;
+use crate::arch::Arch;
 use crate::initramfs::{self, Initramfs};
 use crate::table::RUNS;
 
@@ -17,10 +19,13 @@ pub fn repo_root() -> PathBuf {
 /// Runs `cargo <args> --no-run --message-format=json` in the repository and
 /// returns the executable of the target named `name` of kind `kind`.
 fn cargo_executable(args: &[&str], name: &str, kind: &str) -> Result<PathBuf> {
-    let shown = format!("cargo {} --no-run", args.join(" "));
+    // `cargo build` builds without running anyway and has no --no-run.
+    let no_run: &[&str] = if args.first() == Some(&"build") { &[] } else { &["--no-run"] };
+    let shown = format!("cargo {} {}", args.join(" "), no_run.join(" "));
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
-        .args(["--no-run", "--message-format=json"])
+        .args(no_run)
+        .arg("--message-format=json")
         .current_dir(repo_root())
         .stderr(Stdio::inherit())
         .output()
@@ -39,28 +44,72 @@ fn cargo_executable(args: &[&str], name: &str, kind: &str) -> Result<PathBuf> {
     bail!("{shown} reported no executable for the {kind} target `{name}`")
 }
 
-/// Builds the case binary the way `.ci/run` does and returns its path.
-pub fn build_case_binary(release: bool) -> Result<PathBuf> {
-    let mut args = vec!["test", "-p", "nsverify-cases", "--test", "cases"];
+/// `base` plus `--release` if asked, plus the cross-build options of `arch`.
+fn build_args(base: &[&str], release: bool, arch: Arch) -> Vec<String> {
+    let mut args: Vec<String> = base.iter().map(|a| a.to_string()).collect();
     if release {
-        args.push("--release");
+        args.push("--release".into());
     }
-    cargo_executable(&args, "cases", "test")
+    args.extend(arch.cargo_args());
+    args
+}
+
+fn cargo_for(base: &[&str], release: bool, arch: Arch, name: &str, kind: &str) -> Result<PathBuf> {
+    let args = build_args(base, release, arch);
+    cargo_executable(&args.iter().map(String::as_str).collect::<Vec<_>>(), name, kind)
+}
+
+/// Builds the case binary the way `.ci/run` does (for `arch`'s guests) and
+/// returns its path.
+pub fn build_case_binary(release: bool, arch: Arch) -> Result<PathBuf> {
+    cargo_for(&["test", "-p", "nsverify-cases", "--test", "cases"], release, arch, "cases", "test")
 }
 
 /// Builds the fuzz suite's test executable (fuzz/README.md).
-pub fn build_fuzz_binary(release: bool) -> Result<PathBuf> {
-    let mut args = vec!["test", "-p", "nsverify-fuzz", "--test", "fuzz"];
-    if release {
-        args.push("--release");
-    }
-    cargo_executable(&args, "fuzz", "test")
+pub fn build_fuzz_binary(release: bool, arch: Arch) -> Result<PathBuf> {
+    cargo_for(&["test", "-p", "nsverify-fuzz", "--test", "fuzz"], release, arch, "fuzz", "test")
 }
 
-/// Builds the bench executable (benches/README.md, "Standalone").
-pub fn build_bench_binary() -> Result<PathBuf> {
+/// Builds the static privilege drop for guests of a foreign architecture
+/// (ci/setpriv): the host's util-linux setpriv cannot serve there.
+pub fn build_setpriv(arch: Arch) -> Result<PathBuf> {
+    cargo_for(&["build", "-p", "nsverify-setpriv", "--bin", "setpriv"], false, arch, "setpriv", "bin")
+}
+
+/// Builds the bench executable (benches/README.md, "Standalone"). Only for
+/// the host's architecture: criterion's build needs a C compiler for the
+/// target, which the driver does not install.
+pub fn build_bench_binary(arch: Arch) -> Result<PathBuf> {
+    if arch != Arch::Amd64 {
+        bail!("--benches is not supported for {arch} kernels (building the benches needs a C cross compiler); run the {arch} kernels without it");
+    }
     cargo_executable(&["bench", "-p", "nsverify-benches", "--bench", "namespaces"], "namespaces", "bench")
         .context("building the benches (is the nsverify-benches crate in the workspace?)")
+}
+
+/// The suite busybox-static comes from for foreign-architecture guests.
+pub const BUSYBOX_SUITE: &str = "trixie";
+
+/// A static busybox for `arch`'s guests: busybox-static of [`BUSYBOX_SUITE`]
+/// through that architecture's private apt, cached in `cache/tools/<arch>/`.
+pub fn foreign_busybox(apt: &Apt, cache: &Path, arch: Arch) -> Result<PathBuf> {
+    let dir = cache.join("tools").join(arch.debian());
+    let busybox = dir.join("busybox");
+    if busybox.is_file() {
+        return Ok(busybox);
+    }
+    let debs = apt.download(BUSYBOX_SUITE, "busybox-static", &dir.join("debs"))?;
+    let (_, deb) = debs.first().context("apt-get download gave no busybox-static")?;
+    let tree = dir.join("x");
+    let status = Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree).status().context("running dpkg-deb -x")?;
+    ensure!(status.success(), "dpkg-deb -x {}: {status}", deb.display());
+    // trixie and later ship it in usr/bin, bookworm in bin.
+    let found = ["usr/bin/busybox", "bin/busybox"].iter().map(|p| tree.join(p)).find(|p| p.is_file());
+    let found = found.with_context(|| format!("no busybox in {}", deb.display()))?;
+    std::fs::rename(found, &busybox)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    let _ = std::fs::remove_dir_all(dir.join("debs"));
+    Ok(busybox)
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
@@ -80,6 +129,11 @@ fn arg_lines(args: &[String]) -> Vec<u8> {
 /// What the guest runs, and how.
 #[derive(Debug, Clone)]
 pub struct Payload {
+    /// The guests' architecture.
+    pub arch: Arch,
+    /// busybox and setpriv for a foreign architecture's guests (None: the
+    /// host's, from PATH).
+    pub tools: Option<(PathBuf, PathBuf)>,
     /// The case binary.
     pub case_bin: PathBuf,
     /// Its arguments (libtest's), for the root and the unprivileged run.
@@ -98,6 +152,7 @@ impl Payload {
     /// The shell lines of `/nsverify/env`, sourced by /init.
     fn env_file(&self) -> Result<String> {
         let mut env = format!("export NSVERIFY_TIMEOUT_SCALE={}\n", shell_quote(&self.timeout_scale.to_string()));
+        env += &format!("export NSVERIFY_CHANNEL={}\n", self.arch.results_channel());
         if self.bench.is_some() {
             env += "export NSVERIFY_BENCH_QUICK=1\n";
         }
@@ -111,18 +166,25 @@ impl Payload {
         Ok(env)
     }
 
-    /// Writes `work/initramfs.cpio`, shared by every kernel (it needs no
-    /// modules), and returns its path.
+    /// Writes `work/initramfs.cpio`, shared by every kernel of the
+    /// architecture (it needs no modules), and returns its path.
     pub fn build_initramfs(&self, work: &Path) -> Result<PathBuf> {
         let mut fs = Initramfs::new();
-        let busybox = find_in_path("busybox").context("busybox not found (apt-get install busybox-static)")?;
+        let (busybox, setpriv) = match &self.tools {
+            Some((b, s)) => (b.clone(), s.clone()),
+            None => (
+                find_in_path("busybox").context("busybox not found (apt-get install busybox-static)")?,
+                find_in_path("setpriv").context("setpriv not found (apt-get install util-linux)")?,
+            ),
+        };
         if !initramfs::shared_libraries(&busybox)?.is_empty() {
             bail!("{} is dynamically linked; install busybox-static", busybox.display());
         }
         fs.copy("/bin/busybox", &busybox, 0o755)?;
         fs.file("/init", include_bytes!("../guest/init.sh").to_vec(), 0o755);
         fs.executable("/nsverify/cases", &initramfs::without_debug_info(&self.case_bin, work)?)?;
-        let setpriv = find_in_path("setpriv").context("setpriv not found (apt-get install util-linux)")?;
+        // The host's setpriv is stripped already; the built one is not.
+        let setpriv = if self.tools.is_some() { initramfs::without_debug_info(&setpriv, work)? } else { setpriv };
         fs.executable("/nsverify/setpriv", &setpriv)?;
         fs.file("/etc/passwd", b"root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".to_vec(), 0o644);
         fs.file("/etc/group", b"root:x:0:\nnogroup:x:65534:\n".to_vec(), 0o644);
@@ -164,6 +226,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cross_builds_add_the_target() {
+        assert_eq!(build_args(&["test"], true, Arch::Amd64), ["test", "--release"]);
+        let arm = build_args(&["test"], false, Arch::Arm64);
+        assert_eq!(&arm[arm.len() - 2..], ["--target", "aarch64-unknown-linux-musl"]);
+        assert!(build_bench_binary(Arch::Arm64).unwrap_err().to_string().contains("not supported for arm64"));
+    }
+
+    #[test]
     fn quoting_survives_the_guest_shell() {
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
     }
@@ -171,6 +241,8 @@ mod tests {
     #[test]
     fn guest_env_is_checked_and_quoted() {
         let mut p = Payload {
+            arch: Arch::Amd64,
+            tools: None,
             case_bin: "x".into(),
             case_args: vec![],
             bench: None,
@@ -178,7 +250,12 @@ mod tests {
             timeout_scale: 4.0,
             guest_env: vec!["RUST_BACKTRACE=1".into()],
         };
-        assert_eq!(p.env_file().unwrap(), "export NSVERIFY_TIMEOUT_SCALE='4'\nexport RUST_BACKTRACE='1'\n");
+        assert_eq!(
+            p.env_file().unwrap(),
+            "export NSVERIFY_TIMEOUT_SCALE='4'\nexport NSVERIFY_CHANNEL=/dev/ttyS1\nexport RUST_BACKTRACE='1'\n"
+        );
+        p.arch = Arch::Arm64;
+        assert!(p.env_file().unwrap().contains("NSVERIFY_CHANNEL=/dev/ttyS0\n"));
         p.guest_env = vec!["no equals".into()];
         assert!(p.env_file().unwrap_err().to_string().contains("KEY=VALUE"));
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::apt::Apt;
+use crate::arch::Arch;
 use crate::cli::RunArgs;
 use crate::fetch;
 use crate::kbuild;
@@ -133,7 +134,10 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
         std::fs::copy(cfg, dir.join("config"))?;
         result.config = Some("config".into());
     }
-    let (image, what) = vm::boot_image(ctx.vm.accel, kernel.bzimage(), kernel.vmlinux(), kernel.pvh);
+    let (image, what) = match entry.arch {
+        Arch::Amd64 => vm::boot_image(ctx.vm.accel, kernel.bzimage(), kernel.vmlinux(), kernel.pvh),
+        Arch::Arm64 => (kernel.bzimage(), "Image (arm64)"),
+    };
     result.boot_image = Some(what.into());
     say(&format!("booting {what} under {}", ctx.vm.accel));
     let initramfs = match kernel.config() {
@@ -244,41 +248,82 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         return Ok(EXIT_INFRASTRUCTURE);
     }
     let cpus_host = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, entries.len());
-    let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
-    let (mut vm_config, why, scale) = args.guest.vm(cpus, args.timeout);
-    vm_config.append = args.append.clone();
-    let accel = vm_config.accel;
-    println!(
-        "nsverify-vm: {} kernel(s), {jobs} at a time, {cpus} vCPU and {} MiB each; accel {accel} ({why}); case deadlines x{scale}",
-        entries.len(),
-        args.guest.memory
-    );
     if entries.iter().any(|e| e.suite.is_some() || e.build.is_some()) {
         println!("nsverify-vm: Debian archive {} (security: {})", matrix.apt.uri, matrix.apt.security_uri);
     }
+    // One payload, initramfs and private apt per architecture; the kernels
+    // of each run in turn, and the table keeps the matrix's order.
+    let mut by_name: Vec<Loaded> = Vec::new();
+    let mut accels = Vec::new();
+    for arch in Arch::ALL {
+        let group: Vec<KernelEntry> = entries.iter().filter(|e| e.arch == arch).cloned().collect();
+        if group.is_empty() {
+            continue;
+        }
+        // The architectures run one after the other: each has the host to itself.
+        let jobs = args.jobs.unwrap_or(cpus_host).clamp(1, group.len());
+        let cpus = args.cpus.unwrap_or((cpus_host / jobs).max(1) as u32).max(1);
+        let (loaded, accel) = run_arch(matrix, cache, &args, arch, &group, jobs, cpus, started)?;
+        by_name.extend(loaded);
+        accels.push(format!("{arch}: {accel}"));
+    }
+    let mut loaded: Vec<Loaded> =
+        entries.iter().filter_map(|e| by_name.iter().position(|l| l.result.name == e.name).map(|i| by_name.swap_remove(i))).collect();
+    loaded.extend(unknown_results(&unknown));
+    let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
+    println!("nsverify-vm: whole matrix in {:.1}s (accel {}); exit code {code}", started.elapsed().as_secs_f64(), accels.join(", "));
+    Ok(code)
+}
+
+/// Builds the payload and initramfs for `arch` and runs its kernels
+/// `group`; returns their results and the accelerator used.
+#[allow(clippy::too_many_arguments)]
+fn run_arch(
+    matrix: &Matrix,
+    cache: &Path,
+    args: &RunArgs,
+    arch: Arch,
+    group: &[KernelEntry],
+    jobs: usize,
+    cpus: u32,
+    started: Instant,
+) -> Result<(Vec<Loaded>, vm::Accel)> {
+    let (mut vm_config, why, scale) = args.guest.vm_for(arch, cpus, args.timeout);
+    vm_config.append = args.append.clone();
+    let accel = vm_config.accel;
+    println!(
+        "nsverify-vm: {} {arch} kernel(s), {jobs} at a time, {cpus} vCPU and {} MiB each; accel {accel} ({why}); case deadlines x{scale}; {}s per kernel",
+        group.len(),
+        args.guest.memory,
+        vm_config.timeout.as_secs()
+    );
+    let apt = apt_for(matrix, group, cache, arch);
+    let tools =
+        if arch == Arch::host() { None } else { Some((payload::foreign_busybox(&apt, cache, arch)?, payload::build_setpriv(arch)?)) };
     let payload = Payload {
-        case_bin: match &args.case_bin {
-            Some(p) => p.clone(),
-            None => payload::build_case_binary(args.release)?,
+        arch,
+        tools,
+        case_bin: match (&args.case_bin, arch) {
+            (Some(p), Arch::Amd64) => p.clone(),
+            _ => payload::build_case_binary(args.release, arch)?,
         },
         case_args: args.case_args.clone(),
         bench: match (&args.bench_bin, args.benches) {
-            (Some(p), _) => Some(p.clone()),
-            (None, true) => Some(payload::build_bench_binary()?),
+            (Some(p), _) if arch == Arch::Amd64 => Some(p.clone()),
+            (Some(_), _) | (None, true) => Some(payload::build_bench_binary(arch)?),
             (None, false) => None,
         }
         .map(|b| (b, if args.bench_arg.is_empty() { vec!["--bench".to_string()] } else { args.bench_arg.clone() })),
-        fuzz: if args.fuzz { Some(payload::build_fuzz_binary(args.release)?) } else { None },
+        fuzz: if args.fuzz { Some(payload::build_fuzz_binary(args.release, arch)?) } else { None },
         timeout_scale: scale,
         guest_env: args.guest.guest_env.clone(),
     };
-    let work = args.out.join("initramfs");
+    let work = args.out.join(if arch == Arch::Amd64 { "initramfs".to_string() } else { format!("initramfs-{arch}") });
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let initramfs = payload.build_initramfs(&work)?;
     println!(
-        "nsverify-vm: case binary {}; initramfs {} ({:.1} MB)",
+        "nsverify-vm: {arch} case binary {}; initramfs {} ({:.1} MB)",
         payload.case_bin.display(),
         initramfs.display(),
         std::fs::metadata(&initramfs)?.len() as f64 / 1e6
@@ -286,7 +331,7 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     let ctx = RunContext {
         out: args.out.clone(),
         cache: cache.to_path_buf(),
-        apt: apt_for(matrix, &entries, cache),
+        apt,
         refresh: args.refresh,
         vm: vm_config,
         initramfs,
@@ -294,11 +339,7 @@ pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
         bench: payload.bench.is_some(),
         fuzz: payload.fuzz.is_some(),
     };
-    let mut loaded = run_matrix(&entries, &ctx, jobs);
-    loaded.extend(unknown_results(&unknown));
-    let code = finish_table(&loaded, &args.out, !unknown.is_empty(), args.full_table)?;
-    println!("nsverify-vm: whole matrix in {:.1}s (accel {accel}); exit code {code}", started.elapsed().as_secs_f64());
-    Ok(code)
+    Ok((run_matrix(group, &ctx, jobs), accel))
 }
 
 #[cfg(test)]

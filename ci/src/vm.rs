@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
+
 /// How QEMU executes guest code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +86,8 @@ impl fmt::Display for Phase {
 /// Settings for one VM.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
+    /// The guest's architecture (QEMU binary, machine, console, channel).
+    pub arch: Arch,
     /// KVM or TCG (resolved, never Auto).
     pub accel: Accel,
     /// Guest RAM in MiB.
@@ -219,21 +223,20 @@ pub fn console_tail(path: &Path, n: usize) -> Vec<String> {
 /// the VM's deadline instead of lingering.
 fn qemu_command(cfg: &VmConfig, kernel: &Path, initramfs: &Path, console: &Path) -> Command {
     let mut c = Command::new("timeout");
-    c.args(["--kill-after=5", &format!("{}", cfg.timeout.as_secs() + 30), "qemu-system-x86_64"]);
-    match cfg.accel {
-        Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
-        _ => c.args(["-accel", "tcg", "-cpu", "max"]),
-    };
-    // qboot starts faster than SeaBIOS and is all a direct kernel boot needs.
+    c.args(["--kill-after=5", &format!("{}", cfg.timeout.as_secs() + 30), cfg.arch.qemu().0]);
+    c.args(cfg.arch.machine_args(cfg.accel == Accel::Kvm));
+    // qboot starts faster than SeaBIOS and is all a direct kernel boot needs
+    // (x86 only: the arm64 virt board loads the Image without firmware).
     let qboot = Path::new("/usr/share/qemu/qboot.rom");
-    if qboot.exists() {
+    if cfg.arch == Arch::Amd64 && qboot.exists() {
         c.arg("-bios").arg(qboot);
     }
     c.args(["-m", &cfg.memory_mb.to_string(), "-smp", &cfg.cpus.to_string()])
         .args(["-display", "none", "-no-reboot", "-nodefaults", "-no-user-config", "-net", "none"])
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
-        .args(["-chardev", "stdio,id=results,signal=off", "-serial", "chardev:results"])
+        .args(["-chardev", "stdio,id=results,signal=off"])
+        .args(cfg.arch.channel_args())
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
@@ -241,7 +244,7 @@ fn qemu_command(cfg: &VmConfig, kernel: &Path, initramfs: &Path, console: &Path)
         // panic=-1 with -no-reboot: a guest panic ends QEMU at once. A verbose
         // console costs nothing measurable and makes a stalled boot diagnosable.
         .arg("-append")
-        .arg(format!("console=ttyS0 panic=-1 loglevel=7 {}", cfg.append).trim_end())
+        .arg(format!("console={} panic=-1 loglevel=7 {}", cfg.arch.console(), cfg.append).trim_end())
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     c
@@ -262,7 +265,8 @@ pub fn run_vm(cfg: &VmConfig, kernel: &Path, initramfs: &Path, out: &Path, progr
     cmd.stderr(std::fs::File::create(&qemu_log)?);
     std::fs::write(out.join("qemu.cmdline"), format!("{cmd:?}\n"))?;
     let started = Instant::now();
-    let mut child = cmd.spawn().context("starting qemu-system-x86_64 (install qemu-system-x86)")?;
+    let (qemu, package) = cfg.arch.qemu();
+    let mut child = cmd.spawn().with_context(|| format!("starting {qemu} (install {package})"))?;
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().expect("piped");
     let transcript = std::fs::File::create(out.join("serial1.log"))?;
@@ -395,6 +399,32 @@ mod tests {
         read_channel(&b"@@NSVERIFY file x 100\nshort"[..], std::fs::File::create("/dev/null").unwrap(), tx);
         let events: Vec<Event> = rx.into_iter().collect();
         assert!(matches!(&events[0], Event::Closed(Some(e)) if e.contains("inside x")));
+    }
+
+    #[test]
+    fn qemu_command_line_per_arch() {
+        let mut cfg = VmConfig {
+            arch: Arch::Arm64,
+            accel: Accel::Tcg,
+            memory_mb: 1024,
+            cpus: 2,
+            boot_timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(450),
+            append: String::new(),
+        };
+        let line = |cfg: &VmConfig| {
+            let c = qemu_command(cfg, Path::new("K"), Path::new("I"), Path::new("C"));
+            c.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        };
+        let arm = line(&cfg);
+        assert!(arm.starts_with("--kill-after=5 480 qemu-system-aarch64 -machine virt -accel tcg -cpu max,pauth-impdef=on "), "{arm}");
+        assert!(arm.contains("-device pci-serial,chardev=results") && !arm.contains("-bios"), "{arm}");
+        assert!(arm.ends_with("-append console=ttyAMA0 panic=-1 loglevel=7"), "{arm}");
+        cfg.arch = Arch::Amd64;
+        let x86 = line(&cfg);
+        assert!(x86.contains("qemu-system-x86_64 -accel tcg -cpu max "), "{x86}");
+        assert!(x86.contains("-chardev stdio,id=results,signal=off -serial chardev:results -kernel K"), "{x86}");
+        assert!(x86.ends_with("console=ttyS0 panic=-1 loglevel=7"), "{x86}");
     }
 
     #[test]

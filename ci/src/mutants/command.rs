@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::{list, patch, report, runs};
 use crate::apt::Apt;
+use crate::arch::Arch;
 use crate::cli::{MutantArgs, DEFAULT_MUTANT_VM_TIMEOUT};
 use crate::kbuild;
 use crate::matrix::Matrix;
@@ -75,10 +76,12 @@ pub fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8
     let (vm_config, why, scale) = guest.vm((cpus_host / args.jobs).max(1) as u32, timeout);
     let accel = vm_config.accel;
     let payload = Payload {
-        case_bin: payload::build_case_binary(!args.debug_binaries)?,
+        arch: Arch::Amd64,
+        tools: None,
+        case_bin: payload::build_case_binary(!args.debug_binaries, Arch::Amd64)?,
         case_args: args.case_args.clone(),
         bench: None,
-        fuzz: if args.no_fuzz { None } else { Some(payload::build_fuzz_binary(!args.debug_binaries)?) },
+        fuzz: if args.no_fuzz { None } else { Some(payload::build_fuzz_binary(!args.debug_binaries, Arch::Amd64)?) },
         timeout_scale: scale,
         guest_env,
     };
