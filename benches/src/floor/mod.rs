@@ -1,14 +1,13 @@
 //! The independent floor (issue 14): `floor/floor.c`, the tightest loop for
 //! each operation in plain C, built by `build.rs` and embedded in the bench.
-//! This module runs it (from a memfd, else a temporary file): once over a
-//! list of figures ([`run`]), or as a server ([`Server`]) that the bench asks
-//! for a few iterations of a figure right before each criterion sample. It
+//! This module runs it from a memfd as a server ([`Server`]) that the bench
+//! asks for a few iterations of a figure right before each criterion sample
+//! (by hand it also runs once over a list of figures). It
 //! reads the output (one JSON line per figure id), puts the floor next to
 //! criterion's figure (`floor_ns`, `ratio_to_floor`) and prints the comparison.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 
 use serde::Deserialize;
@@ -31,13 +30,9 @@ pub const LINK: &str = env!("NSVERIFY_FLOOR_LINK");
 /// then measure their own overhead as much as the kernel (issue 14).
 pub const SUSPECT_RATIO: f64 = 1.10;
 
-/// Iterations per operation of a floor pass ([`run`]): full and quick mode.
-pub const ITERS: (u64, u64) = (2000, 300);
-
 /// Iterations of a [`Server`] request, one request before each call
 /// criterion makes, of which those before its samples count: full and quick
-/// mode, so 50 × 40 = 2000 and 10 × 30 = 300 timings per figure, as a pass
-/// of [`ITERS`].
+/// mode, so 50 × 40 = 2000 and 10 × 30 = 300 timings per figure.
 pub const PER_SAMPLE: (u64, u64) = (40, 30);
 
 /// Children a repeated-unshare floor request spans at least: a call's cost
@@ -107,7 +102,7 @@ pub enum Line {
         p10_ns: f64,
         /// 90th percentile.
         p90_ns: f64,
-        /// Every timing (per operation, ns), from a [`Server`]; empty from [`run`].
+        /// Every timing (per operation, ns), from a [`Server`]; empty from a run by hand.
         samples_ns: Vec<f64>,
     },
     /// Not measured, with the reason.
@@ -258,25 +253,15 @@ pub fn table(report: &Report) -> String {
     s
 }
 
-/// Runs the embedded floor `exe` with `args` and returns its output.
-pub fn run(exe: &[u8], args: &[String]) -> Result<String, FloorError> {
+/// The embedded floor `exe` as a command run from memory, with the memfd
+/// it runs from, which must stay open until the command is spawned.
+fn in_memory(exe: &[u8]) -> Result<(std::fs::File, Command), FloorError> {
     if exe.is_empty() {
         return Err(FloorError::NotBuilt);
     }
-    let output = match in_memfd(exe) {
-        Ok(file) => Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file))).args(args).output(),
-        // No memfd (or no /proc): a temporary file, removed afterwards.
-        Err(_) => {
-            let path = std::env::temp_dir().join(format!("nsverify-floor-{}", std::process::id()));
-            let result = write_executable(&path, exe).and_then(|()| Command::new(&path).args(args).output());
-            let _ = std::fs::remove_file(&path);
-            result
-        }
-    }?;
-    if !output.status.success() {
-        return Err(FloorError::Failed { status: output.status, stderr: String::from_utf8_lossy(&output.stderr).trim().into() });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let file = in_memfd(exe)?;
+    let command = Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)));
+    Ok((file, command))
 }
 
 /// `exe` in a memfd, returned as a read-only descriptor (an executable
@@ -289,12 +274,6 @@ fn in_memfd(exe: &[u8]) -> std::io::Result<std::fs::File> {
     let read_only = std::fs::File::open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))?;
     drop(file);
     Ok(read_only)
-}
-
-fn write_executable(path: &Path, exe: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o700).open(path)?;
-    file.write_all(exe)
 }
 
 #[cfg(test)]
@@ -434,13 +413,14 @@ mod tests {
 
     #[test]
     fn an_unbuilt_floor_says_so() {
-        assert!(matches!(run(b"", &[]), Err(FloorError::NotBuilt)));
+        assert!(matches!(Server::start(b"", &[]), Err(FloorError::NotBuilt)));
     }
 
     #[test]
     fn runs_an_executable_from_memory() {
         let sh = std::fs::read("/bin/sh").unwrap();
-        let out = run(&sh, &["-c".into(), "echo hi".into()]).unwrap();
-        assert_eq!(out, "hi\n");
+        let (_file, mut command) = in_memory(&sh).unwrap();
+        let out = command.args(["-c", "echo hi"]).output().unwrap();
+        assert_eq!(out.stdout, b"hi\n");
     }
 }

@@ -2,9 +2,9 @@
 //! timings of a figure right before each criterion sample.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
-use super::{in_memfd, parse, FloorError, Line};
+use super::{in_memory, parse, FloorError, Line};
 
 /// The floor as a server (`--serve`): asked for `n` timings of one figure at
 /// a time, so that the bench can interleave it with criterion's samples.
@@ -18,16 +18,8 @@ pub struct Server {
 impl Server {
     /// Starts the embedded floor `exe` with `args` and `--serve`.
     pub fn start(exe: &[u8], args: &[String]) -> Result<Server, FloorError> {
-        if exe.is_empty() {
-            return Err(FloorError::NotBuilt);
-        }
-        let file = in_memfd(exe)?;
-        let mut child = Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))
-            .args(args)
-            .arg("--serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let (file, mut command) = in_memory(exe)?;
+        let mut child = command.args(args).arg("--serve").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         drop(file);
         let (input, output) = (child.stdin.take(), child.stdout.take().map(BufReader::new));
         let output = output.ok_or_else(|| FloorError::Parse { line: 0, why: "no standard output".into() })?;
