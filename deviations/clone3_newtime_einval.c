@@ -7,23 +7,12 @@
  * namespace. From 5.6 until a402f1e35313 (6.3; stable 6.2.7, 6.1.20,
  * 5.15.103, 5.10.175) it was refused with EINVAL.
  *
- * Build and run: cc -o repro clone3_newtime_einval.c && ./repro
+ * Build and run, with common.h (the shared helpers) beside it:
+ *   cc -o repro clone3_newtime_einval.c && ./repro
  * Exit: 0 CONFORMS, 1 DEVIATES, 2 cannot run here, 3 broken setup.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "common.h"
 #include <linux/sched.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -31,18 +20,6 @@
 #ifndef __NR_clone3
 #define __NR_clone3 435
 #endif
-
-static void say(int code, const char *word, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%s: ", word);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(code);
-}
 
 struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;

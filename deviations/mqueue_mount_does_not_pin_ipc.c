@@ -11,84 +11,11 @@
  * once: the mqueue superblock holds no reference (put_ipc_ns() clears it,
  * mq_clear_sbinfo()).
  *
- * Build and run: cc -o repro mqueue_mount_does_not_pin_ipc.c && ./repro
+ * Build and run, with common.h (the shared helpers) beside it:
+ *   cc -o repro mqueue_mount_does_not_pin_ipc.c && ./repro
  * Exit: 0 CONFORMS, 1 DEVIATES, 2 cannot run here, 3 broken setup.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-/* Prints the verdict line and exits with its code. */
-static void say(int code, const char *word, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%s: ", word);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(code);
-}
-
-static __attribute__((unused)) int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* Become uid 0 with every capability in a new user namespace. */
-static __attribute__((unused)) int enter_user_ns(void)
-{
-	char map[64];
-	unsigned uid = geteuid(), gid = getegid();
-	if (unshare(CLONE_NEWUSER))
-		return -1;
-	snprintf(map, sizeof map, "0 %u 1", uid);
-	if (write_file("/proc/self/uid_map", map))
-		return -1;
-	write_file("/proc/self/setgroups", "deny");
-	snprintf(map, sizeof map, "0 %u 1", gid);
-	return write_file("/proc/self/gid_map", map);
-}
-
-/* Whether the caller is in the initial user namespace (its identity map). */
-static __attribute__((unused)) int in_initial_user_ns(void)
-{
-	unsigned long a = 1, b = 1, c = 0;
-	FILE *f = fopen("/proc/self/uid_map", "r");
-	int n = f ? fscanf(f, "%lu %lu %lu", &a, &b, &c) : 0;
-	if (f)
-		fclose(f);
-	return n == 3 && a == 0 && b == 0 && c == 4294967295UL;
-}
-
-static __attribute__((unused)) double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
+#include "common.h"
 
 /* Seconds the subject must stay counted after its last process exits. */
 #define WINDOW 5.0

@@ -122,10 +122,12 @@ known deviations are registered in [`harness/src/known.rs`](harness/src/known.rs
 further behaviour that the man pages do not describe. This file lists both, each with the man page's words, \
 what the kernels of the VM matrix did, the upstream references, and a stand-alone reproducer under \
 [`deviations/`](deviations/).\n\n\
-A reproducer is one C file: `cc -o repro deviations/<id>.c && ./repro` prints `CONFORMS` (exit 0), \
-`DEVIATES` (exit 1), `CANNOT RUN` (exit 2: no privilege, or the kernel lacks the interface) or `BROKEN` \
-(exit 3: its setup failed). [`deviations/run.sh`](deviations/run.sh) compiles and runs them all and \
-compares each verdict with the one expected for the running kernel \
+A reproducer is one C file that includes [`deviations/common.h`](deviations/common.h), the helpers the \
+reproducers share (the compiler finds it beside the file, so keep the two together): \
+`cc -o repro deviations/<id>.c && ./repro` prints `CONFORMS` (exit 0), `DEVIATES` (exit 1), `CANNOT RUN` \
+(exit 2: no privilege, or the kernel lacks the interface) or `BROKEN` (exit 3: its setup failed). \
+[`deviations/run.sh`](deviations/run.sh) compiles and runs them all and compares each verdict with the one \
+expected for the running kernel \
 ([`deviations/expected.tsv`](deviations/expected.tsv), generated with this file).\n\n",
     );
     let _ = writeln!(
@@ -209,7 +211,8 @@ fn entry(out: &mut String, s: &Summary, n: usize, e: &Entry) {
     }
     let _ = writeln!(
         out,
-        "\nReproducer: [`deviations/{0}.c`](deviations/{0}.c), for {1}: `cc -o repro deviations/{0}.c && ./repro`.\n",
+        "\nReproducer: [`deviations/{0}.c`](deviations/{0}.c) with the shared [`deviations/common.h`](deviations/common.h), \
+for {1}: `cc -o repro deviations/{0}.c && ./repro`.\n",
         e.id, e.needs
     );
 }
