@@ -146,7 +146,7 @@ pub(super) fn to_nanos(ts: &libc::timespec) -> Nanos {
 }
 
 pub(super) fn to_timespec(t: Nanos) -> libc::timespec {
-    libc::timespec { tv_sec: t.div_euclid(NANOS_PER_SEC) as libc::time_t, tv_nsec: t.rem_euclid(NANOS_PER_SEC) as _ }
+    libc::timespec { tv_sec: t.div_euclid(NANOS_PER_SEC) as _, tv_nsec: t.rem_euclid(NANOS_PER_SEC) as _ }
 }
 
 pub(super) fn zero_timespec() -> libc::timespec {

@@ -82,7 +82,7 @@ fn sleep_bounded(clock: Clock, target: Nanos, bound: Duration) -> Result<Sleep, 
     Errno::result(unsafe { libc::sigaction(libc::SIGALRM, &action, &mut old) }).op(Op::Plumbing("sigaction(SIGALRM)"))?;
     let timer = libc::itimerval {
         it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
-        it_value: libc::timeval { tv_sec: bound.as_secs() as libc::time_t, tv_usec: bound.subsec_micros().max(1) as libc::suseconds_t },
+        it_value: libc::timeval { tv_sec: bound.as_secs() as _, tv_usec: bound.subsec_micros().max(1) as _ },
     };
     // SAFETY: `timer` is valid; the old value is not asked for (none was
     // armed, nanosleep_until checked).
