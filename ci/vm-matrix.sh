@@ -71,12 +71,14 @@ run_driver() {
   exec cargo run -q --manifest-path "$repo_dir/Cargo.toml" -p nsverify-ci -- "$@"
 }
 
-# arm64 guests: static musl binaries, linked by the toolchain's rust-lld,
-# stripped by its llvm-objcopy.
+# Guests get static musl binaries, linked by the toolchain's rust-lld; arm64
+# ones are stripped by its llvm-objcopy.
 install_rust_targets() {
   command -v rustup >/dev/null || return 0
-  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl ||
-    rustup target add aarch64-unknown-linux-musl
+  local target
+  for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+  done
   rustup component list --installed 2>/dev/null | grep -q '^llvm-tools' ||
     rustup component add llvm-tools
 }

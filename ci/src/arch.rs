@@ -66,21 +66,42 @@ impl Arch {
         }
     }
 
-    /// The Rust target the guest binaries are built for; `None` builds for
-    /// the host (the gnu build, with its libraries copied by ldd).
-    pub fn rust_target(self) -> Option<&'static str> {
+    /// The Rust target the guest's case, fuzz and setpriv executables are
+    /// built for: static musl on every architecture, so the guest needs no
+    /// shared libraries and both architectures run the same libc.
+    pub fn rust_target(self) -> &'static str {
         match self {
-            Arch::Amd64 => None,
-            Arch::Arm64 => Some("aarch64-unknown-linux-musl"),
+            Arch::Amd64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
         }
     }
 
-    /// cargo options for a cross build: the toolchain's own lld links the
-    /// static musl binary, so no C cross toolchain is needed.
+    /// cargo options for the guest build: the toolchain's own lld links the
+    /// static musl executable, so no C toolchain for the target is needed.
     pub fn cargo_args(self) -> Vec<String> {
-        match self.rust_target() {
-            None => vec![],
-            Some(t) => vec!["--config".into(), format!("target.{t}.linker=\"rust-lld\""), "--target".into(), t.into()],
+        let t = self.rust_target();
+        vec!["--config".into(), format!("target.{t}.linker=\"rust-lld\""), "--target".into(), t.into()]
+    }
+
+    /// cargo options for the guest's bench executable, `None` where it
+    /// cannot be built. The bench stays on glibc, as on the host, but
+    /// linked static (`crt-static`, which makes its floor static too,
+    /// benches/build.rs): criterion's build compiles C, which the host's
+    /// compiler does for the host's own target, and glibc's allocator and
+    /// fork path are the ones host reports measured. Naming `--target`
+    /// keeps the flag off build scripts and proc macros.
+    pub fn bench_cargo_args(self) -> Option<Vec<String>> {
+        match self {
+            Arch::Amd64 if self.is_host() => {
+                let t = "x86_64-unknown-linux-gnu";
+                Some(vec![
+                    "--config".into(),
+                    format!("target.{t}.rustflags=[\"-C\", \"target-feature=+crt-static\"]"),
+                    "--target".into(),
+                    t.into(),
+                ])
+            }
+            _ => None,
         }
     }
 
@@ -192,10 +213,18 @@ mod tests {
     }
 
     #[test]
-    fn cross_builds_link_with_rust_lld() {
-        assert!(Arch::Amd64.cargo_args().is_empty());
+    fn guest_builds_are_static_musl_linked_with_rust_lld() {
+        assert_eq!(
+            Arch::Amd64.cargo_args(),
+            ["--config", "target.x86_64-unknown-linux-musl.linker=\"rust-lld\"", "--target", "x86_64-unknown-linux-musl"]
+        );
         let a = Arch::Arm64.cargo_args();
         assert_eq!(a, ["--config", "target.aarch64-unknown-linux-musl.linker=\"rust-lld\"", "--target", "aarch64-unknown-linux-musl"]);
+        assert_eq!(Arch::Arm64.bench_cargo_args(), None);
+        if Arch::host() == Arch::Amd64 {
+            let b = Arch::Amd64.bench_cargo_args().unwrap();
+            assert!(b[1].contains("+crt-static") && b[3] == "x86_64-unknown-linux-gnu", "{b:?}");
+        }
     }
 
     #[test]

@@ -233,27 +233,31 @@ pub(crate) struct RunArgs {
     /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
     #[arg(long)]
     pub(crate) cpus: Option<u32>,
-    /// The case binary for amd64 kernels (default: built with `cargo test -p
-    /// nsverify-cases --test cases --no-run`; arm64 kernels always build theirs).
+    /// The case binary for amd64 kernels, a static executable (default:
+    /// built with `cargo test -p nsverify-cases --test cases --no-run
+    /// --target x86_64-unknown-linux-musl`; arm64 kernels always build theirs).
     #[arg(long, conflicts_with = "release")]
     pub(crate) case_bin: Option<PathBuf>,
     /// Build the case binary with `--release` (about half the guest time under TCG).
     #[arg(long)]
     pub(crate) release: bool,
     /// Also run the benches in each guest, as root after the cases: builds
-    /// `cargo bench -p nsverify-benches --bench namespaces --no-run` and runs it
+    /// `cargo bench -p nsverify-benches --bench namespaces --no-run`, static
+    /// (glibc with crt-static, for x86_64-unknown-linux-gnu), and runs it
     /// with `--bench` in quick mode (NSVERIFY_BENCH_QUICK=1; override with
     /// --guest-env). Give a larger --timeout: benches under TCG take minutes.
     #[arg(long)]
     pub(crate) benches: bool,
-    /// A bench executable to run instead of building one (implies --benches).
+    /// A static bench executable to run instead of building one (implies
+    /// --benches; amd64 kernels only).
     #[arg(long)]
     pub(crate) bench_bin: Option<PathBuf>,
     /// Arguments for the bench executable (repeatable; default `--bench`).
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) bench_arg: Vec<String>,
     /// Also run the fuzz suite in each guest, as root after the cases
-    /// (`cargo test -p nsverify-fuzz --test fuzz`): its rows join the table.
+    /// (`cargo test -p nsverify-fuzz --test fuzz`): its rows join the table
+    /// in a `fuzz` column per kernel.
     #[arg(long)]
     pub(crate) fuzz: bool,
     /// Extra kernel command line, appended after nsverify's own (e.g. "mitigations=off").

@@ -2,14 +2,15 @@
 //! mknod, no root, no dependence on the host's umask. Every directory is
 //! 0755 (a 0700 root would make every path EACCES for the unprivileged run).
 //! Contents: busybox-static, `/init` (guest/init.sh), the case binary (and
-//! optional bench binary) with the shared libraries `ldd` lists, util-linux
-//! `setpriv`, and the run's settings in `/nsverify/`.
+//! the optional fuzz and bench binaries), the static `setpriv` (ci/setpriv),
+//! and the run's settings in `/nsverify/`. Every executable must be static:
+//! the guest has no shared libraries, and nothing is copied from the host's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// One archive member.
 #[derive(Debug, Clone)]
@@ -63,16 +64,18 @@ impl Initramfs {
         Ok(())
     }
 
-    /// Adds the executable `src` at `path` with every shared library `ldd`
-    /// lists, each at the path the dynamic loader looks for it.
+    /// Adds the executable `src` at `path`; it must be a static ELF
+    /// executable (see [`is_static`]).
     pub fn executable(&mut self, path: &str, src: &Path) -> Result<()> {
-        self.copy(path, src, 0o755)?;
-        for lib in shared_libraries(src)? {
-            let at = lib.to_string_lossy().into_owned();
-            if !self.nodes.contains_key(&at) {
-                self.copy(&at, &lib, 0o755)?;
-            }
+        let data = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+        if !is_static(&data).with_context(|| format!("{}", src.display()))? {
+            bail!(
+                "{} is dynamically linked; a guest has no shared libraries, so it needs a static executable \
+                 (cargo --target x86_64-unknown-linux-musl or aarch64-unknown-linux-musl, or cc -static)",
+                src.display()
+            );
         }
+        self.file(path, data, 0o755);
         Ok(())
     }
 
@@ -118,28 +121,36 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// The shared libraries of `exe` as `ldd` resolves them (none for a static
-/// executable), including the dynamic loader.
-pub fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>> {
-    let out = Command::new("ldd").arg(exe).output().context("running ldd")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if text.contains("not a dynamic executable") || err.contains("not a dynamic executable") {
-            return Ok(vec![]);
-        }
-        bail!("ldd {}: {}", exe.display(), err.trim());
+/// Whether the ELF executable `elf` is static: it names no program
+/// interpreter (no `PT_INTERP` program header), so the kernel starts it
+/// without a dynamic loader or shared libraries. A static PIE (musl's, or
+/// glibc's with crt-static) has a `PT_DYNAMIC` but no interpreter, and is
+/// static here. Not an ELF file, or a truncated one, is an error.
+pub fn is_static(elf: &[u8]) -> Result<bool> {
+    const PT_INTERP: u64 = 3;
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
+        bail!("not an ELF executable");
     }
-    let mut libs = Vec::new();
-    for line in text.lines() {
-        ensure!(!line.contains("not found"), "{}: shared library {}", exe.display(), line.trim());
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-        let path = line.split_once("=>").map_or(line, |(_, p)| p).split_whitespace().next().unwrap_or("");
-        if path.starts_with('/') {
-            libs.push(PathBuf::from(path));
+    let (class64, little) = (elf[4] == 2, elf[5] == 1);
+    // The unsigned integer of `n` bytes at `at`, in the file's byte order.
+    let int_at = |at: usize, n: usize| -> Option<u64> {
+        let bytes = elf.get(at..at.checked_add(n)?)?;
+        let fold = |v: u64, b: &u8| v << 8 | u64::from(*b);
+        Some(if little { bytes.iter().rev().fold(0, fold) } else { bytes.iter().fold(0, fold) })
+    };
+    // e_phoff, e_phentsize and e_phnum (ELF64 / ELF32 layouts).
+    let header =
+        if class64 { (int_at(0x20, 8), int_at(0x36, 2), int_at(0x38, 2)) } else { (int_at(0x1c, 4), int_at(0x2a, 2), int_at(0x2c, 2)) };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = header else { bail!("truncated ELF header") };
+    for i in 0..phnum {
+        let at = phentsize.checked_mul(i).and_then(|o| o.checked_add(phoff)).and_then(|o| usize::try_from(o).ok());
+        match at.and_then(|at| int_at(at, 4)) {
+            Some(PT_INTERP) => return Ok(false),
+            Some(_) => {}
+            None => bail!("truncated ELF program headers"),
         }
     }
-    Ok(libs)
+    Ok(true)
 }
 
 /// Copies `exe` to `dir` without its DWARF sections (symbols stay, so
@@ -197,9 +208,41 @@ mod tests {
         assert_eq!(fs.payload_bytes(), 3);
     }
 
+    /// A minimal ELF64 little-endian header with the program header types `types`.
+    fn elf64(types: &[u32]) -> Vec<u8> {
+        let mut e = vec![0u8; 64];
+        e[..4].copy_from_slice(b"\x7fELF");
+        (e[4], e[5]) = (2, 1);
+        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        e[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        for t in types {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&t.to_le_bytes());
+            e.extend(ph);
+        }
+        e
+    }
+
     #[test]
-    fn ldd_of_a_dynamic_binary_lists_the_loader() {
-        let Ok(libs) = shared_libraries(Path::new("/bin/sh")) else { return };
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("ld-linux")), "{libs:?}");
+    fn static_means_no_program_interpreter() {
+        // PT_PHDR, PT_INTERP, PT_LOAD, PT_DYNAMIC: a dynamic executable.
+        assert!(!is_static(&elf64(&[6, 3, 1, 2])).unwrap());
+        // PT_LOAD, PT_DYNAMIC, PT_GNU_STACK: a static PIE.
+        assert!(is_static(&elf64(&[1, 2, 0x6474e551])).unwrap());
+        let mut truncated = elf64(&[1, 3]);
+        truncated.truncate(64 + 56 + 2);
+        assert!(is_static(&truncated).unwrap_err().to_string().contains("truncated"));
+        assert!(is_static(b"#!/bin/sh\n").unwrap_err().to_string().contains("not an ELF"));
+    }
+
+    #[test]
+    fn the_hosts_shell_is_dynamic_and_a_dynamic_executable_is_refused() {
+        let Ok(sh) = std::fs::read("/bin/sh") else { return };
+        if is_static(&sh).unwrap() {
+            return; // a static /bin/sh (busybox systems) proves nothing here
+        }
+        let err = Initramfs::new().executable("/bin/sh", Path::new("/bin/sh")).unwrap_err();
+        assert!(err.to_string().contains("dynamically linked"), "{err}");
     }
 }

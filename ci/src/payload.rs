@@ -1,5 +1,6 @@
-//! What goes into the guest: the case (and bench) executables, built with
-//! cargo like `.ci/run` builds them, and the initramfs around them.
+//! What goes into the guest: the case (and fuzz, bench) executables, built
+//! with cargo as `.ci/run` builds them but static (crate::arch), the guest's
+//! busybox and setpriv, and the initramfs around them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,8 +60,8 @@ fn cargo_for(base: &[&str], release: bool, arch: Arch, name: &str, kind: &str) -
     cargo_executable(&args.iter().map(String::as_str).collect::<Vec<_>>(), name, kind)
 }
 
-/// Builds the case binary the way `.ci/run` does (for `arch`'s guests) and
-/// returns its path.
+/// Builds the case binary the way `.ci/run` does, static for `arch`'s
+/// guests ([`Arch::cargo_args`]), and returns its path.
 pub fn build_case_binary(release: bool, arch: Arch) -> Result<PathBuf> {
     cargo_for(&["test", "-p", "nsverify-cases", "--test", "cases"], release, arch, "cases", "test")
 }
@@ -70,21 +71,35 @@ pub fn build_fuzz_binary(release: bool, arch: Arch) -> Result<PathBuf> {
     cargo_for(&["test", "-p", "nsverify-fuzz", "--test", "fuzz"], release, arch, "fuzz", "test")
 }
 
-/// Builds the static privilege drop for guests of a foreign architecture
-/// (ci/setpriv): the host's util-linux setpriv cannot serve there.
+/// Builds the guest's static privilege drop (ci/setpriv): util-linux's
+/// setpriv is dynamically linked.
 pub fn build_setpriv(arch: Arch) -> Result<PathBuf> {
     cargo_for(&["build", "-p", "nsverify-setpriv", "--bin", "setpriv"], false, arch, "setpriv", "bin")
 }
 
-/// Builds the bench executable (benches/README.md, "Standalone"). Only for
-/// the host's architecture: criterion's build needs a C compiler for the
+/// Builds the bench executable (benches/README.md, "Standalone") for
+/// `arch`'s guests, static ([`Arch::bench_cargo_args`]). Only for the
+/// host's architecture: criterion's build needs a C compiler for the
 /// target, which the driver does not install.
 pub fn build_bench_binary(arch: Arch) -> Result<PathBuf> {
-    if arch != Arch::Amd64 {
+    let Some(target) = arch.bench_cargo_args() else {
         bail!("--benches is not supported for {arch} kernels (building the benches needs a C cross compiler); run the {arch} kernels without it");
-    }
-    cargo_executable(&["bench", "-p", "nsverify-benches", "--bench", "namespaces"], "namespaces", "bench")
-        .context("building the benches (is the nsverify-benches crate in the workspace?)")
+    };
+    let args: Vec<&str> =
+        ["bench", "-p", "nsverify-benches", "--bench", "namespaces"].into_iter().chain(target.iter().map(String::as_str)).collect();
+    cargo_executable(&args, "namespaces", "bench").context("building the benches (is the nsverify-benches crate in the workspace?)")
+}
+
+/// The guest's busybox and setpriv, both static: the host's busybox-static
+/// (from PATH) for the host's architecture, Debian's busybox-static for
+/// another ([`foreign_busybox`]); setpriv built for the guest ([`build_setpriv`]).
+pub fn guest_tools(apt: &Apt, cache: &Path, arch: Arch) -> Result<(PathBuf, PathBuf)> {
+    let busybox = if arch.is_host() {
+        find_in_path("busybox").context("busybox not found (apt-get install busybox-static)")?
+    } else {
+        foreign_busybox(apt, cache, arch)?
+    };
+    Ok((busybox, build_setpriv(arch)?))
 }
 
 /// The suite busybox-static comes from for foreign-architecture guests.
@@ -131,9 +146,8 @@ fn arg_lines(args: &[String]) -> Vec<u8> {
 pub struct Payload {
     /// The guests' architecture.
     pub arch: Arch,
-    /// busybox and setpriv for a foreign architecture's guests (None: the
-    /// host's, from PATH).
-    pub tools: Option<(PathBuf, PathBuf)>,
+    /// The guest's static busybox and setpriv ([`guest_tools`]).
+    pub tools: (PathBuf, PathBuf),
     /// The case binary.
     pub case_bin: PathBuf,
     /// Its arguments (libtest's), for the root and the unprivileged run.
@@ -170,22 +184,15 @@ impl Payload {
     /// architecture (it needs no modules), and returns its path.
     pub fn build_initramfs(&self, work: &Path) -> Result<PathBuf> {
         let mut fs = Initramfs::new();
-        let (busybox, setpriv) = match &self.tools {
-            Some((b, s)) => (b.clone(), s.clone()),
-            None => (
-                find_in_path("busybox").context("busybox not found (apt-get install busybox-static)")?,
-                find_in_path("setpriv").context("setpriv not found (apt-get install util-linux)")?,
-            ),
-        };
-        if !initramfs::shared_libraries(&busybox)?.is_empty() {
+        let (busybox, setpriv) = &self.tools;
+        let busybox_elf = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
+        if !initramfs::is_static(&busybox_elf).with_context(|| format!("{}", busybox.display()))? {
             bail!("{} is dynamically linked; install busybox-static", busybox.display());
         }
-        fs.copy("/bin/busybox", &busybox, 0o755)?;
+        fs.file("/bin/busybox", busybox_elf, 0o755);
         fs.file("/init", include_bytes!("../guest/init.sh").to_vec(), 0o755);
         fs.executable("/nsverify/cases", &initramfs::without_debug_info(&self.case_bin, work)?)?;
-        // The host's setpriv is stripped already; the built one is not.
-        let setpriv = if self.tools.is_some() { initramfs::without_debug_info(&setpriv, work)? } else { setpriv };
-        fs.executable("/nsverify/setpriv", &setpriv)?;
+        fs.executable("/nsverify/setpriv", &initramfs::without_debug_info(setpriv, work)?)?;
         fs.file("/etc/passwd", b"root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".to_vec(), 0o644);
         fs.file("/etc/group", b"root:x:0:\nnogroup:x:65534:\n".to_vec(), 0o644);
         for (run, _) in RUNS {
@@ -227,7 +234,9 @@ mod tests {
 
     #[test]
     fn cross_builds_add_the_target() {
-        assert_eq!(build_args(&["test"], true, Arch::Amd64), ["test", "--release"]);
+        let amd = build_args(&["test"], true, Arch::Amd64);
+        assert_eq!(&amd[..2], ["test", "--release"]);
+        assert_eq!(&amd[amd.len() - 2..], ["--target", "x86_64-unknown-linux-musl"]);
         let arm = build_args(&["test"], false, Arch::Arm64);
         assert_eq!(&arm[arm.len() - 2..], ["--target", "aarch64-unknown-linux-musl"]);
         assert!(build_bench_binary(Arch::Arm64).unwrap_err().to_string().contains("not supported for arm64"));
@@ -242,7 +251,7 @@ mod tests {
     fn guest_env_is_checked_and_quoted() {
         let mut p = Payload {
             arch: Arch::Amd64,
-            tools: None,
+            tools: ("busybox".into(), "setpriv".into()),
             case_bin: "x".into(),
             case_args: vec![],
             bench: None,

@@ -298,11 +298,9 @@ fn run_arch(
         vm_config.timeout.as_secs()
     );
     let apt = apt_for(matrix, group, cache, arch);
-    let tools =
-        if arch == Arch::host() { None } else { Some((payload::foreign_busybox(&apt, cache, arch)?, payload::build_setpriv(arch)?)) };
     let payload = Payload {
         arch,
-        tools,
+        tools: payload::guest_tools(&apt, cache, arch)?,
         case_bin: match (&args.case_bin, arch) {
             (Some(p), Arch::Amd64) => p.clone(),
             _ => payload::build_case_binary(args.release, arch)?,

@@ -1,8 +1,8 @@
 //! `setpriv --reuid UID --regid GID --clear-groups COMMAND [ARG...]`: the
 //! subset of util-linux's setpriv(1) that the guest's /init uses for the
 //! unprivileged run (ci/guest/init.sh). util-linux's is dynamically linked,
-//! and on a foreign architecture the driver cannot resolve its libraries
-//! with the host's ldd; this one is static, built for the guest's target.
+//! and the guest has no shared libraries; this one is static, built for the
+//! guest's target (x86_64 or aarch64 musl).
 //!
 //! The order follows credentials(7): groups and gid are changed while the
 //! process still has CAP_SETGID (setgroups(2), setresgid(2)), the uid last

@@ -77,7 +77,7 @@ pub fn run_mutants(matrix: &Matrix, cache: &Path, args: MutantArgs) -> Result<u8
     let accel = vm_config.accel;
     let payload = Payload {
         arch: Arch::Amd64,
-        tools: None,
+        tools: payload::guest_tools(&apt, cache, Arch::Amd64)?,
         case_bin: payload::build_case_binary(!args.debug_binaries, Arch::Amd64)?,
         case_args: args.case_args.clone(),
         bench: None,
