@@ -45,9 +45,6 @@ pub struct Kernel {
     pub has_vmlinux: bool,
     /// Whether `config` exists.
     pub has_config: bool,
-    /// Size and mtime of a self-built bzImage (its cache key).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_stamp: Option<String>,
     /// Whether this run downloaded (or re-extracted) it.
     #[serde(skip)]
     pub fetched_now: bool,
@@ -153,10 +150,10 @@ fn finish_arm64(dir: &Path, mut k: Kernel) -> Result<Kernel> {
     Ok(k)
 }
 
-fn stamp(path: &Path) -> Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("self-built kernel {}", path.display()))?;
-    let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Ok(format!("{} bytes, mtime {}.{:09}", meta.len(), mtime.as_secs(), mtime.subsec_nanos()))
+/// Whether the files `a` and `b` both exist with the same contents.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    let same_length = matches!((std::fs::metadata(a), std::fs::metadata(b)), (Ok(x), Ok(y)) if x.len() == y.len());
+    same_length && matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// The cached kernel for `entry` if it is complete and still matches the
@@ -166,8 +163,16 @@ fn cached(dir: &Path, entry: &KernelEntry, origin: &Origin) -> Option<Kernel> {
     if &k.entry != entry || !dir.join(entry.arch.image_file()).exists() || (k.has_vmlinux && !dir.join("vmlinux").exists()) {
         return None;
     }
-    if let Origin::Local { bzimage, .. } = origin {
-        if k.source_stamp != stamp(bzimage).ok() {
+    // A self-built kernel is the cached one only if its image and config
+    // are byte for byte the copies in the cache (a rebuild can keep the
+    // size, and a copied tree can keep the mtime); reading a few MB costs
+    // milliseconds.
+    if let Origin::Local { bzimage, config } = origin {
+        let config_same = match config {
+            Some(c) => k.has_config && same_contents(c, &dir.join("config")),
+            None => !k.has_config,
+        };
+        if !config_same || !same_contents(bzimage, &dir.join(entry.arch.image_file())) {
             return None;
         }
     }
@@ -213,7 +218,6 @@ pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, 
         dir: dir.clone(),
         has_vmlinux: false,
         has_config: false,
-        source_stamp: None,
         fetched_now: true,
     };
     match origin {
@@ -233,11 +237,11 @@ pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, 
             k.packages = debs.into_iter().map(|(p, _)| p).collect();
         }
         Origin::Local { bzimage, config } => {
-            std::fs::copy(&bzimage, partial.join("bzImage")).with_context(|| format!("copying self-built kernel {}", bzimage.display()))?;
+            std::fs::copy(&bzimage, partial.join(entry.arch.image_file()))
+                .with_context(|| format!("copying self-built kernel {}", bzimage.display()))?;
             if let Some(config) = config {
                 std::fs::copy(&config, partial.join("config")).with_context(|| format!("copying config {}", config.display()))?;
             }
-            k.source_stamp = Some(stamp(&bzimage)?);
         }
     }
     let mut k = finish(&partial, k)?;
@@ -245,4 +249,49 @@ pub fn ensure_kernel(entry: &KernelEntry, cache: &Path, root: &Path, apt: &Apt, 
     std::fs::rename(&partial, &dir).with_context(|| format!("moving {} into place", dir.display()))?;
     k.dir = dir;
     Ok((k, started.elapsed().as_secs_f64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_self_built_kernel_is_cached_only_with_the_same_bytes() {
+        let tmp = std::env::temp_dir().join(format!("nsverify-fetch-cache-{}", std::process::id()));
+        let (src, dir) = (tmp.join("tree"), tmp.join("cache"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let (image, config) = (src.join("bzImage"), src.join(".config"));
+        std::fs::write(&image, b"kernel one").unwrap();
+        std::fs::write(&config, b"CONFIG_PVH=y\n").unwrap();
+        let entry = KernelEntry::local("own", image.clone(), Some(config.clone()));
+        let k = Kernel {
+            name: "own".into(),
+            entry: entry.clone(),
+            release: "6.12.0".into(),
+            version_string: String::new(),
+            version: "local".into(),
+            packages: vec![],
+            pvh: true,
+            dir: dir.clone(),
+            has_vmlinux: false,
+            has_config: true,
+            fetched_now: false,
+        };
+        std::fs::write(dir.join("kernel.json"), serde_json::to_string(&k).unwrap()).unwrap();
+        std::fs::copy(&image, dir.join("bzImage")).unwrap();
+        std::fs::copy(&config, dir.join("config")).unwrap();
+        let origin = entry.origin(Path::new("/"));
+        assert!(cached(&dir, &entry, &origin).is_some());
+        // A rebuild of the same size, and a changed config, are both misses.
+        std::fs::write(&image, b"kernel two").unwrap();
+        assert!(cached(&dir, &entry, &origin).is_none());
+        std::fs::copy(&image, dir.join("bzImage")).unwrap();
+        assert!(cached(&dir, &entry, &origin).is_some());
+        std::fs::write(&config, b"CONFIG_PVH=n\n").unwrap();
+        assert!(cached(&dir, &entry, &origin).is_none());
+        let without_config = KernelEntry::local("own", image, None);
+        assert!(cached(&dir, &without_config, &without_config.origin(Path::new("/"))).is_none(), "the entry differs");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 }
