@@ -52,9 +52,6 @@ pub struct Summary {
     pub cells: Cells,
 }
 
-/// The runs of a result directory and their column names.
-const RUNS: [(&str, &str); 3] = [("root", "root"), ("unprivileged", "uid 65534"), ("fuzz", "fuzz")];
-
 /// The word for one record.
 fn word(r: &Record) -> &'static str {
     use harness::Outcome;
@@ -107,9 +104,9 @@ impl Summary {
                 Some(r) => *r = row,
                 None => self.kernels.push(row),
             }
-            for (run, column) in RUNS {
-                let Ok(text) = std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) else { continue };
-                for r in table::parse_report(&text)?.iter().filter(|r| wanted(&r.id)) {
+            for (run, column) in table::RUNS.into_iter().chain([table::FUZZ_RUN]) {
+                let Some(records) = loaded.reports.get(run) else { continue };
+                for r in records.iter().filter(|r| wanted(&r.id)) {
                     self.cells.entry(r.id.clone()).or_default().entry(k.name.clone()).or_default().insert(column.into(), word(r).into());
                 }
             }

@@ -1,173 +1,13 @@
-//! Per-kernel results (`<out>/<kernel>/result.json` plus the JSONL reports
-//! the guest sent) and the case x kernel table built from them, rendered for
-//! the terminal, as Markdown and as JSON.
+//! The case x (kernel, run) table: built from the kernels' loaded reports,
+//! rendered for the terminal and as Markdown (the JSON is its serde form).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::{Context, Result};
 use harness::Outcome;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::apt::Package;
-use crate::vm::VmOutcome;
-
-/// The fields of a report line (harness::report::Record) the table needs.
-/// Read leniently: newer harnesses add fields, and `known_deviation` (a
-/// failure the project documents as a kernel deviating from its man page,
-/// which does not fail the run) is absent from older ones.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    /// Case id.
-    pub id: String,
-    /// pass, fail, skip, broken.
-    pub outcome: Outcome,
-    /// Why (empty for a pass).
-    #[serde(default)]
-    pub reason: String,
-    /// The documented deviation, for a failure that is one.
-    #[serde(default)]
-    pub known_deviation: Option<String>,
-    /// The claim ids the case verifies.
-    #[serde(default)]
-    pub claims: Vec<String>,
-    /// `file:line` of the decision, for failures.
-    #[serde(default)]
-    pub location: Option<String>,
-    /// A known deviation expected on this kernel that did not happen.
-    #[serde(default)]
-    pub xpass: Option<String>,
-}
-
-impl Record {
-    /// A failure or broken case that fails the run (not a known deviation).
-    pub fn fails_run(&self) -> bool {
-        match self.outcome {
-            Outcome::Broken => true,
-            Outcome::Fail => self.known_deviation.is_none(),
-            Outcome::Pass | Outcome::Skip => false,
-        }
-    }
-}
-
-/// Parses a JSON-lines report; an empty one is an error.
-pub fn parse_report(text: &str) -> Result<Vec<Record>> {
-    let records = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
-        .collect::<Result<Vec<Record>>>()?;
-    anyhow::ensure!(!records.is_empty(), "empty report");
-    Ok(records)
-}
-
-/// The runs the guest makes, in column order: name and column label.
-pub const RUNS: [(&str, &str); 2] = [("root", "root"), ("unprivileged", "uid 65534")];
-
-/// How one kernel ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Every case passed or was skipped, as root and unprivileged.
-    Passed,
-    /// Some case failed or was broken on this kernel.
-    CasesFailed,
-    /// Download, boot, guest or result transfer failed: results incomplete.
-    Infrastructure,
-}
-
-impl Status {
-    /// Short word for tables.
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Passed => "passed",
-            Status::CasesFailed => "CASES FAILED",
-            Status::Infrastructure => "INFRA FAILURE",
-        }
-    }
-}
-
-/// Everything known about one kernel's run: `result.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KernelResult {
-    /// Matrix name.
-    pub name: String,
-    /// "bullseye-security/linux-image-amd64" or the self-built path.
-    pub origin: String,
-    /// Debian version ("local" for self-built), once fetched.
-    pub version: Option<String>,
-    /// `uname -r` (from the image header; the guest confirms it).
-    pub release: Option<String>,
-    /// Debian packages it came from.
-    pub packages: Vec<Package>,
-    /// Path of the kernel config in the output directory, if known.
-    pub config: Option<String>,
-    /// tcg or kvm.
-    pub accel: String,
-    /// What was booted: "vmlinux (PVH)" or "bzImage".
-    pub boot_image: Option<String>,
-    /// Taken from the cache (no download).
-    pub cached: Option<bool>,
-    /// Seconds spent fetching (or checking the cache).
-    pub fetch_s: Option<f64>,
-    /// The VM, if one was started.
-    pub vm: Option<VmOutcome>,
-    /// Verdict.
-    pub status: Status,
-    /// The infrastructure failure, naming what broke.
-    pub error: Option<String>,
-    /// Kernel-health lines of the console, boot to poweroff (claim K1):
-    /// WARNING, BUG, KASAN, lockdep ... Any fails the kernel's run.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub console_reports: Vec<String>,
-}
-
-impl KernelResult {
-    /// A result with nothing known yet but the kernel's name and origin.
-    pub fn new(name: &str, origin: &str) -> KernelResult {
-        KernelResult {
-            name: name.into(),
-            origin: origin.into(),
-            version: None,
-            release: None,
-            packages: vec![],
-            config: None,
-            accel: "-".into(),
-            boot_image: None,
-            cached: None,
-            fetch_s: None,
-            vm: None,
-            status: Status::Infrastructure,
-            error: None,
-            console_reports: Vec::new(),
-        }
-    }
-}
-
-/// A kernel's result with the reports of its runs.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    /// result.json.
-    pub result: KernelResult,
-    /// Records by run name.
-    pub reports: BTreeMap<String, Vec<Record>>,
-}
-
-/// Reads `dir/result.json` and the runs' reports next to it.
-pub fn load(dir: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(dir.join("result.json")).with_context(|| format!("reading {}/result.json", dir.display()))?;
-    let result: KernelResult = serde_json::from_str(&text).with_context(|| format!("parsing {}/result.json", dir.display()))?;
-    let mut reports = BTreeMap::new();
-    for (run, _) in RUNS {
-        if let Ok(text) = std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) {
-            let records = parse_report(&text).with_context(|| format!("{}/{run}.jsonl", dir.display()))?;
-            reports.insert(run.to_string(), records);
-        }
-    }
-    Ok(Loaded { result, reports })
-}
+use super::{KernelResult, Loaded, FUZZ_RUN, RUNS};
 
 /// One cell: an outcome and the footnote of its reason.
 #[derive(Debug, Clone, Serialize)]
@@ -190,6 +30,9 @@ pub struct Table {
     pub columns: Vec<(String, String)>,
     /// Rows: case id and a cell per column (None: no result).
     pub rows: Vec<(String, Vec<Option<Cell>>)>,
+    /// The runs' labels, the columns of each kernel in order ([`RUNS`],
+    /// then [`FUZZ_RUN`] when a kernel has fuzz records).
+    pub runs: Vec<String>,
     /// Distinct reasons, numbered in first-seen order.
     pub reasons: Vec<String>,
     /// The kernels' results, in column order.
@@ -203,10 +46,12 @@ impl Table {
         let mut ids: Vec<String> = Vec::new();
         let mut cells: BTreeMap<(String, usize), Cell> = BTreeMap::new();
         let mut reasons: Vec<String> = Vec::new();
+        let fuzz = loaded.iter().any(|l| l.reports.contains_key(FUZZ_RUN.0));
+        let runs: Vec<(&str, &str)> = RUNS.into_iter().chain(fuzz.then_some(FUZZ_RUN)).collect();
         // Kernels without any report have no column; the kernel summary and
         // the failures section name them.
         for l in loaded.iter().filter(|l| !l.reports.is_empty()) {
-            for (run, label) in RUNS {
+            for &(run, label) in &runs {
                 let col = columns.len();
                 columns.push((l.result.name.clone(), label.to_string()));
                 for r in l.reports.get(run).map(Vec::as_slice).unwrap_or_default() {
@@ -232,7 +77,14 @@ impl Table {
         }
         let rows =
             ids.into_iter().map(|id| (id.clone(), (0..columns.len()).map(|c| cells.get(&(id.clone(), c)).cloned()).collect())).collect();
-        Table { columns, rows, reasons, kernels: loaded.iter().map(|l| l.result.clone()).collect() }
+        let runs = runs.iter().map(|(_, label)| label.to_string()).collect();
+        Table { columns, rows, runs, reasons, kernels: loaded.iter().map(|l| l.result.clone()).collect() }
+    }
+
+    /// A row's cells of one run, one per kernel.
+    fn run_cells<'a>(&self, cells: &'a [Option<Cell>], run: usize) -> impl Iterator<Item = &'a Option<Cell>> + Clone + use<'a> {
+        let stride = self.runs.len().max(1);
+        cells.iter().skip(run).step_by(stride)
     }
 
     /// Rows whose outcomes differ between kernels for the same run (cells
@@ -241,13 +93,22 @@ impl Table {
         self.rows
             .iter()
             .filter(|(_, cells)| {
-                RUNS.iter().enumerate().any(|(run, _)| {
-                    let outcomes: Vec<Outcome> =
-                        cells.iter().skip(run).step_by(RUNS.len()).filter_map(|c| c.as_ref().map(|c| c.outcome)).collect();
+                (0..self.runs.len()).any(|run| {
+                    let outcomes: Vec<Outcome> = self.run_cells(cells, run).filter_map(|c| c.as_ref().map(|c| c.outcome)).collect();
                     outcomes.windows(2).any(|w| w[0] != w[1])
                 })
             })
             .collect()
+    }
+
+    /// Whether a row folds in the terminal: it passes in every column of
+    /// every run that has it (a fuzz row has no root or uid 65534 result; a
+    /// case missing on one kernel only is shown).
+    fn passes_everywhere(&self, cells: &[Option<Cell>]) -> bool {
+        (0..self.runs.len()).all(|run| {
+            let mut of_run = self.run_cells(cells, run);
+            of_run.clone().all(Option::is_none) || of_run.all(|c| c.as_ref().is_some_and(|c| c.outcome == Outcome::Pass && !c.xpass))
+        })
     }
 
     fn cell_text(c: &Option<Cell>) -> String {
@@ -350,8 +211,8 @@ impl Table {
         out.push_str(&self.kernel_lines(md));
         out.push('\n');
         let head: Vec<String> = std::iter::once("case".to_string()).chain(self.columns.iter().map(|(k, r)| format!("{k} {r}"))).collect();
-        let all_pass = |cells: &[Option<Cell>]| cells.iter().all(|c| c.as_ref().is_some_and(|c| c.outcome == Outcome::Pass && !c.xpass));
-        let shown: Vec<&(String, Vec<Option<Cell>>)> = self.rows.iter().filter(|(_, cells)| full || !all_pass(cells)).collect();
+        let shown: Vec<&(String, Vec<Option<Cell>>)> =
+            self.rows.iter().filter(|(_, cells)| full || !self.passes_everywhere(cells)).collect();
         let rows: Vec<Vec<String>> =
             shown.iter().map(|(id, cells)| std::iter::once(id.clone()).chain(cells.iter().map(Self::cell_text)).collect()).collect();
         grid(&mut out, &head, &rows, md);
@@ -427,20 +288,9 @@ fn grid<R: AsRef<[String]>>(out: &mut String, head: &[String], rows: &[R], md: b
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::rec;
+    use super::super::{Record, Status};
     use super::*;
-
-    fn rec(id: &str, outcome: Outcome, reason: &str) -> Record {
-        Record { id: id.into(), outcome, reason: reason.into(), known_deviation: None, claims: vec![], location: None, xpass: None }
-    }
-
-    #[test]
-    fn reports_from_older_and_newer_harnesses_parse() {
-        let old = r#"{"id":"a","claims":[],"outcome":"fail","reason":"r","kernel":"k","duration_ms":1}"#;
-        let new = r#"{"id":"a","claims":[],"outcome":"fail","reason":"r","kernel":"k","duration_ms":1,"known_deviation":"d","notes":[["x","1"]]}"#;
-        assert!(parse_report(old).unwrap()[0].fails_run());
-        assert!(!parse_report(new).unwrap()[0].fails_run());
-        assert!(parse_report("\n").is_err());
-    }
 
     fn kernel(name: &str, status: Status) -> KernelResult {
         let mut k = KernelResult::new(name, "sid/linux-image-amd64");
@@ -468,5 +318,35 @@ mod tests {
         assert!(text.contains("kernel 6.1: download failed"), "{text}");
         let md = t.markdown();
         assert!(md.contains("| case | 5.10 root | 5.10 uid 65534 |"), "{md}");
+    }
+
+    #[test]
+    fn fuzz_rows_join_the_table_in_their_own_column() {
+        let runs = |fuzz: Option<Vec<Record>>| {
+            let mut r = BTreeMap::from([
+                ("root".to_string(), vec![rec("a", Outcome::Pass, ""), rec("c", Outcome::Pass, "")]),
+                ("unprivileged".to_string(), vec![rec("a", Outcome::Pass, "")]),
+            ]);
+            if let Some(f) = fuzz {
+                r.insert("fuzz".into(), f);
+            }
+            r
+        };
+        let with = Loaded { result: kernel("6.12", Status::CasesFailed), reports: runs(Some(vec![rec("fuzz.x", Outcome::Fail, "boom")])) };
+        let passing = Loaded { result: kernel("sid", Status::Passed), reports: runs(Some(vec![rec("fuzz.x", Outcome::Pass, "")])) };
+        let without = Loaded { result: kernel("5.10", Status::Passed), reports: runs(None) };
+        let t = Table::build(&[with, passing, without]);
+        assert_eq!(t.runs, ["root", "uid 65534", "fuzz"]);
+        assert_eq!(t.columns.len(), 9, "every kernel gets the fuzz column");
+        assert_eq!(t.columns[2], ("6.12".to_string(), "fuzz".to_string()));
+        let ids: Vec<&str> = t.differing_rows().iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["fuzz.x"], "fail against pass in the fuzz run; 5.10's missing cell is not compared");
+        let folded = t.terminal(false);
+        assert!(folded.contains("fuzz.x") && folded.contains("FAIL[1]"), "{folded}");
+        // `a` passes wherever it ran; `c` has no uid 65534 result anywhere:
+        // both fold, the fuzz row does not.
+        assert!(folded.contains("2 more cases"), "{folded}");
+        let fine = Loaded { result: kernel("sid", Status::Passed), reports: runs(Some(vec![rec("fuzz.x", Outcome::Pass, "")])) };
+        assert!(Table::build(&[fine]).terminal(false).contains("3 more cases"), "a passing fuzz row folds");
     }
 }
