@@ -223,15 +223,31 @@ pub fn parse_uptime_centis(text: &str) -> Option<i64> {
 /// since the Epoch").
 pub fn proc_stat_btime() -> Result<i64, CaseError> {
     let text = std::fs::read_to_string("/proc/stat")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
-        .ok_or_else(|| CaseError::fail("/proc/stat has no `btime <secs>` line"))
+    let line = text.lines().find_map(|l| l.strip_prefix("btime ")).ok_or_else(|| CaseError::fail("/proc/stat has no `btime` line"))?;
+    parse_btime(line).ok_or_else(|| CaseError::fail(format!("/proc/stat btime is not a number of seconds: {line:?}")))
+}
+
+/// Parses the value of `/proc/stat`'s btime line. show_stat() prints the
+/// boot time (a signed time64_t) as an unsigned long long, so a boot time
+/// before the Epoch shows as its two's complement: a guest without a
+/// real-time clock boots at 1970, and a time namespace's boottime offset
+/// moves its btime back from there.
+pub fn parse_btime(text: &str) -> Option<i64> {
+    text.trim().parse::<u64>().ok().map(|u| u as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::offsets::{Offset, Offsets};
+
+    #[test]
+    fn btime_before_the_epoch_reads_back_negative() {
+        assert_eq!(parse_btime("1764640000\n"), Some(1_764_640_000));
+        assert_eq!(parse_btime("18446744073709541616"), Some(-10_000), "a boot time 10000 s before 1970");
+        assert_eq!(parse_btime("-5"), None, "the kernel never prints a sign");
+        assert_eq!(parse_btime("soon"), None);
+    }
 
     #[test]
     fn parses_offsets_and_uptime() {
