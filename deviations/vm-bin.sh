@@ -7,6 +7,9 @@
 # it exits 101 (as a libtest binary) when a reproducer broke, else 0.
 # It is what the VM guests run in place of the case binary:
 #   deviations/vm-bin.sh /tmp/repro && ci/vm-matrix.sh --case-bin /tmp/repro --out DIR
+# and for arm64 guests too (a cross compiler: gcc-aarch64-linux-gnu):
+#   CC=aarch64-linux-gnu-gcc deviations/vm-bin.sh /tmp/repro-arm64
+#   ci/vm-matrix.sh --case-bin /tmp/repro --case-bin /tmp/repro-arm64 --out DIR
 # (a VM guest has no compiler: the reproducers are compiled here, statically).
 set -eu
 out=${1:?usage: deviations/vm-bin.sh OUT}

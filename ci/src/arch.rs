@@ -105,6 +105,49 @@ impl Arch {
         }
     }
 
+    /// Where a built kernel tree keeps the image the matrix boots.
+    pub fn tree_image(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "arch/x86/boot/bzImage",
+            Arch::Arm64 => "arch/arm64/boot/Image",
+        }
+    }
+
+    /// The config fragment merged after ci/kernel.config for a tree of
+    /// this architecture (the board's console, PCI and serial drivers).
+    pub fn kernel_fragment(self) -> Option<&'static str> {
+        match self {
+            Arch::Amd64 => None,
+            Arch::Arm64 => Some("ci/kernel.arm64.config"),
+        }
+    }
+
+    /// The architecture of a kernel image the matrix can boot, from its
+    /// header: an x86 bzImage (`HdrS` at 0x202) or an arm64 `Image`
+    /// (`ARM\x64` at 0x38, Documentation/arch/arm64/booting.rst).
+    pub fn of_image(image: &[u8]) -> Option<Arch> {
+        if image.get(0x202..0x206) == Some(b"HdrS") {
+            Some(Arch::Amd64)
+        } else if image.get(0x38..0x3c) == Some(b"ARM\x64") {
+            Some(Arch::Arm64)
+        } else {
+            None
+        }
+    }
+
+    /// The architecture an ELF executable is built for (its `e_machine`:
+    /// EM_X86_64 62, EM_AARCH64 183), `None` for anything else.
+    pub fn of_elf(elf: &[u8]) -> Option<Arch> {
+        if elf.get(..4) != Some(b"\x7fELF") || elf.get(5) != Some(&1) {
+            return None;
+        }
+        match u16::from_le_bytes([*elf.get(0x12)?, *elf.get(0x13)?]) {
+            62 => Some(Arch::Amd64),
+            183 => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
     /// The name of the kernel image file in the kernel cache.
     pub fn image_file(self) -> &'static str {
         match self {
@@ -224,6 +267,34 @@ mod tests {
         if Arch::host() == Arch::Amd64 {
             let b = Arch::Amd64.bench_cargo_args().unwrap();
             assert!(b[1].contains("+crt-static") && b[3] == "x86_64-unknown-linux-gnu", "{b:?}");
+        }
+    }
+
+    #[test]
+    fn images_tell_their_architecture() {
+        let mut bz = vec![0u8; 0x300];
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        let mut image = vec![0u8; 64];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        assert_eq!(Arch::of_image(&bz), Some(Arch::Amd64));
+        assert_eq!(Arch::of_image(&image), Some(Arch::Arm64));
+        assert_eq!(Arch::of_image(b"\x7fELF vmlinux"), None);
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x12] = 183;
+        assert_eq!(Arch::of_elf(&elf), Some(Arch::Arm64));
+        elf[0x12] = 62;
+        assert_eq!(Arch::of_elf(&elf), Some(Arch::Amd64));
+        elf[0x12] = 40; // EM_ARM
+        assert_eq!(Arch::of_elf(&elf), None);
+        assert_eq!(Arch::of_elf(b"#!/bin/sh"), None);
+        assert_eq!((Arch::Amd64.tree_image(), Arch::Arm64.tree_image()), ("arch/x86/boot/bzImage", "arch/arm64/boot/Image"));
+        assert!(Arch::Amd64.kernel_fragment().is_none());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for a in Arch::ALL {
+            if let Some(f) = a.kernel_fragment() {
+                assert!(root.join(f).is_file(), "{f} exists");
+            }
         }
     }
 

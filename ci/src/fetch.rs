@@ -264,7 +264,7 @@ mod tests {
         let (image, config) = (src.join("bzImage"), src.join(".config"));
         std::fs::write(&image, b"kernel one").unwrap();
         std::fs::write(&config, b"CONFIG_PVH=y\n").unwrap();
-        let entry = KernelEntry::local("own", image.clone(), Some(config.clone()));
+        let entry = KernelEntry::local("own", Arch::Amd64, image.clone(), Some(config.clone()));
         let k = Kernel {
             name: "own".into(),
             entry: entry.clone(),
@@ -290,7 +290,7 @@ mod tests {
         assert!(cached(&dir, &entry, &origin).is_some());
         std::fs::write(&config, b"CONFIG_PVH=n\n").unwrap();
         assert!(cached(&dir, &entry, &origin).is_none());
-        let without_config = KernelEntry::local("own", image, None);
+        let without_config = KernelEntry::local("own", Arch::Amd64, image, None);
         assert!(cached(&dir, &without_config, &without_config.origin(Path::new("/"))).is_none(), "the entry differs");
         std::fs::remove_dir_all(&tmp).unwrap();
     }

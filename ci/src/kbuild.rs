@@ -21,6 +21,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::apt::Apt;
+use crate::arch::Arch;
 
 /// The data file of the pinned source and its variants, relative to the
 /// repository root.
@@ -33,13 +34,36 @@ pub const BASE_SPEC: &str = "ci/mutants/base.toml";
 /// configured alike; relative to the repository root.
 pub const KERNEL_FRAGMENT: &str = "ci/kernel.config";
 
-/// The lines of [`KERNEL_FRAGMENT`] that the kernel config at `config` does
-/// not hold (see [`unmet_options`]).
-pub fn fragment_gaps(root: &Path, config: &Path) -> Result<Vec<String>> {
-    let fragment_path = root.join(KERNEL_FRAGMENT);
-    let fragment = std::fs::read_to_string(&fragment_path).with_context(|| format!("reading {}", fragment_path.display()))?;
+/// The line of [`KERNEL_FRAGMENT`] that starts its x86_64-only block, which
+/// runs to the end of the file.
+pub const X86_ONLY_MARK: &str = "# x86_64 only";
+
+/// What a kernel of `arch` must hold: [`KERNEL_FRAGMENT`] (without its
+/// x86_64-only block on another architecture), then the architecture's own
+/// fragment ([`Arch::kernel_fragment`]); the text, and the files it names.
+pub fn fragment_for(root: &Path, arch: Arch) -> Result<(String, String)> {
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).with_context(|| format!("reading {f}"));
+    let mut text = read(KERNEL_FRAGMENT)?;
+    let mut names = KERNEL_FRAGMENT.to_string();
+    if arch != Arch::Amd64 {
+        if let Some(at) = text.find(&format!("\n{X86_ONLY_MARK}")) {
+            text.truncate(at + 1);
+        }
+    }
+    if let Some(extra) = arch.kernel_fragment() {
+        text += &read(extra)?;
+        names += &format!(" + {extra}");
+    }
+    Ok((text, names))
+}
+
+/// The lines of the fragments for `arch` ([`fragment_for`]) that the kernel
+/// config at `config` does not hold (see [`unmet_options`]), and the
+/// fragments' names.
+pub fn fragment_gaps(root: &Path, config: &Path, arch: Arch) -> Result<(Vec<String>, String)> {
+    let (fragment, names) = fragment_for(root, arch)?;
     let config = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-    Ok(unmet_options(&fragment, &config))
+    Ok((unmet_options(&fragment, &config), names))
 }
 
 /// Where sources are unpacked and built: `NSVERIFY_KBUILD_DIR`, else
@@ -353,13 +377,22 @@ mod tests {
             readme.contains(&format!("merge_config.sh -m .config $NSVERIFY/{KERNEL_FRAGMENT}")),
             "ci/README.md merges {KERNEL_FRAGMENT}"
         );
+        let arm64 = Arch::Arm64.kernel_fragment().unwrap();
+        assert!(readme.contains(&format!("$NSVERIFY/{KERNEL_FRAGMENT} $NSVERIFY/{arm64}")), "ci/README.md merges {arm64} for arm64");
         // A config holding every line has no gaps; one without ACPI names it.
         let dir = std::env::temp_dir().join(format!("nsverify-gaps-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("full"), &fragment).unwrap();
-        assert!(fragment_gaps(&root, &dir.join("full")).unwrap().is_empty());
+        assert!(fragment_gaps(&root, &dir.join("full"), Arch::Amd64).unwrap().0.is_empty());
         std::fs::write(dir.join("no-acpi"), fragment.replace("CONFIG_ACPI=y", "# CONFIG_ACPI is not set")).unwrap();
-        assert_eq!(fragment_gaps(&root, &dir.join("no-acpi")).unwrap(), ["CONFIG_ACPI=y"]);
+        assert_eq!(fragment_gaps(&root, &dir.join("no-acpi"), Arch::Amd64).unwrap().0, ["CONFIG_ACPI=y"]);
+        // arm64: no x86_64-only line is asked for, the board's lines are.
+        let (arm64, names) = fragment_for(&root, Arch::Arm64).unwrap();
+        assert_eq!(names, "ci/kernel.config + ci/kernel.arm64.config");
+        assert!(!arm64.contains("CONFIG_PVH=y") && !arm64.contains("CONFIG_ACPI=y") && arm64.contains("CONFIG_USER_NS=y"));
+        assert_eq!(fragment_gaps(&root, &dir.join("no-acpi"), Arch::Arm64).unwrap().0[0], "CONFIG_SERIAL_AMBA_PL011=y");
+        std::fs::write(dir.join("arm64"), &arm64).unwrap();
+        assert!(fragment_gaps(&root, &dir.join("arm64"), Arch::Arm64).unwrap().0.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

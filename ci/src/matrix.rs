@@ -121,10 +121,10 @@ impl KernelEntry {
         KernelEntry { name: name.into(), arch: Arch::Amd64, suite: None, package: None, path: None, config: None, build: None }
     }
 
-    /// A self-built kernel given on the command line (`run --kernel-image`,
-    /// `--kernel-tree`) rather than in the data file.
-    pub fn local(name: &str, bzimage: PathBuf, config: Option<PathBuf>) -> KernelEntry {
-        KernelEntry { path: Some(bzimage), config, ..KernelEntry::unknown(name) }
+    /// A self-built kernel of `arch` given on the command line (`run
+    /// --kernel-image`, `--kernel-tree`) rather than in the data file.
+    pub fn local(name: &str, arch: Arch, image: PathBuf, config: Option<PathBuf>) -> KernelEntry {
+        KernelEntry { arch, path: Some(image), config, ..KernelEntry::unknown(name) }
     }
 
     /// Where this kernel comes from; paths are resolved against `root`.
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_kernel_from_the_command_line_is_a_self_built_entry() {
-        let k = KernelEntry::local("own", "/t/arch/x86/boot/bzImage".into(), Some("/t/.config".into()));
+        let k = KernelEntry::local("own", Arch::Amd64, "/t/arch/x86/boot/bzImage".into(), Some("/t/.config".into()));
         let want = Origin::Local { bzimage: "/t/arch/x86/boot/bzImage".into(), config: Some("/t/.config".into()) };
         assert_eq!(k.origin(Path::new("/r")), want, "absolute paths stay as given");
         assert_eq!(k.describe(Path::new("/r")), "self-built /t/arch/x86/boot/bzImage");

@@ -159,9 +159,9 @@ fn boot_kernel(entry: &KernelEntry, ctx: &RunContext, dir: &Path, result: &mut K
     Ok(())
 }
 
-/// Says which lines of ci/kernel.config a kernel of your own does not hold:
-/// it still runs, but may skip cases (a namespace kind left out) or halt
-/// instead of powering off (no ACPI).
+/// Says which lines of ci/kernel.config (and the architecture's fragment) a
+/// kernel of your own does not hold: it still runs, but may skip cases (a
+/// namespace kind left out) or halt instead of powering off (no ACPI).
 fn note_fragment_gaps(own: &KernelEntry) {
     let Some(config) = &own.config else {
         println!(
@@ -170,14 +170,13 @@ fn note_fragment_gaps(own: &KernelEntry) {
         );
         return;
     };
-    match kbuild::fragment_gaps(&repo_root(), config) {
-        Ok(gaps) if gaps.is_empty() => {}
-        Ok(gaps) => println!(
-            "nsverify-vm: {}: note: {} does not hold {} line(s) of {}: {}",
+    match kbuild::fragment_gaps(&repo_root(), config, own.arch) {
+        Ok((gaps, _)) if gaps.is_empty() => {}
+        Ok((gaps, names)) => println!(
+            "nsverify-vm: {}: note: {} does not hold {} line(s) of {names}: {}",
             own.name,
             config.display(),
             gaps.len(),
-            kbuild::KERNEL_FRAGMENT,
             gaps.join(", ")
         ),
         Err(e) => println!("nsverify-vm: {}: note: could not compare its config with {}: {e:#}", own.name, kbuild::KERNEL_FRAGMENT),
@@ -236,6 +235,7 @@ pub fn judge(loaded: &mut Loaded, dir: &Path, bench: bool, fuzz: bool) {
 pub fn command(matrix: &Matrix, cache: &Path, args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let own = args.own_kernel(matrix).unwrap_or_else(|e| e.exit());
+    args.check_case_bins().unwrap_or_else(|e| e.exit());
     // A kernel of your own runs alone unless kernels are named next to it.
     let (mut entries, unknown) = if own.is_some() && args.kernels.is_empty() { (vec![], vec![]) } else { matrix.select(&args.kernels) };
     report_unknown(&unknown, matrix);
@@ -301,9 +301,9 @@ fn run_arch(
     let payload = Payload {
         arch,
         tools: payload::guest_tools(&apt, cache, arch)?,
-        case_bin: match (&args.case_bin, arch) {
-            (Some(p), Arch::Amd64) => p.clone(),
-            _ => payload::build_case_binary(args.release, arch)?,
+        case_bin: match args.case_bin.iter().find(|(a, _)| *a == arch) {
+            Some((_, p)) => p.clone(),
+            None => payload::build_case_binary(args.release, arch)?,
         },
         case_args: args.case_args.clone(),
         bench: match (&args.bench_bin, args.benches) {

@@ -129,7 +129,8 @@ pub(crate) struct DeviationsArgs {
     /// without it the checked-in record is used as it is.
     pub(crate) results: Option<PathBuf>,
     /// Result directories of the reproducers' run in the guests
-    /// (`deviations/vm-bin.sh OUT && ci/vm-matrix.sh --case-bin OUT --out DIR`).
+    /// (`deviations/vm-bin.sh OUT && ci/vm-matrix.sh --case-bin OUT --out DIR`;
+    /// an arm64 build of the reproducers is a second `--case-bin`).
     #[arg(long)]
     pub(crate) reproducers: Option<PathBuf>,
     /// Write nothing; exit 1 if a file is not what would be written.

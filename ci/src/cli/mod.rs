@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+mod values;
+
+use values::{archive_uri, built_tree, case_binary, existing_file, image_arch, kernel_image, kernel_name, tree_image};
+
 use crate::arch::Arch;
-use crate::bzimage;
-use crate::matrix::{self, KernelEntry, Matrix};
+use crate::matrix::{KernelEntry, Matrix};
 use crate::outcome::EXIT_CODES;
 use crate::payload::repo_root;
 use crate::vm::{self, Accel, VmConfig};
@@ -205,9 +208,9 @@ pub(crate) struct RunArgs {
     /// Kernels by name (default: all in the matrix, or none when
     /// --kernel-image or --kernel-tree is given).
     pub(crate) kernels: Vec<String>,
-    /// Also run a kernel image of your own (a bzImage, e.g.
-    /// arch/x86/boot/bzImage of a tree you built), next to the named
-    /// kernels; no data file is edited.
+    /// Also run a kernel image of your own (arch/x86/boot/bzImage, or
+    /// arch/arm64/boot/Image for an arm64 kernel, of a tree you built), next
+    /// to the named kernels; no data file is edited.
     #[arg(long, value_name = "PATH", value_parser = kernel_image)]
     pub(crate) kernel_image: Option<PathBuf>,
     /// The .config of --kernel-image: recorded, given to the guest (which
@@ -215,8 +218,9 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH", value_parser = existing_file, requires = "kernel_image")]
     pub(crate) kernel_config: Option<PathBuf>,
     /// Also run the kernel of a built tree (or of its O= build directory):
-    /// its arch/x86/boot/bzImage and .config. See ci/kernel.config for a
-    /// configuration that runs every case.
+    /// its arch/x86/boot/bzImage or arch/arm64/boot/Image, and .config. See
+    /// ci/kernel.config (and ci/kernel.arm64.config) for a configuration
+    /// that runs every case.
     #[arg(long, value_name = "DIR", value_parser = built_tree)]
     pub(crate) kernel_tree: Option<PathBuf>,
     /// The name of that kernel's column and of its result directory.
@@ -233,11 +237,13 @@ pub(crate) struct RunArgs {
     /// vCPUs per guest (default: the host's CPUs divided among the parallel VMs).
     #[arg(long)]
     pub(crate) cpus: Option<u32>,
-    /// The case binary for amd64 kernels, a static executable (default:
-    /// built with `cargo test -p nsverify-cases --test cases --no-run
-    /// --target x86_64-unknown-linux-musl`; arm64 kernels always build theirs).
-    #[arg(long, conflicts_with = "release")]
-    pub(crate) case_bin: Option<PathBuf>,
+    /// A static executable to run in place of the case binary, for the
+    /// kernels of its architecture (read from the ELF header); repeat it
+    /// for the other architecture (default: built with `cargo test -p
+    /// nsverify-cases --test cases --no-run --target
+    /// <x86_64|aarch64>-unknown-linux-musl`).
+    #[arg(long, value_name = "PATH", value_parser = case_binary, conflicts_with = "release")]
+    pub(crate) case_bin: Vec<(Arch, PathBuf)>,
     /// Build the case binary with `--release` (about half the guest time under TCG).
     #[arg(long)]
     pub(crate) release: bool,
@@ -277,78 +283,6 @@ pub(crate) struct RunArgs {
     pub(crate) case_args: Vec<String>,
 }
 
-/// Where a built kernel tree keeps its bzImage: the matrix boots x86_64 only.
-pub(crate) const TREE_IMAGE: &str = "arch/x86/boot/bzImage";
-
-/// A path as given, made absolute against the current directory (the
-/// driver keeps it in the kernel cache's record).
-fn absolute(arg: &str) -> Result<PathBuf, String> {
-    std::path::absolute(arg).map_err(|e| format!("{arg}: {e}"))
-}
-
-/// Clap parser: a file that exists, made absolute.
-fn existing_file(arg: &str) -> Result<PathBuf, String> {
-    let path = absolute(arg)?;
-    match std::fs::metadata(&path) {
-        Ok(m) if m.is_file() => Ok(path),
-        Ok(_) => Err(format!("{} is not a file", path.display())),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// Clap parser: an x86 bzImage (the format the matrix boots and reads the
-/// release from), made absolute.
-fn kernel_image(arg: &str) -> Result<PathBuf, String> {
-    let path = existing_file(arg)?;
-    check_bzimage(&path)?;
-    Ok(path)
-}
-
-fn check_bzimage(path: &std::path::Path) -> Result<(), String> {
-    let image = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    bzimage::header(&image).map(|_| ()).map_err(|e| format!("{}: {e:#} (give arch/x86/boot/bzImage, not vmlinux)", path.display()))
-}
-
-/// Clap parser: a directory with a built x86 kernel and its .config.
-fn built_tree(arg: &str) -> Result<PathBuf, String> {
-    let dir = absolute(arg)?;
-    if !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
-    }
-    if !dir.join(".config").is_file() {
-        return Err(format!("{} has no .config: configure it first (ci/README.md, \"Your own kernel\")", dir.display()));
-    }
-    if !dir.join(TREE_IMAGE).is_file() {
-        let built: Vec<String> = std::fs::read_dir(dir.join("arch"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().join("boot").is_dir())
-            .map(|e| format!("arch/{}/boot", e.file_name().to_string_lossy()))
-            .collect();
-        let seen =
-            if built.is_empty() { String::new() } else { format!(" (found {}; the matrix boots x86_64 kernels only)", built.join(", ")) };
-        return Err(format!("{} has no {TREE_IMAGE}: build it first with `make -j$(nproc)`{seen}", dir.display()));
-    }
-    check_bzimage(&dir.join(TREE_IMAGE))?;
-    Ok(dir)
-}
-
-/// Clap parser: a kernel name as the data file allows it.
-fn kernel_name(arg: &str) -> Result<String, String> {
-    matrix::check_name(arg).map(|()| arg.to_string()).map_err(|e| e.to_string())
-}
-
-/// Clap parser: an apt archive URI (scheme, no spaces).
-fn archive_uri(arg: &str) -> Result<String, String> {
-    let scheme = arg.split_once(':').map(|(s, _)| s).unwrap_or("");
-    let scheme_ok = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
-    if !scheme_ok || arg.chars().any(char::is_whitespace) || arg.len() <= scheme.len() + 1 {
-        return Err(format!("{arg:?} is not an archive URI like http://deb.debian.org/debian"));
-    }
-    Ok(arg.to_string())
-}
-
 impl Cli {
     /// The data file with the archive flags applied.
     pub(crate) fn matrix(&self) -> anyhow::Result<Matrix> {
@@ -359,21 +293,40 @@ impl Cli {
 }
 
 impl RunArgs {
+    /// An error (for clap to print, exit code 2) when two `--case-bin` are
+    /// for one architecture.
+    pub(crate) fn check_case_bins(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        for (i, (arch, path)) in self.case_bin.iter().enumerate() {
+            if let Some((_, other)) = self.case_bin[..i].iter().find(|(a, _)| a == arch) {
+                let msg = format!(
+                    "--case-bin: {} and {} are both {arch} executables; give one per architecture",
+                    other.display(),
+                    path.display()
+                );
+                return Err(Cli::command().error(clap::error::ErrorKind::ArgumentConflict, msg));
+            }
+        }
+        Ok(())
+    }
+
     /// The kernel of --kernel-image or --kernel-tree, as a self-built entry;
     /// an error (for clap to print, exit code 2) when its name is a
     /// kernel of the matrix too.
     pub(crate) fn own_kernel(&self, matrix: &Matrix) -> Result<Option<KernelEntry>, clap::Error> {
         let (image, config) = match (&self.kernel_image, &self.kernel_tree) {
             (Some(image), _) => (image.clone(), self.kernel_config.clone()),
-            (None, Some(tree)) => (tree.join(TREE_IMAGE), Some(tree.join(".config"))),
+            (None, Some(tree)) => (tree_image(tree).unwrap_or_else(|| tree.join(Arch::Amd64.tree_image())), Some(tree.join(".config"))),
             (None, None) => return Ok(None),
         };
+        use clap::CommandFactory;
+        // The parsers checked the image; a tree rebuilt since reads again.
+        let arch = image_arch(&image).map_err(|e| Cli::command().error(clap::error::ErrorKind::ValueValidation, e))?;
         if matrix.kernels.iter().any(|k| k.name == self.kernel_name) {
-            use clap::CommandFactory;
             let msg = format!("--kernel-name {0:?}: a kernel of the matrix is called {0:?}; choose another name", self.kernel_name);
             return Err(Cli::command().error(clap::error::ErrorKind::ValueValidation, msg));
         }
-        Ok(Some(KernelEntry::local(&self.kernel_name, image, config)))
+        Ok(Some(KernelEntry::local(&self.kernel_name, arch, image, config)))
     }
 }
 
@@ -409,26 +362,28 @@ mod tests {
     fn a_kernel_of_your_own_from_one_flag() {
         let matrix = Matrix::load(&repo_root().join("ci/kernels.toml")).unwrap();
         let tree = std::env::temp_dir().join(format!("nsverify-cli-tree-{}", std::process::id()));
+        let tree_image = tree.join(Arch::Amd64.tree_image());
         std::fs::create_dir_all(tree.join("arch/x86/boot")).unwrap();
         std::fs::write(tree.join(".config"), "CONFIG_PVH=y\n").unwrap();
         let t = tree.to_str().unwrap();
-        assert!(error_of(&["--kernel-tree", t]).contains("has no arch/x86/boot/bzImage: build it first"));
-        std::fs::write(tree.join(TREE_IMAGE), "").unwrap();
-        assert!(error_of(&["--kernel-tree", t]).contains("not a bzImage"));
+        assert!(error_of(&["--kernel-tree", t]).contains("has no arch/x86/boot/bzImage or arch/arm64/boot/Image: build it first"));
+        std::fs::write(&tree_image, "").unwrap();
+        assert!(error_of(&["--kernel-tree", t]).contains("not a bzImage or an arm64 Image"));
         let mut image = vec![0u8; 0x300];
         image[0x202..0x206].copy_from_slice(b"HdrS");
         image[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
-        std::fs::write(tree.join(TREE_IMAGE), image).unwrap();
+        std::fs::write(&tree_image, image).unwrap();
 
         let args = run_args(&["6.12", "--kernel-tree", t]).unwrap();
         assert_eq!(args.kernels, ["6.12"]);
         let own = args.own_kernel(&matrix).unwrap().unwrap();
         assert_eq!(
             (own.name.as_str(), own.path.clone(), own.config.clone()),
-            ("own", Some(tree.join(TREE_IMAGE)), Some(tree.join(".config")))
+            ("own", Some(tree_image.clone()), Some(tree.join(".config")))
         );
+        assert_eq!(own.arch, Arch::Amd64);
 
-        let image = tree.join(TREE_IMAGE);
+        let image = tree_image.clone();
         let i = image.to_str().unwrap();
         let args = run_args(&["--kernel-image", i, "--kernel-name", "mine"]).unwrap();
         let own = args.own_kernel(&matrix).unwrap().unwrap();
@@ -441,7 +396,7 @@ mod tests {
             (vec!["--kernel-name", "x"], "--kernel-image <PATH>"),
             (vec!["--kernel-image", "/nonexistent/bzImage"], "/nonexistent/bzImage: No such file"),
             (vec!["--kernel-image", t], "is not a file"),
-            (vec!["--kernel-image", tree.join(".config").to_str().unwrap()], "not a bzImage"),
+            (vec!["--kernel-image", tree.join(".config").to_str().unwrap()], "not a bzImage or an arm64 Image"),
             (vec!["--kernel-image", i, "--kernel-name", "My kernel"], "lowercase"),
             (vec!["--debian-mirror", "deb.debian.org/debian"], "not an archive URI"),
         ] {
@@ -451,6 +406,51 @@ mod tests {
         let clash = run_args(&["--kernel-image", i, "--kernel-name", "sid"]).unwrap().own_kernel(&matrix).unwrap_err();
         assert_eq!(clash.exit_code(), 2);
         assert!(clash.to_string().contains("a kernel of the matrix is called \"sid\""), "{clash}");
+        std::fs::remove_dir_all(&tree).unwrap();
+    }
+
+    #[test]
+    fn case_binaries_are_static_and_one_per_architecture() {
+        let exe = std::env::current_exe().unwrap();
+        let e = exe.to_str().unwrap();
+        // This test executable is dynamic (a gnu host build) or static.
+        match crate::initramfs::is_static(&std::fs::read(&exe).unwrap()).unwrap() {
+            false => assert!(error_of(&["--case-bin", e]).contains("dynamically linked"), "{}", error_of(&["--case-bin", e])),
+            true => {
+                let args = run_args(&["--case-bin", e, "--case-bin", e]).unwrap();
+                assert!(args.check_case_bins().unwrap_err().to_string().contains("give one per architecture"));
+            }
+        }
+        let script = std::env::temp_dir().join(format!("nsverify-cli-script-{}", std::process::id()));
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert!(error_of(&["--case-bin", script.to_str().unwrap()]).contains("not an x86_64 or aarch64 ELF"));
+        std::fs::remove_file(&script).unwrap();
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x12] = 183;
+        elf[0x36] = 56; // e_phentsize, no program headers: static
+        let arm = std::env::temp_dir().join(format!("nsverify-cli-arm64-{}", std::process::id()));
+        std::fs::write(&arm, &elf).unwrap();
+        let args = run_args(&["--case-bin", arm.to_str().unwrap()]).unwrap();
+        assert_eq!(args.case_bin, [(Arch::Arm64, arm.clone())]);
+        assert!(args.check_case_bins().is_ok());
+        std::fs::remove_file(&arm).unwrap();
+    }
+
+    #[test]
+    fn an_arm64_tree_gives_an_arm64_kernel() {
+        let matrix = Matrix::load(&repo_root().join("ci/kernels.toml")).unwrap();
+        let tree = std::env::temp_dir().join(format!("nsverify-cli-arm64-tree-{}", std::process::id()));
+        let image = tree.join(Arch::Arm64.tree_image());
+        std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+        std::fs::write(tree.join(".config"), "CONFIG_ARM64=y\n").unwrap();
+        let mut bytes = vec![0u8; 64];
+        bytes[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        std::fs::write(&image, bytes).unwrap();
+        for argv in [vec!["--kernel-tree", tree.to_str().unwrap()], vec!["--kernel-image", image.to_str().unwrap()]] {
+            let own = run_args(&argv).unwrap().own_kernel(&matrix).unwrap().unwrap();
+            assert_eq!((own.arch, own.path.clone()), (Arch::Arm64, Some(image.clone())), "{argv:?}");
+        }
         std::fs::remove_dir_all(&tree).unwrap();
     }
 
