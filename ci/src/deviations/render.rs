@@ -134,7 +134,8 @@ expected for the running kernel \
         out,
         "Kernel results come from [`{RESULTS_FILE}`]({RESULTS_FILE}): the rows these entries need from a run of \
 `ci/vm-matrix.sh --fuzz`, and the reproducers' own runs inside the same guests (`deviations/vm-bin.sh OUT && \
-ci/vm-matrix.sh --case-bin OUT`, as root and as uid 65534). Regenerate with `nsverify-vm deviations MATRIX_DIR \
+ci/vm-matrix.sh --case-bin OUT`, as root and as uid 65534; for arm64 guests `CC=aarch64-linux-gnu-gcc \
+deviations/vm-bin.sh OUT-arm64` and a second `--case-bin OUT-arm64`). Regenerate with `nsverify-vm deviations MATRIX_DIR \
 --reproducers REPRO_DIR`.\n"
     );
     out.push_str("## Summary\n\n");
