@@ -103,32 +103,56 @@ static __attribute__((unused)) void close_others(int a, int b)
 			close(fd);
 }
 
-/* A child that unshares `flags`, tells us, and exits when `*done` closes. */
-static __attribute__((unused)) pid_t idle_child(int flags, int *done)
+/* A held child: made by fork(), or by clone(2) with `clone_flags` (for
+ * CLONE_NEWPID) when they are not 0; it runs `setup(arg)` (0: done, as
+ * unshare(2) returns), tells us, and stays until `*done` closes. Its pid,
+ * or -1 when setup failed (the child is reaped then). */
+static __attribute__((unused)) pid_t held_child(int clone_flags, int (*setup)(void *), void *arg, int *done)
 {
 	int ready[2], d[2];
 	char c = 0;
 	if (pipe(ready) || pipe(d))
 		say(3, "BROKEN", "pipe: %s", strerror(errno));
 	fflush(stdout);
-	pid_t pid = fork();
+	pid_t pid = clone_flags ? (pid_t)syscall(SYS_clone, clone_flags | SIGCHLD, 0, 0, 0, 0) : fork();
+	if (pid < 0)
+		say(3, "BROKEN", "%s(%#x): %s", clone_flags ? "clone" : "fork", clone_flags, strerror(errno));
 	if (pid == 0) {
 		close_others(ready[1], d[0]);
-		c = unshare(flags) ? 'n' : 'y';
+		c = setup(arg) ? 'n' : 'y';
 		if (write(ready[1], &c, 1) != 1 || read(d[0], &c, 1) < 0)
 			_exit(3);
 		_exit(0);
 	}
 	close(d[0]);
 	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1 || c != 'y')
-		say(3, "BROKEN", "unshare(%#x) in a child failed", flags);
+	int ok = read(ready[0], &c, 1) == 1 && c == 'y';
 	close(ready[0]);
+	if (!ok) {
+		close(d[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
 	*done = d[1];
 	return pid;
 }
 
-/* Lets a child of idle_child() exit and reaps it. */
+/* A held_child() setup: unshare(2) of the flags `*(int *)flags`. */
+static __attribute__((unused)) int unshare_setup(void *flags)
+{
+	return unshare(*(int *)flags);
+}
+
+/* A child that unshares `flags`, tells us, and exits when `*done` closes. */
+static __attribute__((unused)) pid_t idle_child(int flags, int *done)
+{
+	pid_t pid = held_child(0, unshare_setup, &flags, done);
+	if (pid < 0)
+		say(3, "BROKEN", "unshare(%#x) in a child failed", flags);
+	return pid;
+}
+
+/* Lets a held child exit and reaps it. */
 static __attribute__((unused)) void end_child(pid_t pid, int done)
 {
 	close(done);

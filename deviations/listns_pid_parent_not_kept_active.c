@@ -29,38 +29,27 @@ static int listed(uint64_t id)
 	return 0;
 }
 
+/* In P (held_child() made it with CLONE_NEWPID): the child pid namespace
+ * C and C's init, which ends when P, init of its parent, does. */
+static int parent_setup(void *unused)
+{
+	(void)unused;
+	if (unshare(CLONE_NEWPID))
+		return -1;
+	if (fork() == 0)
+		for (;;)
+			pause();
+	return 0;
+}
+
 /* P: init of a new pid namespace, which unshares a child pid namespace C
  * (its pid_for_children) and forks C's init, then waits for `*done`. */
 static pid_t parent_and_child(int *done, uint64_t *p, uint64_t *c, int *c_fd)
 {
-	int ready[2], d[2];
-	char ch = 0, path[64];
-	if (pipe(ready) || pipe(d))
-		say(3, "BROKEN", "pipe: %s", strerror(errno));
-	fflush(stdout);
-	pid_t pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
-	if (pid == 0) {
-		close_others(ready[1], d[0]);
-		ch = 'y';
-		if (unshare(CLONE_NEWPID))
-			ch = 'n';
-		else if (fork() == 0) {
-			/* C's init: ends when P, init of its parent, does. */
-			for (;;)
-				pause();
-		}
-		if (write(ready[1], &ch, 1) != 1 || read(d[0], &ch, 1) < 0)
-			_exit(3);
-		_exit(0);
-	}
+	char path[64];
+	pid_t pid = held_child(CLONE_NEWPID, parent_setup, NULL, done);
 	if (pid < 0)
-		say(3, "BROKEN", "clone(CLONE_NEWPID): %s", strerror(errno));
-	close(d[0]);
-	close(ready[1]);
-	if (read(ready[0], &ch, 1) != 1 || ch != 'y')
 		say(3, "BROKEN", "unshare(CLONE_NEWPID) in a new pid namespace failed");
-	close(ready[0]);
-	*done = d[1];
 	*p = ns_id_of(pid, "pid");
 	*c = ns_id_of(pid, "pid_for_children");
 	snprintf(path, sizeof path, "/proc/%d/ns/pid_for_children", (int)pid);

@@ -31,6 +31,13 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof set, &set);
 }
 
+/* The held child's setup: on CPU `*(int *)cpu`, a new mount namespace. */
+static int pin_and_unshare(void *cpu)
+{
+	pin(*(int *)cpu);
+	return unshare(CLONE_NEWNS);
+}
+
 int main(void)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -42,27 +49,15 @@ int main(void)
 		say(3, "BROKEN", "creating /tmp/bind: %s", strerror(errno));
 	int refused = 0;
 	for (int i = 0; i < TRIES; i++) {
-		int ready[2], done[2];
-		char c = 0, path[64];
+		int done;
+		char path[64];
 		int here = cpus > 1 && i >= TRIES / 2, there = cpus > 1 ? !here : 0;
 		/* A newer mount namespace of our own, drawn on CPU `here`. */
 		pin(here);
 		if (unshare(CLONE_NEWNS))
 			say(3, "BROKEN", "unshare(CLONE_NEWNS): %s", strerror(errno));
-		if (pipe(ready) || pipe(done))
-			say(3, "BROKEN", "pipe: %s", strerror(errno));
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(done[1]);
-			pin(there);
-			c = unshare(CLONE_NEWNS) ? 'n' : 'y';
-			if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
-				_exit(3);
-			_exit(0);
-		}
-		close(done[0]);
-		close(ready[1]);
-		if (read(ready[0], &c, 1) != 1 || c != 'y')
+		pid_t pid = held_child(0, pin_and_unshare, &there, &done);
+		if (pid < 0)
 			say(3, "BROKEN", "unshare(CLONE_NEWNS) in a child failed");
 		/* The child's mount namespace is newer than ours. */
 		snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
@@ -72,9 +67,7 @@ int main(void)
 			refused++;
 		else
 			say(3, "BROKEN", "bind-mounting %s: %s", path, strerror(errno));
-		close(done[1]);
-		close(ready[0]);
-		waitpid(pid, NULL, 0);
+		end_child(pid, done);
 	}
 	if (refused)
 		say(1, "DEVIATES", "%d of %d binds of a newer mount namespace's file refused with EINVAL (%ld CPUs)", refused, TRIES, cpus);

@@ -20,6 +20,15 @@
 /* Seconds the subject must stay counted after its last process exits. */
 #define WINDOW 5.0
 
+/* The subject's setup: new ipc and mount namespaces, an mqueue mount in
+ * the latter referring to the former. */
+static int subject_setup(void *unused)
+{
+	(void)unused;
+	return unshare(CLONE_NEWIPC | CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	       mount("tmpfs", "/tmp", "tmpfs", 0, NULL) || mkdir("/tmp/mq", 0700) || mount("mqueue", "/tmp/mq", "mqueue", 0, NULL);
+}
+
 /* Whether one more ipc namespace can be created now: 1 yes, 0 ENOSPC (the
  * limit of 1 is taken), -1 another error. */
 static int one_more(void)
@@ -55,28 +64,10 @@ int main(void)
 		say(2, "CANNOT RUN", "a new user namespace: %s (unprivileged user namespaces forbidden?)", strerror(errno));
 	if (write_file("/proc/sys/user/max_ipc_namespaces", "1"))
 		say(2, "CANNOT RUN", "setting max_ipc_namespaces to 1 in our user namespace: %s (Linux 4.9+)", strerror(errno));
-	int ready[2], done[2];
-	char c = 0, path[64];
-	if (pipe(ready) || pipe(done))
-		say(3, "BROKEN", "pipe: %s", strerror(errno));
-	fflush(stdout);
-	/* The subject: new ipc and mount namespaces, an mqueue mount in the
-	 * latter referring to the former. */
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(done[1]);
-		c = 'y';
-		if (unshare(CLONE_NEWIPC | CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-		    mount("tmpfs", "/tmp", "tmpfs", 0, NULL) || mkdir("/tmp/mq", 0700) ||
-		    mount("mqueue", "/tmp/mq", "mqueue", 0, NULL))
-			c = 'n';
-		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
-			_exit(3);
-		_exit(0);
-	}
-	close(done[0]);
-	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1 || c != 'y')
+	int done;
+	char path[64];
+	pid_t pid = held_child(0, subject_setup, NULL, &done);
+	if (pid < 0)
 		say(3, "BROKEN", "the subject could not make its namespaces and mount mqueue");
 	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
 	int mnt = open(path, O_RDONLY);
@@ -86,8 +77,7 @@ int main(void)
 		say(3, "BROKEN", "with the subject alive, one more ipc namespace was not refused with ENOSPC");
 	/* The subject's last process exits; its mount namespace, with the
 	 * mqueue mount, stays held by our fd. */
-	close(done[1]);
-	waitpid(pid, NULL, 0);
+	end_child(pid, done);
 	if (released_within(WINDOW))
 		say(1, "DEVIATES", "the ipc namespace was released with its last process although an mqueue mount "
 				   "referring to it remains (its mount namespace held by an fd)");

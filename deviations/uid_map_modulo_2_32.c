@@ -16,23 +16,10 @@
 
 int main(void)
 {
-	int go[2], done[2];
-	if (pipe(go) || pipe(done))
-		say(3, "BROKEN", "pipe: %s", strerror(errno));
-	pid_t child = fork();
-	if (child == 0) {
-		close(done[1]);
-		char c = unshare(CLONE_NEWUSER) ? 'n' : 'y';
-		if (write(go[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
-			_exit(3);
-		_exit(0);
-	}
-	char c = 0;
-	if (read(go[0], &c, 1) != 1 || c != 'y') {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
+	int done, flags = CLONE_NEWUSER;
+	pid_t child = held_child(0, unshare_setup, &flags, &done);
+	if (child < 0)
 		say(2, "CANNOT RUN", "unshare(CLONE_NEWUSER) failed (unprivileged user namespaces forbidden?)");
-	}
 	/* Our effective uid, mapped to uid 4294967296 inside: 0 modulo 2^32. */
 	char path[64], text[64], back[128] = "";
 	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
@@ -43,8 +30,7 @@ int main(void)
 		back[0] = 0;
 	if (f)
 		fclose(f);
-	close(done[1]);
-	waitpid(child, NULL, 0);
+	end_child(child, done);
 	if (r && err == EINVAL)
 		say(0, "CONFORMS", "uid_map line \"4294967296 %u 1\" refused with EINVAL (not a 32-bit id)", (unsigned)geteuid());
 	if (r)

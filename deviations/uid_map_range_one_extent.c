@@ -21,28 +21,14 @@
  * child unshares it); 0 or the errno. */
 static int map_child(const char *text)
 {
-	int ready[2], done[2];
-	char c = 0, path[64];
-	if (pipe(ready) || pipe(done))
-		return EBADF;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(done[1]);
-		c = unshare(CLONE_NEWUSER) ? 'n' : 'y';
-		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
-			_exit(3);
-		_exit(0);
-	}
-	close(done[0]);
-	close(ready[1]);
-	int r = ECHILD;
-	if (read(ready[0], &c, 1) == 1 && c == 'y') {
-		snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
-		r = write_file(path, text) ? errno : 0;
-	}
-	close(done[1]);
-	close(ready[0]);
-	waitpid(pid, NULL, 0);
+	int done, flags = CLONE_NEWUSER;
+	char path[64];
+	pid_t pid = held_child(0, unshare_setup, &flags, &done);
+	if (pid < 0)
+		return ECHILD;
+	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+	int r = write_file(path, text) ? errno : 0;
+	end_child(pid, done);
 	return r;
 }
 
